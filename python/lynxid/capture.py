@@ -205,7 +205,7 @@ def read_detections(detections, *, station_col=None, time_col=None, individual_c
         ok &= ~miss
     out["ok"] = ok
     meta = dict(source=name, station_col=sc, time_col=tc, individual_col=ic, camera_col=cc,
-                species_col=spc, species=species, tz=zone)
+                species_col=spc, species=species, tz=zone, frame=df)
     return out, meta
 
 
@@ -301,6 +301,8 @@ class CaptureHistory:
     issues: pd.DataFrame
     detector_type: str
     settings: dict = field(default_factory=dict)
+    station_table: StationTable | None = field(default=None, repr=False)
+    raw_detections: pd.DataFrame | None = field(default=None, repr=False)
 
     # ---- access -------------------------------------------------------------------
     @property
@@ -429,7 +431,7 @@ def capture_history(detections, stations, *, occasion_length: float = 1, day1: s
                     output: str = "binary", drop_empty_occasions: bool = True,
                     all_cams_on: bool = False, cameras_independent: bool = False,
                     min_delta_minutes: float = 0, delta_compared_to: str = "last_independent",
-                    species=None, tz: str | None = None, time_format: str | None = None,
+                    remove_duplicates: bool = False, species=None, tz: str | None = None, time_format: str | None = None,
                     station_col=None, time_col=None, individual_col=None, camera_col=None, species_col=None,
                     unknown_stations: str = "error", strict: bool = False,
                     station_options: dict | None = None) -> CaptureHistory:
@@ -454,7 +456,11 @@ def capture_history(detections, stations, *, occasion_length: float = 1, day1: s
         ``camerasIndependent``].
     min_delta_minutes, delta_compared_to : keep only independent records, per station and
         individual [``minDeltaTime``, ``deltaTimeComparedTo`` of ``recordTableIndividual``];
-        0 = use every record as it is (like ``spatialDetectionHistory``).
+        0 = use every record as it is (like ``spatialDetectionHistory``). Records with the
+        same time as an independent record count too (camtrapR's rule); see remove_duplicates.
+    remove_duplicates : first drop records of the same individual at the same station (and
+        camera, with ``cameras_independent``) with the same time, e.g. the twin images of a
+        camera pair [``removeDuplicateRecords`` of ``recordTable``].
     species : keep this species only [``species``, ``speciesCol``].
     tz : survey time zone for local days [``timeZone``].
     time_format : format of the record times [``recordDateTimeFormat``].
@@ -593,7 +599,19 @@ def capture_history(detections, stations, *, occasion_length: float = 1, day1: s
                          + pd.Series(r_station[idx]).astype(str)
                          + " in the station table; the record counts for the station").to_numpy())
 
-    # ---- temporal independence ----------------------------------------------------------
+    # ---- duplicates and temporal independence ------------------------------------------
+    if remove_duplicates:
+        vi = np.flatnonzero(valid)
+        key = pd.DataFrame({"s": r_station[vi], "i": rec.individual.to_numpy(object)[vi], "t": r_time[vi]})
+        if cameras_independent and meta["camera_col"]:
+            key["c"] = rec.camera.astype(str).to_numpy()[vi]
+        dup = vi[key.duplicated().to_numpy()]
+        if dup.size:
+            log.add(rows[dup], "records", "filtered", "same individual, station and time as an earlier record "
+                    "(remove_duplicates, camtrapR removeDuplicateRecords)")
+            status[dup] = "filtered"
+            reason[dup] = "duplicate (remove_duplicates)"
+            valid[dup] = False
     if min_delta_minutes and min_delta_minutes > 0:
         vi = np.flatnonzero(valid)
         gkey = pd.Series(r_station[vi]).astype(str) + "\x1f" + rec.individual.to_numpy(object)[vi].astype(str)
@@ -761,12 +779,14 @@ def capture_history(detections, stations, *, occasion_length: float = 1, day1: s
                     buffer_days=buffer_days, max_days=max_days, output=output,
                     drop_empty_occasions=drop_empty_occasions, all_cams_on=all_cams_on,
                     cameras_independent=cameras_independent, min_delta_minutes=min_delta_minutes,
-                    delta_compared_to=delta_compared_to, species=species, tz=meta["tz"],
+                    delta_compared_to=delta_compared_to, remove_duplicates=remove_duplicates,
+                    species=species, tz=meta["tz"],
                     columns={k: meta[k] for k in ("station_col", "time_col", "individual_col", "camera_col", "species_col")},
                     detections_source=meta["source"], stations_source=st.source)
     ch = CaptureHistory(detections=detections, usage=usage, traps=traps, occasions=occasions,
                         individuals=individuals, records=records, issues=issues,
-                        detector_type="proximity" if output == "binary" else "count", settings=settings)
+                        detector_type="proximity" if output == "binary" else "count", settings=settings,
+                        station_table=st, raw_detections=meta["frame"])
     if strict:
         left = issues[issues.severity.isin(["excluded", "error"])]
         if len(left):

@@ -424,8 +424,9 @@ def read_stations(source, *, station_col: str = "Station", x_col: str = "utm_x",
             hint = "" if camera_col else " (several cameras per station? set camera_col, camtrapR's cameraCol)"
             if not session_col:
                 hint += " (several seasons? set session_col, camtrapR's sessionCol)"
-            log.add(g.index[0] + 1, "stations", "error",
-                    f"duplicate {what} {'/'.join(v for v in g.iloc[0] if v)!r} in rows {rr}{hint}")
+            first = g.iloc[0]
+            label = "/".join([first.station] + ([first.camera] if camera_col else []) + ([first.session] if session_col else []))
+            log.add(g.index[0] + 1, "stations", "error", f"duplicate {what} {label!r} in rows {rr}{hint}")
 
     # problems
     prob_rows = []

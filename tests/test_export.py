@@ -1,0 +1,204 @@
+"""Every exporter on a small hand-computed survey.
+
+secr's text formats (``?read.capthist``, ``?read.traps``): the capture file has one line
+per detection, ``Session ID Occasion Detector``, white-space separated, ``#`` comments; the
+trap file has ``Detector X Y`` then the usage per occasion (read with ``binary.usage =
+FALSE`` for non-binary effort) and optionally ``/`` and covariates; both are read with
+``read.table`` (so quoted fields may contain blanks). The helper below reads them the same way.
+"""
+import json
+import math
+import shlex
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lynxid.capture import capture_history
+from lynxid.export import (closed_matrix, rmark_table, utm_to_lonlat, write_camtrap_dp, write_formats, write_nimble,
+                           write_oscr, write_rmark, write_secr)
+
+
+def read_table_like_r(path):
+    """R's read.table(sep = "", comment.char = "#", quote = "\\"'"): fields per line."""
+    out = []
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0] if not line.lstrip().startswith('"') else line
+        if line.strip():
+            out.append(shlex.split(line))
+    return out
+
+
+@pytest.fixture
+def survey():
+    st = pd.DataFrame(dict(Station=["A", "Trail 1"], utm_x=[500000.0, 502000.5], utm_y=[5200000.0, 5201000.0],
+                           Setup_date=["2020-01-01 00:00:00", "2020-01-01 12:00:00"],
+                           Retrieval_date=["2020-01-05 00:00:00", "2020-01-05 00:00:00"],
+                           Problem1_from=["", "2020-01-02 00:00:00"], Problem1_to=["", "2020-01-03 00:00:00"],
+                           habitat=["forest", "open"]))
+    rec = pd.DataFrame({"station": ["A", "A", "Trail 1", "A"],
+                        "timestamp": ["2020-01-01 10:00:00", "2020-01-01 11:00:00", "2020-01-03 10:00:00",
+                                      "2020-01-04 09:00:00"],
+                        "individual_id": ["1", "1", "2", "2"],
+                        "file": ["a1.jpg", "a2.jpg", "t1.jpg", "a3.jpg"]})
+    return rec, st
+
+
+def build(survey, **kw):
+    rec, st = survey
+    return capture_history(rec, st, tz="+01:00", station_options=dict(covariate_cols=["habitat"]), **kw)
+
+
+def test_secr_count_files(survey, tmp_path):
+    ch = build(survey, output="count")
+    files = write_secr(ch, tmp_path)
+    capt = read_table_like_r(tmp_path / "capt.txt")
+    assert capt == [["1", "1", "1", "A"], ["1", "1", "1", "A"], ["1", "2", "3", "Trail 1"], ["1", "2", "4", "A"]]
+    traps = read_table_like_r(tmp_path / "traps.txt")
+    # usage: A works Jan 1-4 fully; Trail 1 from noon Jan 1, broken all of Jan 2
+    assert traps == [["A", "500000", "5200000", "1", "1", "1", "1", "/", "forest"],
+                     ["Trail 1", "502000.5", "5201000", "0.5", "0", "1", "1", "/", "open"]]
+    script = (tmp_path / "read_secr.R").read_text()
+    assert 'read.capthist("capt.txt", "traps.txt"' in script and 'detector = "count"' in script
+    assert "binary.usage = FALSE" in script and "trapcovnames = c('habitat')" in script
+    assert files["trapfiles"] == [str(tmp_path / "traps.txt")]
+    header = (tmp_path / "capt.txt").read_text().splitlines()[0]
+    assert header.startswith("#")
+
+
+def test_secr_proximity_is_binary(survey, tmp_path):
+    ch = build(survey, output="binary")
+    write_secr(ch, tmp_path)
+    capt = read_table_like_r(tmp_path / "capt.txt")
+    assert capt == [["1", "1", "1", "A"], ["1", "2", "3", "Trail 1"], ["1", "2", "4", "A"]]
+    assert 'detector = "proximity"' in (tmp_path / "read_secr.R").read_text()
+
+
+def test_secr_multisession_with_empty_session(tmp_path):
+    st = pd.DataFrame(dict(Station=["A", "B", "A", "B"], yr=["2019", "2019", "2020", "2020"], utm_x=[0.0, 100, 0, 100],
+                           utm_y=[1e6] * 4, Setup_date=["2019-01-01", "2019-01-01", "2020-01-01", "2020-01-01"],
+                           Retrieval_date=["2019-01-03", "2019-01-03", "2020-01-04", "2020-01-04"]))
+    rec = pd.DataFrame({"station": ["B"], "timestamp": ["2019-01-02 08:00:00"], "individual_id": ["m1"]})
+    ch = capture_history(rec, st, station_options=dict(session_col="yr"))
+    write_secr(ch, tmp_path)
+    capt = read_table_like_r(tmp_path / "capt.txt")
+    assert capt == [["2019", "m1", "2", "B"], ["2020", "NONE", "1", "A"]]
+    t19 = read_table_like_r(tmp_path / "traps_2019.txt")
+    t20 = read_table_like_r(tmp_path / "traps_2020.txt")
+    assert t19 == [["A", "0", "1000000", "0.5", "1", "0.5"], ["B", "100", "1000000", "0.5", "1", "0.5"]]
+    assert [r[3:] for r in t20] == [["0.5", "1", "1", "0.5"]] * 2
+    assert 'c("traps_2019.txt", "traps_2020.txt")' in (tmp_path / "read_secr.R").read_text()
+
+
+def test_oscr(survey, tmp_path):
+    ch = build(survey, output="count")
+    write_oscr(ch, tmp_path)
+    edf = pd.read_csv(tmp_path / "oscr_edf.csv", dtype={"individual": str})
+    assert edf[["session", "individual", "occasion", "trap"]].values.tolist() == [
+        [1, "1", 1, "A"], [1, "1", 1, "A"], [1, "2", 3, "Trail 1"], [1, "2", 4, "A"]]
+    tdf = pd.read_csv(tmp_path / "oscr_tdf.csv")
+    assert list(tdf.columns) == ["trap", "X", "Y", "op.1", "op.2", "op.3", "op.4"]
+    assert tdf[["op.1", "op.2", "op.3", "op.4"]].values.tolist() == [[1, 1, 1, 1], [1, 0, 1, 1]]
+    eff = pd.read_csv(tmp_path / "oscr_effort.csv")
+    assert eff.iloc[1, 1:].tolist() == [0.5, 0, 1, 1]
+    assert "K = c(4)" in (tmp_path / "read_oscr.R").read_text()
+    y = ch.array(order="ijk")                         # oSCR's n x J x K
+    assert y.shape == (2, 2, 4) and y[0, 0, 0] == 2 and y[1, 1, 2] == 1 and y[1, 0, 3] == 1
+
+
+def test_nimble(survey, tmp_path):
+    ch = build(survey, output="binary")
+    write_nimble(ch, tmp_path, augment_to=10)
+    y = pd.read_csv(tmp_path / "nimble_y.csv")
+    assert y.values.tolist() == [[1, 1, 1, 1], [2, 2, 3, 1], [2, 1, 4, 1]]
+    y2 = pd.read_csv(tmp_path / "nimble_y2d.csv")
+    assert y2.values.tolist() == [[1, 1, 1], [2, 1, 1], [2, 2, 1]]
+    c = json.loads((tmp_path / "nimble_constants.json").read_text())
+    assert (c["M"], c["n"], c["J"], c["K"], c["K_j"]) == (10, 2, 2, 4, [4, 3])
+    op = pd.read_csv(tmp_path / "nimble_operation.csv", index_col=0)
+    assert op.values.tolist() == [[1, 1, 1, 1], [1, 0, 1, 1]]
+    with pytest.raises(ValueError, match="smaller than"):
+        write_nimble(ch, tmp_path, augment_to=1)
+
+
+def test_closed_and_rmark(tmp_path):
+    st = pd.DataFrame(dict(Station=["A"], utm_x=[0.0], utm_y=[0.0], Setup_date=["2020-01-01 00:00:00"],
+                           Retrieval_date=["2020-01-05 00:00:00"]))
+    rec = pd.DataFrame({"station": ["A", "A", "A"], "individual_id": ["x", "y", "y"],
+                        "timestamp": ["2020-01-04 10:00:00", "2020-01-01 10:00:00", "2020-01-01 12:00:00"]})
+    ch = capture_history(rec, st, output="count")
+    m = closed_matrix(ch)
+    assert m.values.tolist() == [["1", "x", 0, 0, 0, 1], ["1", "y", 1, 0, 0, 0]]
+    r = rmark_table(ch)
+    assert r.ch.tolist() == ["0001", "1000"] and r.freq.tolist() == [1, 1]
+    write_rmark(ch, tmp_path)
+    assert (tmp_path / "rmark.inp").read_text().splitlines() == ["/* x session 1 */ 0001 1;", "/* y session 1 */ 1000 1;"]
+    back = pd.read_csv(tmp_path / "rmark_ch.csv", dtype={"ch": str})
+    assert back.ch.tolist() == ["0001", "1000"]
+
+
+def _forward_utm(lon, lat, zone):
+    """Independent forward UTM (Krueger) to check the inverse."""
+    a, f = 6378137.0, 1 / 298.257223563
+    n = f / (2 - f)
+    A = a / (1 + n) * (1 + n ** 2 / 4 + n ** 4 / 64)
+    al = [n / 2 - 2 / 3 * n ** 2 + 5 / 16 * n ** 3, 13 / 48 * n ** 2 - 3 / 5 * n ** 3, 61 / 240 * n ** 3]
+    phi, lam = math.radians(lat), math.radians(lon - (zone * 6 - 183))
+    e2n = 2 * math.sqrt(n) / (1 + n)
+    t = math.sinh(math.atanh(math.sin(phi)) - e2n * math.atanh(e2n * math.sin(phi)))
+    xi, eta = math.atan2(t, math.cos(lam)), math.atanh(math.sin(lam) / math.sqrt(1 + t * t))
+    E = eta + sum(a_ * math.cos(2 * j * xi) * math.sinh(2 * j * eta) for j, a_ in enumerate(al, 1))
+    N = xi + sum(a_ * math.sin(2 * j * xi) * math.cosh(2 * j * eta) for j, a_ in enumerate(al, 1))
+    return 500000 + 0.9996 * A * E, 0.9996 * A * N
+
+
+def test_utm_inverse():
+    lon, lat = utm_to_lonlat([500000.0], [0.0], 33)
+    assert abs(lon[0] - 15) < 1e-12 and abs(lat[0]) < 1e-12
+    lon, lat = utm_to_lonlat(630084, 4833438, 17)      # CN Tower (the classic UTM example)
+    assert abs(lon - (-79.387139)) < 2e-5 and abs(lat - 43.642567) < 2e-5
+    for lo, la, z in [(8.54, 47.37, 32), (117.2, 5.48, 50), (20.1, 68.3, 34)]:
+        e, nn = _forward_utm(lo, la, z)
+        blo, bla = utm_to_lonlat(e, nn, z)
+        assert abs(blo - lo) < 1e-7 and abs(bla - la) < 1e-7        # 1e-7 degrees ~ 1 cm
+    e, nn = _forward_utm(-65.0, -33.0, 20)
+    blo, bla = utm_to_lonlat(e, nn + 10_000_000, 20, south=True)
+    assert abs(blo + 65) < 1e-7 and abs(bla + 33) < 1e-7
+
+
+def test_camtrap_dp(survey, tmp_path):
+    ch = build(survey, output="count")
+    res = write_camtrap_dp(ch, tmp_path, crs="EPSG:32632", scientific_name="Lynx lynx")
+    d = tmp_path / "camtrap-dp"
+    dep = pd.read_csv(d / "deployments.csv")
+    # Trail 1 is split at its malfunction into two working periods
+    assert dep.deploymentID.tolist() == ["A", "Trail 1_1", "Trail 1_2"]
+    assert dep.deploymentStart.tolist() == ["2020-01-01T00:00:00+01:00", "2020-01-01T12:00:00+01:00",
+                                            "2020-01-03T00:00:00+01:00"]
+    assert dep.deploymentEnd.tolist()[1] == "2020-01-02T00:00:00+01:00"
+    assert dep.latitude.between(46, 48).all() and dep.longitude.between(8, 10).all()
+    obs = pd.read_csv(d / "observations.csv", dtype={"individualID": str})
+    assert obs.individualID.tolist() == ["1", "1", "2", "2"]
+    assert obs.deploymentID.tolist() == ["A", "A", "Trail 1_2", "A"]
+    assert obs.scientificName.unique().tolist() == ["Lynx lynx"]
+    media = pd.read_csv(d / "media.csv")
+    assert media.fileName.tolist() == ["a1.jpg", "a2.jpg", "t1.jpg", "a3.jpg"]
+    assert set(obs.mediaID) == set(media.mediaID)
+    pkg = json.loads((d / "datapackage.json").read_text())
+    assert [r["name"] for r in pkg["resources"]] == ["deployments", "media", "observations"]
+    assert pkg["project"]["individualAnimals"] is True and pkg["temporal"] == {"start": "2020-01-01", "end": "2020-01-05"}
+    assert any("contributors" in i for i in res["issues"])
+    with pytest.raises(ValueError, match="crs"):
+        write_camtrap_dp(ch, tmp_path, crs="EPSG:4326")
+
+
+def test_write_formats_all(survey, tmp_path):
+    ch = build(survey, output="count")
+    w = write_formats(ch, tmp_path, "all", crs="UTM 32N")
+    assert set(w) == {"secr", "oscr", "nimble", "closed", "rmark", "camtrapdp"}
+    s = json.loads((tmp_path / "summary.json").read_text())
+    assert s["sessions"][0]["individuals"] == 2 and s["sessions"][0]["detections"] == 4
+    assert s["settings"]["occasion_length"] == 1
+    assert (tmp_path / "issues.csv").exists() and (tmp_path / "usage.csv").exists()
+    with pytest.raises(ValueError, match="unknown format"):
+        write_formats(ch, tmp_path, ["secr", "distance"])
