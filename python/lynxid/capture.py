@@ -362,11 +362,11 @@ class CaptureHistory:
         K = u.shape[1]
         d = self.detections[self.detections.session == s]
         occ = np.arange(1, K + 1)
-        by_io = d.groupby(["individual", "occasion"]).size().reset_index()[["individual", "occasion"]]
+        by_io = d.groupby(["individual", "occasion"], observed=True).size().reset_index()[["individual", "occasion"]]
         n_t = by_io.groupby("occasion").size().reindex(occ, fill_value=0).to_numpy()
-        firsts = by_io.groupby("individual").occasion.min()
+        firsts = by_io.groupby("individual", observed=True).occasion.min()
         u_t = firsts.value_counts().reindex(occ, fill_value=0).to_numpy()
-        nocc = by_io.groupby("individual").size()
+        nocc = by_io.groupby("individual", observed=True).size()
         f_t = nocc.value_counts().reindex(occ, fill_value=0).to_numpy()
         M = np.cumsum(u_t)
         det = d.groupby("occasion")["count"].sum().reindex(occ, fill_value=0).to_numpy()
@@ -403,8 +403,7 @@ class CaptureHistory:
             lines.append(f"  session {r.session}: {r.individuals} individuals, {r.detections} detections, "
                          f"{r.occasions} occasions x {r.stations} stations ({r.stations_used} used), "
                          f"{r.effort_days:g} trap-days")
-        st = self.records.status.value_counts()
-        left = int(st.drop("used", errors="ignore").sum())
+        left = int((self.records.status != "used").sum())
         if left:
             lines.append(f"  {left} record(s) not used: see .issues")
         return "\n".join(lines)
@@ -533,20 +532,42 @@ def capture_history(detections, stations, *, occasion_length: float = 1, day1: s
     # mask occasions beyond each session's K
     usage_full[np.arange(Kmax)[None, :] >= K_sess[u_sess][:, None]] = 0.0
 
-    # ---- records -> units ------------------------------------------------------------------
-    status = np.where(rec.ok.to_numpy(), "used", "excluded").astype(object)
-    reason = np.full(len(rec), "", dtype=object)
-    reason[~rec.ok.to_numpy()] = "see issues (missing value or other species)"
+    # ---- records -> units (all on integer codes: no per-record Python) -----------------------
+    STATUS = ["used", "excluded", "filtered"]
+    REASONS = ["", "missing value or other species (see issues)", "unknown station",
+               "outside every session's deployment", "duplicate (remove_duplicates)",
+               "not independent (min_delta_minutes)", "before the first occasion", "after max_days",
+               "after the last occasion", "occasion without effort at the station"]
+    n_rec = len(rec)
     valid = rec.ok.to_numpy().copy()
+    status = np.where(valid, 0, 1).astype(np.int8)
+    reason = np.where(valid, 0, 1).astype(np.int8)
     rows = rec.row.to_numpy()
-    r_station = rec.station.to_numpy(object)
+    st_code, st_uniq = pd.factorize(rec.station)
+    st_uniq = np.asarray(st_uniq, dtype=object)
+    id_code, id_uniq = pd.factorize(rec.individual)
+    id_uniq = np.asarray(id_uniq, dtype=object)
+    has_cam = meta["camera_col"] is not None
+    cam_code, cam_uniq = pd.factorize(rec.camera) if has_cam else (np.full(n_rec, -1), np.array([], dtype=object))
+    cam_uniq = np.asarray(cam_uniq, dtype=object)
     r_time = rec.time.to_numpy("datetime64[ns]").view(np.int64)
-    unit_of = np.full(len(rec), -1, dtype=np.int64)
-    known = set(ut.station)
-    st_known = pd.Series(r_station).isin(known).to_numpy()
+
+    def stn(idx):
+        return st_uniq[st_code[idx]]
+
+    def set_status(idx, st_, why):
+        status[idx] = st_
+        reason[idx] = REASONS.index(why)
+        valid[idx] = False
+
+    unit_of = np.full(n_rec, -1, dtype=np.int64)
+    uniq_known = pd.Index(st_uniq).isin(set(ut.station)) if len(st_uniq) else np.array([], dtype=bool)
+    st_known = np.zeros(n_rec, dtype=bool)
+    has_st = st_code >= 0
+    st_known[has_st] = uniq_known[st_code[has_st]]
     unknown = valid & ~st_known
     if unknown.any():
-        names = pd.Series(r_station[unknown]).value_counts()
+        names = pd.Series(stn(np.flatnonzero(unknown))).value_counts()
         msg = ", ".join(f"{k!r} ({v} records)" for k, v in names.head(10).items())
         if unknown_stations == "error":
             ex = ", ".join(map(str, rows[unknown][:10]))
@@ -554,19 +575,21 @@ def capture_history(detections, stations, *, occasion_length: float = 1, day1: s
                              f"{msg}; rows {ex}{' ...' if unknown.sum() > 10 else ''}. Add the stations to the station "
                              "table, correct the names, or pass unknown_stations='exclude' to leave these records out "
                              "(they are then listed in .issues).")
-        log.add(rows[unknown], "records", "excluded",
-                ("station " + _q(r_station[unknown]) + " is not in the station table").to_numpy())
-        status[unknown] = "excluded"
-        reason[unknown] = "unknown station"
-        valid &= ~unknown
+        idx = np.flatnonzero(unknown)
+        log.add(rows[idx], "records", "excluded", ("station " + _q(stn(idx)) + " is not in the station table").to_numpy())
+        set_status(idx, 1, "unknown station")
     if n_sess == 1:
-        m = pd.Series(ut.unit.to_numpy(), index=ut.station.to_numpy())
-        unit_of[valid] = m.reindex(r_station[valid]).to_numpy()
+        lut = pd.Series(ut.unit.to_numpy(), index=ut.station.to_numpy()).reindex(st_uniq).fillna(-1).to_numpy(np.int64)
+        vi = np.flatnonzero(valid)
+        unit_of[vi] = lut[st_code[vi]]
     else:
         # choose the session whose deployment (extended to whole days) contains the time
-        cand = pd.DataFrame({"i": np.flatnonzero(valid), "station": r_station[valid], "t": r_time[valid]}).merge(
-            pd.DataFrame({"station": ut.station, "unit": ut.unit, "a": _day_floor(setup, h_ns),
-                          "b": _day_floor(retr - 1, h_ns) + DAY_NS, "sess": u_sess}), on="station")
+        code_of_station = pd.Series(np.arange(len(st_uniq)), index=st_uniq)
+        uc = code_of_station.reindex(ut.station.to_numpy()).fillna(-1).to_numpy(np.int64)
+        vi = np.flatnonzero(valid)
+        cand = pd.DataFrame({"i": vi, "c": st_code[vi], "t": r_time[vi]}).merge(
+            pd.DataFrame({"c": uc, "unit": ut.unit.to_numpy(), "a": _day_floor(setup, h_ns),
+                          "b": _day_floor(retr - 1, h_ns) + DAY_NS, "sess": u_sess}), on="c")
         cand = cand[(cand.t >= cand.a) & (cand.t < cand.b)].sort_values(["i", "sess"])
         multi = cand.i.duplicated(keep=False)
         if multi.any():
@@ -574,59 +597,56 @@ def capture_history(detections, stations, *, occasion_length: float = 1, day1: s
                     "the time falls in two sessions of this station; the first is used")
         cand = cand.drop_duplicates("i")
         unit_of[cand.i.to_numpy()] = cand.unit.to_numpy()
-        outside = valid & (unit_of < 0)
-        if outside.any():
+        outside = np.flatnonzero(valid & (unit_of < 0))
+        if outside.size:
             log.add(rows[outside], "records", "excluded",
-                    ("taken at " + _ts(r_time[outside]) + " when station " + _q(r_station[outside])
+                    ("taken at " + _ts(r_time[outside]) + " when station " + _q(stn(outside))
                      + " was not deployed in any session").to_numpy())
-            status[outside] = "excluded"
-            reason[outside] = "outside every session's deployment"
-            valid &= ~outside
+            set_status(outside, 1, "outside every session's deployment")
 
     # ---- camera IDs known? ----------------------------------------------------------------
-    if st.has_cameras and meta["camera_col"]:
+    if st.has_cameras and has_cam:
         dep = st.deployments
-        rc = rec.camera.astype(object).to_numpy()
-        chk = valid & pd.notna(rc)
-        if chk.any():
-            known_pairs = pd.Index(dep.station.astype(str) + "\x1f" + dep.camera.astype(str))
-            ci = np.flatnonzero(chk)
-            q = pd.Series(r_station[ci]).astype(str) + "\x1f" + pd.Series(rc[ci]).astype(str)
-            idx = ci[~q.isin(known_pairs).to_numpy()]
+        known_pairs = set(zip(dep.station.astype(str), dep.camera.astype(str)))
+        ci = np.flatnonzero(valid & (cam_code >= 0))
+        if ci.size:
+            pair = st_code[ci].astype(np.int64) * max(len(cam_uniq), 1) + cam_code[ci]
+            up, inv = np.unique(pair, return_inverse=True)
+            ok_pair = np.array([(str(st_uniq[v // max(len(cam_uniq), 1)]), str(cam_uniq[v % max(len(cam_uniq), 1)]))
+                                in known_pairs for v in up], dtype=bool)      # loop over distinct pairs only
+            idx = ci[~ok_pair[inv]]
             if idx.size:
                 log.add(rows[idx], "records", "warning",
-                        ("camera " + pd.Series(rc[idx]).astype(str) + " is not listed for station "
-                         + pd.Series(r_station[idx]).astype(str)
-                         + " in the station table; the record counts for the station").to_numpy())
+                        ("camera " + pd.Series(cam_uniq[cam_code[idx]]).astype(str) + " is not listed for station "
+                         + pd.Series(stn(idx)).astype(str) + " in the station table; the record counts for the station"
+                         ).to_numpy())
 
     # ---- duplicates and temporal independence ------------------------------------------
+    n_id = max(len(id_uniq), 1)
+    n_cam = max(len(cam_uniq), 1)
+    use_cam = bool(cameras_independent and has_cam)
     if remove_duplicates:
         vi = np.flatnonzero(valid)
-        key = pd.DataFrame({"s": r_station[vi], "i": rec.individual.to_numpy(object)[vi], "t": r_time[vi]})
-        if cameras_independent and meta["camera_col"]:
-            key["c"] = rec.camera.astype(str).to_numpy()[vi]
+        key = pd.DataFrame({"s": st_code[vi], "i": id_code[vi], "t": r_time[vi]})
+        if use_cam:
+            key["c"] = cam_code[vi]
         dup = vi[key.duplicated().to_numpy()]
         if dup.size:
             log.add(rows[dup], "records", "filtered", "same individual, station and time as an earlier record "
                     "(remove_duplicates, camtrapR removeDuplicateRecords)")
-            status[dup] = "filtered"
-            reason[dup] = "duplicate (remove_duplicates)"
-            valid[dup] = False
+            set_status(dup, 2, "duplicate (remove_duplicates)")
     if min_delta_minutes and min_delta_minutes > 0:
         vi = np.flatnonzero(valid)
-        gkey = pd.Series(r_station[vi]).astype(str) + "\x1f" + rec.individual.to_numpy(object)[vi].astype(str)
-        if cameras_independent and meta["camera_col"]:
-            gkey = gkey + "\x1f" + rec.camera.astype(str).to_numpy()[vi]
-        gcode = pd.factorize(gkey)[0]
-        ind = independent_records(gcode, r_time[vi], min_delta_minutes, delta_compared_to)
+        gcode = st_code[vi].astype(np.int64) * n_id + id_code[vi]
+        if use_cam:
+            gcode = gcode * (n_cam + 1) + (cam_code[vi] + 1)
+        ind = independent_records(pd.factorize(gcode)[0], r_time[vi], min_delta_minutes, delta_compared_to)
         drop = vi[~ind]
         if drop.size:
             log.add(rows[drop], "records", "filtered",
                     f"within {min_delta_minutes:g} min of the previous independent record of this individual at this "
                     f"station (min_delta_minutes, camtrapR minDeltaTime)")
-            status[drop] = "filtered"
-            reason[drop] = "not independent (min_delta_minutes)"
-            valid[drop] = False
+            set_status(drop, 2, "not independent (min_delta_minutes)")
 
     # ---- occasions of records ---------------------------------------------------------
     vi = np.flatnonzero(valid)
@@ -638,9 +658,8 @@ def capture_history(detections, stations, *, occasion_length: float = 1, day1: s
     def exclude(mask, why, short):
         idx = vi[mask]
         if idx.size:
-            log.add(rows[idx], "records", "excluded", why if isinstance(why, str) else why(idx))
-            status[idx] = "excluded"
-            reason[idx] = short
+            log.add(rows[idx], "records", "excluded", why(idx))
+            set_status(idx, 1, short)
 
     before = t_r < window_start[u_r]
     after = ~before & (t_r >= window_end[u_r])
@@ -650,17 +669,17 @@ def capture_history(detections, stations, *, occasion_length: float = 1, day1: s
     zero = ~before & ~after & ~beyond & (eff_r <= 0)
     label = ut.station.to_numpy(object)
     exclude(before, lambda idx: ("taken at " + _ts(r_time[idx]) + ", before the first occasion at station "
-                                 + _q(r_station[idx]) + f" (day1={day1!r}"
+                                 + _q(stn(idx)) + f" (day1={day1!r}"
                                  + (f", buffer_days={buffer_days}" if buffer_days else "") + ")").to_numpy(),
             "before the first occasion")
     exclude(after, lambda idx: ("taken at " + _ts(r_time[idx]) + f", after max_days={max_days} at station "
-                                + _q(r_station[idx])).to_numpy(), "after max_days")
+                                + _q(stn(idx))).to_numpy(), "after max_days")
     exclude(beyond, lambda idx: ("taken at " + _ts(r_time[idx]) + ", after the last occasion (station "
-                                 + _q(r_station[idx]) + " retrieved " + _ts(retr[unit_of[idx]]) + ")").to_numpy(),
+                                 + _q(stn(idx)) + " retrieved " + _ts(retr[unit_of[idx]]) + ")").to_numpy(),
             "after the last occasion")
     exclude(zero, lambda idx: ("taken at " + _ts(r_time[idx]) + " in occasion "
                                + pd.Series((r_time[idx] - origin[unit_of[idx]]) // L + 1).astype(str)
-                               + " (numbered before empty occasions are dropped), in which station " + _q(r_station[idx])
+                               + " (numbered before empty occasions are dropped), in which station " + _q(stn(idx))
                                + " had no effort (not deployed or not working)").to_numpy(),
             "occasion without effort at the station")
     good = ~(before | after | beyond | zero)
@@ -671,6 +690,7 @@ def capture_history(detections, stations, *, occasion_length: float = 1, day1: s
         iv = pd.DataFrame({"unit": wu_g, "t": wu_s, "e": wu_e}).sort_values("t")
         mm = pd.merge_asof(q, iv, on="t", by="unit", direction="backward")
         off = mm[~(mm.e > mm.t)]
+        del q, iv, mm
         if len(off):
             log.add(rows[off.i.to_numpy()], "records", "warning",
                     ("taken at " + _ts(off.t.to_numpy()) + " when the station table says the camera(s) at "
@@ -695,50 +715,53 @@ def capture_history(detections, stations, *, occasion_length: float = 1, day1: s
 
     # ---- assemble ----------------------------------------------------------------------------
     gi = vi[good]
+    del u_r, t_r, k_r, K_r, k_c, eff_r, before, after, beyond, zero, good, vi
     g_unit = unit_of[gi]
     g_sess = u_sess[g_unit]
     g_k = newk[g_sess, (r_time[gi] - origin[g_unit]) // L]
-    indiv = rec.individual.to_numpy(object)[gi].astype(str)
+    # individuals in secr's order (numeric IDs numerically), one code space for all sessions
+    used_ids = np.unique(id_code[gi])
+    ordered = _secr_order(id_uniq[used_ids].astype(str).tolist())
+    rank_of_code = np.full(len(id_uniq) + 1, -1, dtype=np.int64)
+    pos = pd.Index(ordered)
+    rank_of_code[used_ids] = pos.get_indexer(id_uniq[used_ids].astype(str))
+    g_ind = rank_of_code[id_code[gi]]
     # detector index within its session: units are in station-table order
     det_in_sess = np.zeros(n_units, dtype=np.int64)
     for s in range(n_sess):
         us = np.flatnonzero(u_sess == s)
         det_in_sess[us] = np.arange(us.size)
-    ind_codes, ind_uniq = pd.factorize(indiv)
     J = int(np.bincount(u_sess).max())
-    key = ((g_sess.astype(np.int64) * len(ind_uniq) + ind_codes) * max(Kmax, 1) + g_k) * J + det_in_sess[g_unit]
-    ukey, cnt = np.unique(key, return_counts=True)
-    det_j = ukey % J
-    rest = ukey // J
-    occ_k = rest % max(Kmax, 1)
-    rest = rest // max(Kmax, 1)
-    ind_c = rest % len(ind_uniq) if len(ind_uniq) else rest
-    sess_c = rest // len(ind_uniq) if len(ind_uniq) else rest
+    n_ord = max(len(ordered), 1)
+    Kk = max(Kmax, 1)
+    key = ((g_sess.astype(np.int64) * n_ord + g_ind) * Kk + g_k) * J + det_in_sess[g_unit]
+    del g_sess, g_ind, g_unit
+    ukey, cnt = np.unique(key, return_counts=True)        # sorted: session, individual, occasion, detector
+    del key
+    det_j = (ukey % J).astype(np.int32)
+    ukey //= J
+    occ_k = (ukey % Kk).astype(np.int32)
+    ukey //= Kk
+    ind_c = (ukey % n_ord).astype(np.int32)
+    sess_c = (ukey // n_ord).astype(np.int32)
+    del ukey
     if output == "binary":
         cnt = np.ones_like(cnt)
     unit_by = np.full((n_sess, J), -1, dtype=np.int64)
     unit_by[u_sess, det_in_sess] = np.arange(n_units)
     dunit = unit_by[sess_c, det_j]
-    det_names = ut.station.to_numpy(object)
-    detections = pd.DataFrame({"session": np.asarray(sess_list, dtype=object)[sess_c],
-                               "individual": np.asarray(ind_uniq, dtype=object)[ind_c],
-                               "occasion": (occ_k + 1).astype(np.int64),
-                               "detector": det_names[dunit],
-                               "count": cnt.astype(np.int64)})
-
-    # individuals per session in secr's order
-    ind_rows = []
-    for s in range(n_sess):
-        ids = pd.unique(np.asarray(ind_uniq, dtype=object)[ind_c[sess_c == s]]).tolist()
-        ind_rows.append(pd.DataFrame({"session": sess_list[s], "individual": _secr_order(ids)}, dtype=object))
-    individuals = pd.concat(ind_rows, ignore_index=True)
-    # sort detections: session, individual (secr order), occasion, detector (station-table order)
-    if len(detections):
-        rank = pd.Series(np.arange(len(individuals)),
-                         index=pd.MultiIndex.from_arrays([individuals.session, individuals.individual]))
-        ir = rank.reindex(pd.MultiIndex.from_arrays([detections.session, detections.individual])).to_numpy()
-        o = np.lexsort((det_j, occ_k, ir, sess_c))
-        detections = detections.iloc[o].reset_index(drop=True)
+    det_cats, det_code_of_unit = _unique_in_order(ut.station.to_numpy(object))
+    detections = pd.DataFrame({
+        "session": pd.Categorical.from_codes(sess_c, categories=sess_list),
+        "individual": pd.Categorical.from_codes(ind_c, categories=ordered if ordered else []),
+        "occasion": (occ_k + 1).astype(np.int64),
+        "detector": pd.Categorical.from_codes(det_code_of_unit[dunit], categories=det_cats),
+        "count": cnt.astype(np.int64)})
+    # individuals per session, in secr's order
+    pairs = np.unique(sess_c.astype(np.int64) * n_ord + ind_c)
+    individuals = pd.DataFrame({"session": np.asarray(sess_list, dtype=object)[pairs // n_ord],
+                                "individual": np.asarray(ordered, dtype=object)[pairs % n_ord] if ordered else
+                                np.array([], dtype=object)})
 
     usage, occ_rows, trap_rows = {}, [], []
     for s in range(n_sess):
@@ -764,16 +787,16 @@ def capture_history(detections, stations, *, occasion_length: float = 1, day1: s
     traps = pd.concat(trap_rows, ignore_index=True)
 
     # per-record table
-    rec_sess = np.full(len(rec), None, dtype=object)
-    has_u = unit_of >= 0
-    rec_sess[has_u] = np.array(sess_list, dtype=object)[u_sess[unit_of[has_u]]]
-    rec_occ = np.full(len(rec), -1, dtype=np.int64)
+    rec_sess = np.where(unit_of >= 0, u_sess[np.maximum(unit_of, 0)], -1)
+    rec_occ = np.zeros(n_rec, dtype=np.int64)
     rec_occ[gi] = g_k + 1
-    records = pd.DataFrame({"row": rows, "session": rec_sess, "station": r_station, "camera": rec.camera.to_numpy(),
-                            "individual": rec.individual.to_numpy(), "time": rec.time.to_numpy(),
-                            "occasion": pd.array(np.where(rec_occ > 0, rec_occ, 0), dtype="Int64"),
-                            "status": status, "reason": reason})
-    records.loc[rec_occ <= 0, "occasion"] = pd.NA
+    occ_col = pd.array(rec_occ, dtype="Int64")
+    occ_col[rec_occ <= 0] = pd.NA
+    records = pd.DataFrame({"row": rows, "session": pd.Categorical.from_codes(rec_sess, categories=sess_list),
+                            "station": rec.station, "camera": rec.camera, "individual": rec.individual,
+                            "time": rec.time, "occasion": occ_col,
+                            "status": pd.Categorical.from_codes(status, categories=STATUS),
+                            "reason": pd.Categorical.from_codes(reason, categories=REASONS)})
     issues = log.table()
     settings = dict(occasion_length=occasion_length, day1=day1, occasion_start_time=occasion_start_time,
                     buffer_days=buffer_days, max_days=max_days, output=output,
@@ -793,6 +816,11 @@ def capture_history(detections, stations, *, occasion_length: float = 1, day1: s
             lines = "\n".join(f"  row {r}: {m}" for r, m in zip(left.row.head(20), left.reason.head(20)))
             raise ValueError(f"strict=True: {len(left)} record(s) would be left out:\n{lines}")
     return ch
+
+
+def _unique_in_order(values) -> tuple[list, np.ndarray]:
+    codes, uniq = pd.factorize(pd.Series(values, dtype=object))
+    return list(uniq), codes
 
 
 def _ts(ns) -> pd.Series:

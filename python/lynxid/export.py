@@ -70,14 +70,28 @@ def _session_file(base: str, session: str, n_sessions: int, ext: str) -> str:
 def secr_captures(ch: CaptureHistory) -> pd.DataFrame:
     """The captures as ``secr::make.capthist`` wants them: ``Session, ID, Occasion, Detector``;
     a count detector gets one row per detection (secr adds them up), a proximity detector one
-    row per individual, occasion and detector."""
+    row per individual, occasion and detector. Text columns are categoricals."""
     d = ch.detections
     rep = d["count"].to_numpy() if ch.detector_type == "count" else np.ones(len(d), dtype=np.int64)
-    out = pd.DataFrame({"Session": np.repeat(d.session.to_numpy(object), rep),
-                        "ID": np.repeat(d.individual.to_numpy(object), rep),
-                        "Occasion": np.repeat(d.occasion.to_numpy(), rep),
-                        "Detector": np.repeat(d.detector.to_numpy(object), rep)})
-    return out
+    out = {}
+    for name, col in (("Session", "session"), ("ID", "individual"), ("Occasion", "occasion"), ("Detector", "detector")):
+        v = d[col]
+        if isinstance(v.dtype, pd.CategoricalDtype):
+            out[name] = pd.Categorical.from_codes(np.repeat(v.cat.codes.to_numpy(), rep), categories=v.cat.categories)
+        else:
+            out[name] = np.repeat(v.to_numpy(), rep)
+    return pd.DataFrame(out)
+
+
+def _token_column(col: pd.Series) -> np.ndarray:
+    """A column as secr text tokens (unicode array), quoting only the distinct values."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        toks = np.array([_tok(c) for c in col.cat.categories], dtype=object).astype(str)   # per category, not per row
+        return toks[col.cat.codes.to_numpy()]
+    if pd.api.types.is_numeric_dtype(col.dtype):
+        return col.to_numpy().astype(str)
+    codes, uniq = pd.factorize(col)
+    return np.array([_tok(c) for c in uniq], dtype=object).astype(str)[codes]
 
 
 def secr_traps_text(ch: CaptureHistory, session, covariates: list | None = None) -> str:
@@ -122,11 +136,11 @@ def write_secr(ch: CaptureHistory, out_dir) -> dict:
     buf = io.StringIO()
     buf.write(_header(ch, "secr capture file (captfile): Session ID Occasion Detector"))
     if len(cap):
-        cols = [cap[c].astype(str) if pd.api.types.is_numeric_dtype(cap[c].dtype) else cap[c].map(_tok).astype(str)
-                for c in cap.columns]
-        body = cols[0].str.cat(cols[1:], sep=" ")
-        buf.write("\n".join(body.tolist()) + "\n")
-    have = set(cap.Session) if len(cap) else set()
+        line = _token_column(cap.Session)
+        for c in ("ID", "Occasion", "Detector"):
+            line = np.char.add(np.char.add(line, " "), _token_column(cap[c]))
+        buf.write("\n".join(line.tolist()) + "\n")
+    have = set(cap.Session.unique()) if len(cap) else set()
     for s in sessions:
         if s not in have:
             u = ch.usage_matrix(s)
@@ -180,10 +194,9 @@ def write_oscr(ch: CaptureHistory, out_dir) -> dict:
     for s in sessions:
         u = ch.usage_matrix(s)
         tr = ch.traps[ch.traps.session == s].set_index("detector").loc[u.index]
-        tdf = pd.DataFrame({"trap": u.index, "X": tr.x.to_numpy(), "Y": tr.y.to_numpy()})
         op = (u.to_numpy() > 0).astype(int)
-        for k in range(op.shape[1]):
-            tdf[f"op.{k + 1}"] = op[:, k]
+        tdf = pd.concat([pd.DataFrame({"trap": u.index, "X": tr.x.to_numpy(), "Y": tr.y.to_numpy()}),
+                         pd.DataFrame(op, columns=[f"op.{k + 1}" for k in range(op.shape[1])])], axis=1)
         name = _session_file("oscr_tdf", s, len(sessions), "csv")
         storage.write_table(tdf, out / name)
         eff = u.reset_index()
@@ -537,8 +550,8 @@ def write_formats(ch: CaptureHistory, out_dir, formats=("secr",), *, augment_to=
         "settings": ch.settings, "detector": ch.detector_type,
         "sessions": summ.to_dict("records"),
         "counts_by_occasion": {s: ch.counts_by_occasion(s).to_dict() for s in ch.sessions},
-        "records": ch.records.status.value_counts().to_dict(),
-        "issues": ch.issues.severity.value_counts().to_dict(), "files": written})
+        "records": {k: int(v) for k, v in ch.records.status.value_counts().items() if v},
+        "issues": {k: int(v) for k, v in ch.issues.severity.value_counts().items() if v}, "files": written})
     storage.write_table(ch.issues, out / "issues.csv")
     storage.write_table(ch.records[ch.records.status != "used"], out / "records_not_used.csv")
     for s in ch.sessions:
