@@ -273,3 +273,23 @@ def test_simulated_images_collapse_to_events(sim):
     same_second = capture_history(images, sim.stations_csv, individual_col="individual", output="count",
                                   min_delta_minutes=30)
     assert same_second.detections["count"].sum() > len(truth)   # camtrapR's tie rule keeps the twins
+
+
+def test_r_interop_round_trip():
+    from lynxid.capture import from_r_columns, to_r, to_r_columns
+    df = pd.DataFrame({"a": [1.5, None], "s": ["x", None], "n": [1, 2], "c": pd.Categorical(["u", None]),
+                       "t": pd.to_datetime(["2020-01-01 10:00", None]), "i": pd.array([3, None], dtype="Int64")})
+    cols = to_r_columns(df)
+    assert cols["s"] == {"kind": "str", "values": ["x", ""], "na": [False, True]}
+    assert cols["t"]["values"] == ["2020-01-01 10:00:00", ""] and cols["t"]["kind"] == "time"
+    assert cols["i"] == {"kind": "int", "values": [3, 0], "na": [False, True]}
+    r = to_r({"m": np.arange(6).reshape(2, 3), "f": df[["n"]], "l": [np.int64(4)]})
+    assert r["m"] == {"__array__": [0, 3, 1, 4, 2, 5], "dim": [2, 3], "kind": "int"}   # column-major, as R
+    assert r["f"]["__frame__"]["n"]["values"] == [1, 2] and r["l"] == [4]
+    # R's NA arrives as "NA" / -2147483648 / TRUE plus a mask: the mask wins
+    back = from_r_columns({"s": [["x", "NA"], [False, True]], "n": [[1.0, -2147483648.0], [False, True]],
+                           "b": [[True, True], [False, True]]})
+    assert back.s.isna().tolist() == [False, True] and back.n.isna().tolist() == [False, True]
+    assert back.b.isna().tolist() == [False, True]
+    one = from_r_columns({"s": ["solo", False], "x": [2.5, False]})     # a one-row R data frame
+    assert one.values.tolist() == [["solo", 2.5]]

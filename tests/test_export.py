@@ -202,3 +202,19 @@ def test_write_formats_all(survey, tmp_path):
     assert (tmp_path / "issues.csv").exists() and (tmp_path / "usage.csv").exists()
     with pytest.raises(ValueError, match="unknown format"):
         write_formats(ch, tmp_path, ["secr", "distance"])
+
+
+def test_in_memory_forms(survey):
+    from lynxid.export import array_data, oscr_data, secr_data
+    ch = build(survey, output="count")
+    sd = secr_data(ch)
+    assert sd["captures"].values.tolist() == [["1", "1", 1, "A"], ["1", "1", 1, "A"], ["1", "2", 3, "Trail 1"],
+                                              ["1", "2", 4, "A"]]
+    assert sd["noccasions"] == {"1": 4} and sd["empty_sessions"] == [] and sd["covariates"] == ["habitat"]
+    assert sd["usage"]["1"].iloc[1].tolist() == ["Trail 1", 0.5, 0.0, 1.0, 1.0]
+    od = oscr_data(ch)
+    assert od["edf"].trap.tolist() == ["A", "A", "Trail 1", "A"] and od["K"] == [4]
+    assert od["y3d"][0].shape == (2, 2, 4) and od["trap_operation"][0].tolist() == [[1, 1, 1, 1], [1, 0, 1, 1]]
+    ad = array_data(ch, augment_to=6)["1"]
+    assert ad["y"].shape == (6, 2, 4) and ad["y2d"].tolist()[:2] == [[2, 0], [1, 1]]
+    assert ad["K_j"].tolist() == [4, 3] and (ad["M"], ad["n"], ad["J"], ad["K"]) == (6, 2, 2, 4)

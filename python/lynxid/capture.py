@@ -45,7 +45,7 @@ from .stations import (DAY_NS, HOUR_NS, ProblemLog, StationTable, _formats_for, 
                        _zone, parse_datetimes, read_stations)
 
 __all__ = ["CaptureHistory", "capture_history", "read_detections", "independent_records",
-           "DETECTION_COLUMNS"]
+           "DETECTION_COLUMNS", "to_r_columns", "from_r_columns"]
 
 # accepted column names, lynxid's own first, then camtrapR's
 DETECTION_COLUMNS = {
@@ -837,3 +837,73 @@ def _secr_order(ids: list) -> list:
         return sorted(ids, key=lambda v: float(v))
     except ValueError:
         return sorted(ids)
+
+
+# --------------------------------------------------------------------------------------
+# R interop: plain Python lists only. reticulate 1.28 neither converts pandas >= 3 frames nor
+# numpy >= 2 arrays, and writes R's NA as the text "NA", -2147483648 or TRUE; so frames and
+# arrays cross as lists with explicit NA masks (see rpkg/R/capture.R: from_py, r_to_pandas).
+# --------------------------------------------------------------------------------------
+def to_r_columns(df: pd.DataFrame) -> dict:
+    """Columns as ``{name: {"kind", "values", "na"}}`` with plain lists: ``kind`` is ``int``,
+    ``num``, ``bool``, ``str`` or ``time`` (text ``YYYY-MM-DD HH:MM:SS``, local time)."""
+    out = {}
+    for name in df.columns:
+        col = df[name]
+        na = col.isna().to_numpy(bool)
+        dt = col.dtype
+        if isinstance(dt, pd.CategoricalDtype):
+            col = col.astype(object)
+            dt = col.dtype
+        if pd.api.types.is_bool_dtype(dt):
+            kind, values = "bool", col.fillna(False).to_numpy(bool)
+        elif pd.api.types.is_integer_dtype(dt):
+            v = col.to_numpy("float64", na_value=np.nan)
+            small = len(v) == 0 or np.nanmax(np.abs(v), initial=0) < 2 ** 31 - 1
+            kind, values = ("int", np.nan_to_num(v).astype(np.int32)) if small else ("num", v)
+        elif pd.api.types.is_numeric_dtype(dt):
+            kind, values = "num", col.to_numpy("float64", na_value=np.nan)
+        elif pd.api.types.is_datetime64_any_dtype(dt):
+            t = col.dt.tz_localize(None) if isinstance(dt, pd.DatetimeTZDtype) else col
+            kind, values = "time", t.dt.strftime("%Y-%m-%d %H:%M:%S").fillna("").to_numpy(object)
+        else:
+            kind, values = "str", col.astype(object).where(~na, "").astype(str).to_numpy(object)
+        out[str(name)] = {"kind": kind, "values": values.tolist(), "na": na.tolist()}
+    return out
+
+
+def to_r(obj):
+    """``obj`` with every DataFrame as ``{"__frame__": columns}`` and every ndarray as
+    ``{"__array__": values in column-major order, "dim": shape, "kind": ...}``."""
+    if isinstance(obj, pd.DataFrame):
+        return {"__frame__": to_r_columns(obj)}
+    if isinstance(obj, pd.Series):
+        return to_r(obj.to_frame())
+    if isinstance(obj, np.ndarray):
+        kind = "int" if obj.dtype.kind in "iu" else "num" if obj.dtype.kind == "f" else \
+            "bool" if obj.dtype.kind == "b" else "str"
+        vals = obj.ravel(order="F")
+        if kind == "str":
+            vals = vals.astype(str)
+        return {"__array__": vals.tolist(), "dim": list(obj.shape), "kind": kind}
+    if isinstance(obj, dict):
+        return {str(k): to_r(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_r(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def from_r_columns(cols: dict) -> pd.DataFrame:
+    """The inverse for R data frames: ``{name: [values, na_mask]}`` -> DataFrame with NA."""
+    data = {}
+    for name, (values, na) in cols.items():
+        v = pd.Series(np.atleast_1d(np.asarray(values)))
+        na = np.atleast_1d(np.asarray(na, dtype=bool))
+        if na.any():
+            if v.dtype.kind in "iub":
+                v = v.astype("float64")
+            v = v.where(~na, None if v.dtype.kind in "OSU" or str(v.dtype) in ("str", "string") else np.nan)
+        data[name] = v
+    return pd.DataFrame(data)

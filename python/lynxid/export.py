@@ -39,7 +39,7 @@ from .capture import CaptureHistory
 
 __all__ = ["FORMATS", "write_formats", "write_secr", "write_oscr", "write_nimble", "write_closed",
            "write_rmark", "write_camtrap_dp", "utm_to_lonlat", "closed_matrix", "rmark_table",
-           "secr_captures", "secr_traps_text"]
+           "secr_captures", "secr_traps_text", "secr_data", "oscr_data", "array_data"]
 
 FORMATS = ("secr", "oscr", "nimble", "closed", "rmark", "camtrapdp")
 
@@ -516,6 +516,78 @@ def write_camtrap_dp(ch: CaptureHistory, out_dir, *, crs=None, scientific_name: 
         issues.append("datapackage.json: fill in 'contributors' (required by Camtrap DP)")
     storage.write_json(out / "datapackage.json", pkg)
     return {"camtrapdp": str(out), "issues": issues}
+
+
+# --------------------------------------------------------------------------------------
+# in-memory forms (what the R package turns into R objects)
+# --------------------------------------------------------------------------------------
+def secr_data(ch: CaptureHistory) -> dict:
+    """Everything ``secr::make.capthist`` needs: ``captures`` (Session, ID, Occasion,
+    Detector; text columns), per session ``traps`` (detector, x, y, covariates) and ``usage``
+    (``detector`` column, then one column of days per occasion), ``noccasions``, the ``detector`` type and the ``sessions`` in
+    secr's order (``empty_sessions`` have no capture and need secr's ``noncapt`` row)."""
+    cap = secr_captures(ch)
+    cap = pd.DataFrame({c: (cap[c].astype(str).to_numpy(object) if c != "Occasion" else cap[c].to_numpy())
+                        for c in cap.columns})
+    covs = _trap_covariates(ch)
+    traps, usage, K = {}, {}, {}
+    for s in ch.sessions:
+        u = ch.usage_matrix(s)
+        tr = ch.traps[ch.traps.session == s].set_index("detector").loc[u.index]
+        traps[s] = pd.DataFrame({"detector": list(u.index), "x": tr.x.to_numpy(), "y": tr.y.to_numpy(),
+                                 **{c: tr[c].to_numpy() for c in covs}})
+        usage[s] = u.reset_index()
+        K[s] = int(u.shape[1])
+    have = set(cap.Session) if len(cap) else set()
+    return {"captures": cap, "traps": traps, "usage": usage, "noccasions": K, "detector": ch.detector_type,
+            "sessions": list(ch.sessions), "empty_sessions": [s for s in ch.sessions if s not in have],
+            "covariates": covs}
+
+
+def oscr_data(ch: CaptureHistory) -> dict:
+    """oSCR's inputs in memory: ``edf`` (session 1..S, individual, occasion, trap), per
+    session ``tdf`` (trap, X, Y, op.1..op.K), ``y3d`` (n x J x K counts), ``trap_operation``
+    (J x K 1/0), ``effort`` (J x K days) and ``K``."""
+    sessions = ch.sessions
+    sidx = {s: i + 1 for i, s in enumerate(sessions)}
+    cap = secr_captures(ch)
+    edf = pd.DataFrame({"session": cap.Session.astype(str).map(sidx).astype("int64").to_numpy(),
+                        "individual": cap.ID.astype(str).to_numpy(object), "occasion": cap.Occasion.to_numpy(),
+                        "trap": cap.Detector.astype(str).to_numpy(object)})
+    tdf, y3d, op_l, eff_l, K = [], [], [], [], []
+    for s in sessions:
+        u = ch.usage_matrix(s)
+        tr = ch.traps[ch.traps.session == s].set_index("detector").loc[u.index]
+        op = (u.to_numpy() > 0).astype(int)
+        tdf.append(pd.concat([pd.DataFrame({"trap": list(u.index), "X": tr.x.to_numpy(), "Y": tr.y.to_numpy()}),
+                              pd.DataFrame(op, columns=[f"op.{k + 1}" for k in range(op.shape[1])])], axis=1))
+        y3d.append(ch.array(s, order="ijk"))
+        op_l.append(op)
+        eff_l.append(u.to_numpy())
+        K.append(int(u.shape[1]))
+    return {"edf": edf, "tdf": tdf, "y3d": y3d, "trap_operation": op_l, "effort": eff_l, "K": K,
+            "sessions": sessions}
+
+
+def array_data(ch: CaptureHistory, augment_to: int | None = None) -> dict:
+    """Per session, the data of a Bayesian SCR model (nimble / JAGS): ``y`` (M x J x K,
+    data-augmented with zero rows), ``y2d`` (M x J, summed over occasions), ``effort`` and
+    ``operation`` (J x K), ``X`` (J x 2 coordinates), ``K_j``, ``M, n, J, K``, ``individuals``
+    (the first n rows of y) and ``detectors``."""
+    out = {}
+    for s in ch.sessions:
+        u = ch.usage_matrix(s)
+        inds = ch.individuals[ch.individuals.session == s].individual.tolist()
+        n = len(inds)
+        M = int(augment_to) if augment_to is not None else n
+        y = ch.array(s, order="ijk", augment_to=M)
+        tr = ch.traps[ch.traps.session == s].set_index("detector").loc[u.index]
+        op = (u.to_numpy() > 0).astype(int)
+        out[s] = {"y": y, "y2d": y.sum(axis=2), "effort": u.to_numpy(), "operation": op,
+                  "X": np.column_stack([tr.x.to_numpy(), tr.y.to_numpy()]), "K_j": op.sum(axis=1),
+                  "M": M, "n": n, "J": int(u.shape[0]), "K": int(u.shape[1]), "individuals": inds,
+                  "detectors": list(u.index), "occasions": list(u.columns), "detector": ch.detector_type}
+    return out
 
 
 # --------------------------------------------------------------------------------------

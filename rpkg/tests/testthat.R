@@ -1,0 +1,4 @@
+library(testthat)
+library(lynxid)
+
+test_check("lynxid")

@@ -1,0 +1,186 @@
+# Camera operation and capture histories from R (the logic is in Python; these tests check
+# what arrives in R, against hand-computed values and camtrapR's reference).
+
+small_stations <- function() {
+  data.frame(Station = c("A", "B"), utm_x = c(500000, 502000), utm_y = c(5200000, 5201000),
+             Setup_date = as.Date(c("2024-03-01", "2024-03-02")),
+             Retrieval_date = c("2024-03-05 00:00:00", "2024-03-06 18:00:00"),
+             Problem1_from = c(NA, "2024-03-04"), Problem1_to = c(NA, "2024-03-04"),
+             habitat = c("forest", "meadow"), stringsAsFactors = FALSE)
+}
+
+# shaped like identify()'s output: one row per detection, tz-aware times
+identify_like <- function() {
+  data.frame(detection_id = paste0("d", 1:7),
+             file = c("A/IMG1.JPG", "A/IMG2.JPG", "B/IMG1.JPG", "B/IMG2.JPG", "A/IMG3.JPG", "B/IMG3.JPG",
+                      "A/IMG4.JPG"),
+             station = c("A", "A", "B", "B", "A", NA, "A"),
+             camera = "c1",
+             timestamp = as.POSIXct(c("2024-03-01 20:00", "2024-03-01 20:05", "2024-03-03 02:00",
+                                      "2024-03-04 10:00", "2024-03-04 23:30", "2024-03-03 02:00",
+                                      "2024-03-05 10:00"),
+                                    tz = "Europe/Zurich"),
+             individual_id = c("L1", "L1", "L2", "L2", NA, "L1", "L1"),
+             probability = c(0.9, 0.8, 0.95, 0.7, 0.4, 0.9, 0.9),
+             stringsAsFactors = FALSE)
+}
+
+find_shared <- function() {
+  env <- Sys.getenv("LYNXID_SHARED_DATA")
+  if (nzchar(env)) return(file.path(env, "camtrapr-leopardcat"))
+  d <- normalizePath(testthat::test_path("."), mustWork = FALSE)
+  for (i in 1:8) {
+    cand <- file.path(d, "shared", "data", "camtrapr-leopardcat")
+    if (file.exists(file.path(cand, "camtraps.csv"))) return(cand)
+    d <- dirname(d)
+  }
+  ""
+}
+
+test_that("camera_operation gives camtrapR's matrix with half days, 0 and NA", {
+  skip_without_python()
+  co <- camera_operation(small_stations())
+  expect_equal(rownames(co), c("A", "B"))
+  expect_equal(colnames(co), c("2024-03-01", "2024-03-02", "2024-03-03", "2024-03-04", "2024-03-05", "2024-03-06"))
+  # A: Date setup = noon (0.5), retrieval at 00:00 on Mar 5 (no effort that day -> NA)
+  expect_equal(unname(co["A", ]), c(0.5, 1, 1, 1, NA, NA))
+  # B: setup noon Mar 2, broken all of Mar 4, retrieved 18:00 Mar 6
+  expect_equal(unname(co["B", ]), c(NA, 0.5, 1, 0, 1, 0.75))
+  co12 <- camera_operation(small_stations(), occasion_start_time = 12)
+  expect_equal(colnames(co12)[1], "2024-03-01+12h")
+})
+
+test_that("capture_history works end to end from identify() output, in every format", {
+  skip_without_python()
+  det <- identify_like()
+  st <- small_stations()
+  ch <- capture_history(det, st, occasion_length = 2, output = "count", station_covariates = "habitat")
+  expect_s3_class(ch, "lynxid_capture_history")
+  expect_equal(ch$settings$tz, "Europe/Zurich")          # taken from the POSIXct times
+  # occasions of 2 days from Mar 1: [1-2] [3-4] [5-6]
+  expect_equal(unname(ch$usage[[1]]), rbind(c(1.5, 2, 0), c(0.5, 1, 1.75)))
+  d <- ch$detections
+  expect_equal(d$individual, c("L1", "L2"))
+  expect_equal(d$occasion, c(1, 2))
+  expect_equal(d$detector, c("A", "B"))
+  # row 4: B was declared broken on Mar 4, but its occasion (Mar 3-4) has effort: kept, with a warning
+  expect_equal(d$count, c(2, 2))
+  expect_true(any(ch$issues$row == 4 & ch$issues$severity == "warning" & grepl("not working", ch$issues$reason)))
+  # no individual (5), no station (6), A already retrieved on Mar 5 (7): left out and reported
+  expect_setequal(ch$records_not_used$row, c(5, 6, 7))
+  expect_true(any(ch$issues$row == 7 & grepl("had no effort", ch$issues$reason)))
+  expect_true(any(grepl("no individual ID", ch$issues$reason)))
+  expect_true(any(grepl("no station", ch$issues$reason)))
+  expect_false("NA" %in% ch$detections$detector)        # R's NA never becomes a station "NA"
+  expect_equal(ch$traps$habitat, c("forest", "meadow"))
+
+  a <- capture_history(det, st, occasion_length = 2, format = "array", augment_to = 5)$data
+  expect_equal(dim(a$y), c(5, 2, 3))
+  expect_equal(a$y["L1", "A", "o1"], 1L)                # binary by default
+  expect_equal(sum(a$y), 2)
+  expect_equal(a$K_j, c(A = 2L, B = 3L))
+  expect_equal(a$X[, "x"], c(A = 500000, B = 502000))
+
+  o <- capture_history(det, st, occasion_length = 2, format = "oscr", output = "count")$data
+  expect_equal(o$edf$trap, c("A", "A", "B", "B"))
+  expect_equal(names(o$tdf[[1]]), c("trap", "X", "Y", "op.1", "op.2", "op.3"))
+  expect_equal(unname(as.matrix(o$tdf[[1]][, 4:6])), rbind(c(1L, 1L, 0L), c(1L, 1L, 1L)))
+  expect_equal(dim(o$y3d[[1]]), c(2, 2, 3))             # n x J x K
+  expect_equal(o$y3d[[1]]["L1", "A", "o1"], 2L)
+
+  cl <- capture_history(det, st, occasion_length = 2, format = "closed")$data
+  expect_equal(cl, matrix(c(1L, 0L, 0L, 1L, 0L, 0L), 2, dimnames = list(c("L1", "L2"), c("o1", "o2", "o3"))))
+  rm <- capture_history(det, st, occasion_length = 2, format = "rmark")$data
+  expect_equal(rm$ch, c("100", "010"))                  # leading zeros kept
+
+  s <- capture_history(det, st, occasion_length = 2)$data
+  if (requireNamespace("secr", quietly = TRUE)) {
+    expect_s3_class(s, "capthist")
+    expect_equal(dim(s), c(2, 3, 2))
+  } else {
+    expect_s3_class(s, "lynxid_secr_data")
+    expect_equal(s$captures$Detector, c("A", "B"))
+    expect_equal(s$noccasions, c(`1` = 3L))
+  }
+})
+
+test_that("print, summary and plot", {
+  skip_without_python()
+  ch <- capture_history(identify_like(), small_stations(), occasion_length = 2)
+  out <- capture.output(print(ch))
+  expect_true(any(grepl("2 individuals, 2 detections, 3 occasions x 2 stations", out)))
+  expect_true(any(grepl("3 of 7 records not used", out)))
+  sm <- summary(ch)
+  expect_s3_class(sm, "summary.lynxid_capture_history")
+  expect_equal(unname(sm$counts_by_occasion[[1]]["detections", ]), c(1, 1, 0, 2))
+  expect_true(any(grepl("counts by occasion", capture.output(print(sm)))))
+  skip_if_not_installed("ggplot2")
+  for (type in c("stations", "effort", "individuals")) {
+    p <- plot(ch, type)
+    expect_s3_class(p, "ggplot")
+    expect_silent(ggplot2::ggplot_build(p))
+  }
+})
+
+test_that("bad input stops with the Python message", {
+  skip_without_python()
+  st <- small_stations()
+  st$Station[2] <- "A"
+  expect_error(capture_history(identify_like(), st), "duplicate station 'A' in rows 1, 2", class = "lynxid_error")
+  det <- identify_like()
+  det$station[1] <- "Z"
+  expect_error(capture_history(det, small_stations()), "not in the station table", class = "lynxid_error")
+  ch <- capture_history(det, small_stations(), unknown_stations = "exclude")
+  expect_true(1 %in% ch$records_not_used$row)
+})
+
+test_that("secr text files follow secr's read.capthist / read.traps formats", {
+  skip_without_python()
+  ch <- capture_history(identify_like(), small_stations(), occasion_length = 2, output = "count")
+  dir <- tempfile("lynxid-ch")
+  dir.create(dir)
+  on.exit(unlink(dir, recursive = TRUE), add = TRUE)
+  write_capture_history(ch, dir, c("secr", "oscr", "rmark"))
+  # read them as secr does: white space separated, '#' comments, first trap column = row names
+  capt <- utils::read.table(file.path(dir, "capt.txt"), comment.char = "#",
+                            colClasses = c("character", "character", "integer", "character"))
+  expect_equal(unname(as.list(capt[1, ])), list("1", "L1", 1L, "A"))
+  expect_equal(nrow(capt), 4)                          # count detector: one line per detection
+  tr <- utils::read.table(file.path(dir, "traps.txt"), row.names = 1, comment.char = "#")
+  expect_equal(rownames(tr), c("A", "B"))
+  expect_equal(unname(as.matrix(tr[, 3:5])), unname(ch$usage[[1]]))
+  script <- readLines(file.path(dir, "read_secr.R"))
+  expect_true(any(grepl("binary.usage = FALSE", script)))
+  rm <- utils::read.csv(file.path(dir, "rmark_ch.csv"), colClasses = c(ch = "character"))
+  expect_equal(rm$ch, c("100", "010"))
+  skip_if_not_installed("secr")
+  old <- setwd(dir)
+  on.exit(setwd(old), add = TRUE)
+  ch2 <- secr::read.capthist("capt.txt", "traps.txt", detector = "count", binary.usage = FALSE)
+  direct <- capture_history(identify_like(), small_stations(), occasion_length = 2, output = "count")$data
+  expect_equal(unclass(ch2)[, , ], unclass(direct)[, , ], ignore_attr = TRUE)
+  expect_equal(unname(secr::usage(secr::traps(ch2))), unname(secr::usage(secr::traps(direct))))
+})
+
+test_that("camtrapR's leopard-cat capthist is reproduced cell for cell", {
+  skip_without_python()
+  ref <- find_shared()
+  skip_if(!nzchar(ref), "camtrapR reference data not found (set LYNXID_SHARED_DATA)")
+  for (out in c("binary", "count")) {
+    ch <- capture_history(file.path(ref, "recordTableIndividualSample.csv"), file.path(ref, "camtraps.csv"),
+                          occasion_length = 10, day1 = "survey", output = out, species = "LeopardCat",
+                          tz = "Asia/Kuching", date_format = "dmy", has_problems = TRUE, format = "array")
+    exp <- utils::read.csv(file.path(ref, "expected", paste0("capthist_", out, ".csv")),
+                           colClasses = c(individual = "character"))
+    y <- ch$data$y                                     # individual x detector x occasion
+    got <- y[cbind(exp$individual, exp$station, paste0("o", exp$occasion))]
+    expect_equal(as.numeric(got), exp$value)
+    expect_equal(sum(y), sum(exp$value))
+    usage <- utils::read.csv(file.path(ref, "expected", paste0("usage_", out, ".csv")), row.names = 1)
+    expect_equal(ch$usage[[1]], as.matrix(usage))
+  }
+  co <- camera_operation(file.path(ref, "camtraps.csv"), date_format = "dmy", has_problems = TRUE)
+  exp <- as.matrix(utils::read.csv(file.path(ref, "expected", "camera_operation.csv"), row.names = 1,
+                                   check.names = FALSE))
+  expect_equal(co, exp)
+})
