@@ -91,3 +91,43 @@ def test_images_match_camtrapr(images, output):
     rt = pd.read_csv(REF / "recordTableIndividualSample.csv")
     assert used_files == set(rt.FileName)                             # the same 21 records
     assert set(ch.issues.severity) == {"filtered"}
+
+
+@pytest.mark.parametrize("output", ["binary", "count"])
+def test_exported_files_match_camtrapr(output, tmp_path):
+    from lynxid.export import write_formats
+    ch = capture_history(REF / "recordTableIndividualSample.csv", REF / "camtraps.csv", output=output,
+                         species="LeopardCat", **SETTINGS)
+    write_formats(ch, tmp_path, "all", crs="EPSG:32650", scientific_name="Prionailurus bengalensis")
+    exp = expected_cells(output)
+    want = {(i, o, s): v for i, o, s, v in zip(exp.individual, exp.occasion, exp.station, exp.value) if v}
+    usage = pd.read_csv(REF / "expected" / f"usage_{output}.csv", index_col=0)
+    # secr: one captfile line per detection (count) or per detected cell (proximity)
+    lines = [l.split() for l in (tmp_path / "capt.txt").read_text().splitlines() if not l.startswith("#")]
+    got = pd.Series([(i, int(o), s) for _, i, o, s in lines]).value_counts().to_dict()
+    assert got == want
+    traps = [l.split() for l in (tmp_path / "traps.txt").read_text().splitlines() if not l.startswith("#")]
+    assert [t[0] for t in traps] == list(usage.index)
+    np.testing.assert_array_equal(np.array([[float(v) for v in t[3:]] for t in traps]), usage.to_numpy())
+    # oSCR edf: the same detections; tdf: operation 1 where usage > 0
+    edf = pd.read_csv(tmp_path / "oscr_edf.csv", dtype={"individual": str})
+    assert pd.Series(list(zip(edf.individual, edf.occasion, edf.trap))).value_counts().to_dict() == want
+    tdf = pd.read_csv(tmp_path / "oscr_tdf.csv", index_col=0)
+    np.testing.assert_array_equal(tdf.filter(like="op.").to_numpy(), (usage.to_numpy() > 0).astype(int))
+    # nimble: y[i,j,k]
+    y = pd.read_csv(tmp_path / "nimble_y.csv")
+    inds = pd.read_csv(tmp_path / "nimble_individuals.csv", dtype={"individual": str}).individual.tolist()
+    tr = pd.read_csv(tmp_path / "nimble_traps.csv").detector.tolist()
+    assert {(inds[i - 1], k, tr[j - 1]): v for i, j, k, v in y.values} == want
+    # closed captures (Rcapture) and RMark: detected anywhere on the occasion
+    closed = pd.read_csv(tmp_path / "closed_matrix.csv", dtype={"individual": str}).set_index("individual")
+    seen = exp[exp.value > 0].groupby(["individual", "occasion"]).size()
+    for ind in closed.index:
+        assert [int((ind, k) in seen.index) for k in range(1, 6)] == closed.loc[ind].filter(regex=r"^o\d+$").tolist()
+    rm = pd.read_csv(tmp_path / "rmark_ch.csv", dtype={"ch": str, "individual": str})
+    assert rm.ch.tolist() == ["".join(map(str, closed.loc[i].filter(regex=r"^o\d+$").tolist())) for i in rm.individual]
+    # Camtrap DP: one observation per record, deployments inside Sabah (UTM 50N)
+    obs = pd.read_csv(tmp_path / "camtrap-dp" / "observations.csv")
+    dep = pd.read_csv(tmp_path / "camtrap-dp" / "deployments.csv")
+    assert len(obs) == 21 and set(obs.deploymentID) <= set(dep.deploymentID)
+    assert dep.latitude.between(5.4, 5.6).all() and dep.longitude.between(117.1, 117.3).all()

@@ -10,7 +10,6 @@ import json
 import math
 import shlex
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -218,3 +217,12 @@ def test_in_memory_forms(survey):
     ad = array_data(ch, augment_to=6)["1"]
     assert ad["y"].shape == (6, 2, 4) and ad["y2d"].tolist()[:2] == [[2, 0], [1, 1]]
     assert ad["K_j"].tolist() == [4, 3] and (ad["M"], ad["n"], ad["J"], ad["K"]) == (6, 2, 2, 4)
+
+
+def test_secr_non_ascii_names(tmp_path):
+    st = pd.DataFrame(dict(Station=["Ölberg"], utm_x=[0.0], utm_y=[0.0], Setup_date=["2020-01-01 00:00:00"],
+                           Retrieval_date=["2020-01-03 00:00:00"]))
+    rec = pd.DataFrame({"station": ["Ölberg"], "individual_id": ["Lüchs 1"], "timestamp": ["2020-01-02 10:00:00"]})
+    write_secr(capture_history(rec, st), tmp_path)
+    assert read_table_like_r(tmp_path / "capt.txt") == [["1", "Lüchs 1", "2", "Ölberg"]]
+    assert read_table_like_r(tmp_path / "traps.txt") == [["Ölberg", "0", "0", "1", "1"]]

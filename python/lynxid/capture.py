@@ -34,15 +34,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
 from . import storage
 from .effort import _day_floor, _sweep, bin_effort, operating_intervals
-from .stations import (DAY_NS, HOUR_NS, ProblemLog, StationTable, _formats_for, _session_order, _str_ids,
-                       _zone, parse_datetimes, read_stations)
+from .stations import (DAY_NS, HOUR_NS, ProblemLog, StationTable, _formats_for, _str_ids, _zone,
+                       parse_datetimes, read_stations)
 
 __all__ = ["CaptureHistory", "capture_history", "read_detections", "independent_records",
            "DETECTION_COLUMNS", "to_r_columns", "from_r_columns"]
@@ -415,16 +413,6 @@ class CaptureHistory:
         return write_formats(self, out_dir, formats, **kwargs)
 
 
-def _grid_origin(day1, setup_bin, window_start, sess_codes, n_sess, h_ns):
-    if day1 == "survey":
-        mins = np.full(n_sess, _INT64_MAX, dtype=np.int64)
-        np.minimum.at(mins, sess_codes, window_start)
-        return mins[sess_codes]
-    if day1 == "station":
-        return window_start.copy()
-    return window_start.copy()   # a date: window_start is day1 itself
-
-
 def capture_history(detections, stations, *, occasion_length: float = 1, day1: str = "survey",
                     occasion_start_time: float = 0, buffer_days: int = 0, max_days: float | None = None,
                     output: str = "binary", drop_empty_occasions: bool = True,
@@ -514,7 +502,12 @@ def capture_history(detections, stations, *, occasion_length: float = 1, day1: s
         window_start = np.full(n_units, d1, dtype=np.int64)
     window_end = (window_start + int(round(max_days * DAY_NS)) if max_days is not None
                   else np.full(n_units, _INT64_MAX, dtype=np.int64))
-    origin = _grid_origin(day1, setup_bin, window_start, u_sess, n_sess, h_ns)
+    if day1 == "survey":      # one grid per session, from its first station's setup day
+        first = np.full(n_sess, _INT64_MAX, dtype=np.int64)
+        np.minimum.at(first, u_sess, window_start)
+        origin = first[u_sess]
+    else:                     # each station's own setup day, or the given date
+        origin = window_start.copy()
     end_eff = np.minimum(retr, window_end)
     n_occ_unit = np.where(end_eff > origin, -((origin - end_eff) // L), 0)    # ceil
     K_sess = np.zeros(n_sess, dtype=np.int64)
@@ -715,7 +708,7 @@ def capture_history(detections, stations, *, occasion_length: float = 1, day1: s
 
     # ---- assemble ----------------------------------------------------------------------------
     gi = vi[good]
-    del u_r, t_r, k_r, K_r, k_c, eff_r, before, after, beyond, zero, good, vi
+    del u_r, t_r, k_r, K_r, k_c, eff_r, before, after, beyond, zero, good
     g_unit = unit_of[gi]
     g_sess = u_sess[g_unit]
     g_k = newk[g_sess, (r_time[gi] - origin[g_unit]) // L]

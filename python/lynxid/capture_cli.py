@@ -2,7 +2,6 @@
 :mod:`lynxid.cli`). Every option names its camtrapR equivalent."""
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 

@@ -129,12 +129,9 @@ def operating_intervals(stations: StationTable, by_camera: bool = False, all_cam
     ch = np.concatenate([np.zeros(nd, dtype=np.int64), np.ones(len(pd_idx), dtype=np.int64)])
     dg, ds, de = _sweep(grp, st, en, ch, 2, lambda c, g: (c[:, 0] > 0) & (c[:, 1] == 0))
 
-    sess_order = {s: i for i, s in enumerate(stations.sessions)}
-    dep = dep.assign(_sess=dep.session.map(sess_order))
     if by_camera or not stations.has_cameras:
         table = dep[["session", "station", "camera", "x", "y"]].copy()
         table["n_cameras"] = 1
-        unit_of_dep = np.arange(nd)
         table["setup"], table["retrieval"] = setup, retr
         labels = table.station.astype(str)
         if stations.has_sessions:
@@ -151,7 +148,6 @@ def operating_intervals(stations: StationTable, by_camera: bool = False, all_cam
     key = dep.session.astype(str) + "\x1f" + dep.station.astype(str)
     codes, uniq = pd.factorize(key, sort=False)
     nu = len(uniq)
-    first = dep.groupby(codes, sort=True).head(1).sort_index()
     table = pd.DataFrame({"unit": np.arange(nu)})
     fi = pd.Series(np.arange(nd)).groupby(codes).first().to_numpy()
     table["session"] = dep.session.to_numpy()[fi]
@@ -167,7 +163,6 @@ def operating_intervals(stations: StationTable, by_camera: bool = False, all_cam
     if stations.has_sessions:
         labels = labels + "__SESS_" + table.session.astype(str)
     table["label"] = labels.to_numpy()
-    del first
     ug = codes[dg]
     if all_cams_on:
         wg, ws, we = _sweep(ug, ds, de, np.zeros(len(ug), dtype=np.int64), 1,

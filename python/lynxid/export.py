@@ -25,8 +25,6 @@ questionable, with its row and the reason).
 """
 from __future__ import annotations
 
-import io
-import json
 import math
 import re
 from pathlib import Path
@@ -84,14 +82,25 @@ def secr_captures(ch: CaptureHistory) -> pd.DataFrame:
 
 
 def _token_column(col: pd.Series) -> np.ndarray:
-    """A column as secr text tokens (unicode array), quoting only the distinct values."""
+    """A column as secr text tokens (UTF-8 byte strings), quoting only the distinct values."""
+    def enc(values):
+        return np.array([_tok(c).encode("utf-8") for c in values], dtype=object).astype(bytes)
     if isinstance(col.dtype, pd.CategoricalDtype):
-        toks = np.array([_tok(c) for c in col.cat.categories], dtype=object).astype(str)   # per category, not per row
-        return toks[col.cat.codes.to_numpy()]
+        return enc(col.cat.categories)[col.cat.codes.to_numpy()]        # per category, not per row
     if pd.api.types.is_numeric_dtype(col.dtype):
-        return col.to_numpy().astype(str)
+        return col.to_numpy().astype(bytes)
     codes, uniq = pd.factorize(col)
-    return np.array([_tok(c) for c in uniq], dtype=object).astype(str)[codes]
+    return enc(uniq)[codes]
+
+
+def _write_lines(fh, cap: pd.DataFrame, chunk: int = 200_000):
+    """Captfile lines in chunks (bounded memory), assembled with numpy byte-string ops."""
+    for a in range(0, len(cap), chunk):
+        part = cap.iloc[a:a + chunk]
+        line = _token_column(part.Session)
+        for c in ("ID", "Occasion", "Detector"):
+            line = np.char.add(np.char.add(line, b" "), _token_column(part[c]))
+        fh.write(b"\n".join(line.tolist()) + b"\n")
 
 
 def secr_traps_text(ch: CaptureHistory, session, covariates: list | None = None) -> str:
@@ -133,19 +142,15 @@ def write_secr(ch: CaptureHistory, out_dir) -> dict:
     out = Path(out_dir)
     sessions = ch.sessions
     cap = secr_captures(ch)
-    buf = io.StringIO()
-    buf.write(_header(ch, "secr capture file (captfile): Session ID Occasion Detector"))
-    if len(cap):
-        line = _token_column(cap.Session)
-        for c in ("ID", "Occasion", "Detector"):
-            line = np.char.add(np.char.add(line, " "), _token_column(cap[c]))
-        buf.write("\n".join(line.tolist()) + "\n")
     have = set(cap.Session.unique()) if len(cap) else set()
-    for s in sessions:
-        if s not in have:
-            u = ch.usage_matrix(s)
-            buf.write(f"{_tok(s)} NONE 1 {_tok(u.index[0])}\n")
-    files = {"captfile": storage.write_text(out / "capt.txt", buf.getvalue())}
+    with storage.atomic_path(out / "capt.txt") as tmp, open(tmp, "wb") as fh:
+        fh.write(_header(ch, "secr capture file (captfile): Session ID Occasion Detector").encode("utf-8"))
+        _write_lines(fh, cap)
+        for s in sessions:
+            if s not in have:
+                u = ch.usage_matrix(s)
+                fh.write(f"{_tok(s)} NONE 1 {_tok(u.index[0])}\n".encode("utf-8"))
+    files = {"captfile": out / "capt.txt"}
     trapfiles = []
     covs = _trap_covariates(ch)
     for s in sessions:

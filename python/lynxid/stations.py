@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -48,6 +47,9 @@ ISSUE_COLUMNS = ["row", "stage", "severity", "reason"]
 
 class ProblemLog:
     """Collects row-level problems (``row, stage, severity, reason``).
+
+    ``row`` counts the data rows of the input table from 1 (the first row under a CSV header
+    is row 1, i.e. line 2 of the file); ``"-"`` marks a problem of the whole table.
 
     ``severity`` is ``error`` (raised together at the end of a step), ``warning`` (the data
     are used; check them), ``excluded`` (a record left out of the result, with the reason)
