@@ -269,7 +269,12 @@ def test_simulated_images_collapse_to_events(sim):
                          min_delta_minutes=30, remove_duplicates=True)
     got = ch.detections.groupby(["individual", "detector"])["count"].sum().to_dict()
     assert got == truth.groupby(["individual", "station"]).size().to_dict()
-    assert (ch.issues.severity == "filtered").sum() == len(images) - len(truth)
+    timed = images.timestamp.notna()
+    assert (ch.issues.severity == "filtered").sum() == timed.sum() - len(truth)
+    # images without a time (the simulator's EXIF-less photo) are reported, not dropped silently
+    excl = ch.issues[ch.issues.severity == "excluded"]
+    assert sorted(excl.row) == sorted(np.flatnonzero(~timed.to_numpy()) + 1)
+    assert all("no date/time" in r for r in excl.reason)
     same_second = capture_history(images, sim.stations_csv, individual_col="individual", output="count",
                                   min_delta_minutes=30)
     assert same_second.detections["count"].sum() > len(truth)   # camtrapR's tie rule keeps the twins

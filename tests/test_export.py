@@ -226,3 +226,15 @@ def test_secr_non_ascii_names(tmp_path):
     write_secr(capture_history(rec, st), tmp_path)
     assert read_table_like_r(tmp_path / "capt.txt") == [["1", "Lüchs 1", "2", "Ölberg"]]
     assert read_table_like_r(tmp_path / "traps.txt") == [["Ölberg", "0", "0", "1", "1"]]
+
+
+def test_no_usable_detection_still_writes_every_format(tmp_path):
+    st = pd.DataFrame(dict(Station=["A"], utm_x=[500000.0], utm_y=[5200000.0], Setup_date=["2020-01-01"],
+                           Retrieval_date=["2020-01-05"]))
+    rec = pd.DataFrame({"station": ["A"], "timestamp": ["2020-02-01 10:00:00"], "individual_id": ["x"]})
+    ch = capture_history(rec, st, tz="Europe/Zurich")
+    assert len(ch.detections) == 0 and ch.usage_matrix().shape == (1, 5)
+    write_formats(ch, tmp_path, "all", crs="UTM 32N")
+    assert read_table_like_r(tmp_path / "capt.txt") == [["1", "NONE", "1", "A"]]     # secr's noncapt line
+    assert pd.read_csv(tmp_path / "rmark_ch.csv").empty and pd.read_csv(tmp_path / "oscr_edf.csv").empty
+    assert json.loads((tmp_path / "nimble_constants.json").read_text())["n"] == 0

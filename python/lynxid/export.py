@@ -297,7 +297,8 @@ def rmark_table(ch: CaptureHistory) -> pd.DataFrame:
     ``session`` (a grouping variable when there are several sessions)."""
     m = closed_matrix(ch)
     occ = [c for c in m.columns if re.fullmatch(r"o\d+", c)]
-    ch_str = m[occ].fillna(0).astype(int).astype(str).agg("".join, axis=1)
+    ch_str = (m[occ].fillna(0).astype(int).astype(str).agg("".join, axis=1) if len(m)
+              else pd.Series([], dtype=object))
     return pd.DataFrame({"ch": ch_str, "freq": 1, "individual": m.individual, "session": m.session})
 
 

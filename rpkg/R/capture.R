@@ -395,10 +395,10 @@ format_data <- function(ch, x, format, augment_to) {
         if (length(dim(y)) < 3) y <- array(y, dim = c(s$M, s$J, s$K))
         dimnames(y) <- list(ids, dets, occ)
         s$y <- y
-        s$y2d <- matrix(s$y2d, nrow = s$M, dimnames = list(ids, dets))
-        s$effort <- matrix(s$effort, nrow = s$J, dimnames = list(dets, occ))
-        s$operation <- matrix(s$operation, nrow = s$J, dimnames = list(dets, occ))
-        s$X <- matrix(s$X, nrow = s$J, dimnames = list(dets, c("x", "y")))
+        s$y2d <- matrix(s$y2d, nrow = s$M, ncol = s$J, dimnames = list(ids, dets))
+        s$effort <- matrix(s$effort, nrow = s$J, ncol = s$K, dimnames = list(dets, occ))
+        s$operation <- matrix(s$operation, nrow = s$J, ncol = s$K, dimnames = list(dets, occ))
+        s$X <- matrix(s$X, nrow = s$J, ncol = 2, dimnames = list(dets, c("x", "y")))
         s$K_j <- stats::setNames(as.integer(s$K_j), dets)
         s$individuals <- unlist(s$individuals)
         s$detectors <- dets
@@ -533,8 +533,9 @@ summary.lynxid_capture_history <- function(object, ...) {
                  usage_by_occasion = lapply(object$usage, function(u) rbind(min = apply(u, 2, min),
                                                                             max = apply(u, 2, max),
                                                                             total = colSums(u))),
-                 detections_per_individual = stats::aggregate(count ~ session + individual,
-                                                              data = object$detections, FUN = sum),
+                 detections_per_individual = if (nrow(object$detections)) {
+                   stats::aggregate(count ~ session + individual, data = object$detections, FUN = sum)
+                 } else data.frame(session = character(), individual = character(), count = numeric()),
                  issues = if (nrow(iss)) table(iss$severity) else table(character()),
                  detector = object$detector, settings = object$settings),
             class = "summary.lynxid_capture_history")

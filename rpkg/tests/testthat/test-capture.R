@@ -184,3 +184,16 @@ test_that("camtrapR's leopard-cat capthist is reproduced cell for cell", {
                                    check.names = FALSE))
   expect_equal(co, exp)
 })
+
+test_that("a capture history without any usable detection still has every format", {
+  skip_without_python()
+  st <- data.frame(Station = "A", utm_x = 5e5, utm_y = 5.2e6, Setup_date = "2020-01-01", Retrieval_date = "2020-01-05")
+  det <- data.frame(station = "A", timestamp = "2020-02-01 10:00:00", individual_id = "x")
+  for (f in c("secr", "oscr", "array", "closed", "rmark")) {
+    ch <- capture_history(det, st, format = f)
+    expect_equal(nrow(ch$detections), 0)
+    expect_equal(dim(ch$usage[[1]]), c(1L, 5L))
+  }
+  expect_equal(dim(capture_history(det, st, format = "array")$data$y), c(0L, 1L, 5L))
+  expect_output(print(summary(ch)), "detectors used")
+})
