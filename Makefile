@@ -1,0 +1,56 @@
+# lynxid: the two commands in README.md are `make demo` and `make test`.
+# Both set everything up from the project's own files (Debian packages for R, a Python
+# virtual environment from PyPI), so they work on a fresh clone.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export RETICULATE_PYTHON := $(abspath $(PY))
+# R tests must not skip just because Python was not found: here it is set up for them.
+export LYNXID_REQUIRE_PYTHON := 1
+DEMO_OUT ?= demo-output
+
+.PHONY: setup system-deps venv rpkg demo test test-python test-r check-r clean
+
+setup: system-deps venv rpkg
+
+system-deps:
+	@bash scripts/install-system-deps.sh
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -e '.[dev]'
+	touch $@
+
+# The R package carries a wheel of the matching Python package, so install_lynxid()
+# installs exactly this version of the Python side.
+rpkg: venv
+	rm -rf rpkg/inst/python && mkdir -p rpkg/inst/python
+	$(PY) -m pip wheel --no-deps --no-build-isolation -q -w rpkg/inst/python . 2>/dev/null || \
+	  $(PY) -m pip wheel --no-deps -q -w rpkg/inst/python .
+	R CMD INSTALL --no-multiarch rpkg
+
+demo: setup
+	$(VENV)/bin/lynxid demo --out $(DEMO_OUT)
+	Rscript -e 'res <- lynxid::demo(out = "$(DEMO_OUT)/from-R", quiet = TRUE); print(head(res))'
+
+test: setup test-python check-r
+
+test-python:
+	$(PY) -m pytest -q
+
+# R CMD check builds the vignette and runs the testthat suite against the real Python side;
+# any ERROR or WARNING fails the build.
+check-r:
+	rm -rf build/rcheck && mkdir -p build/rcheck
+	cd build/rcheck && R CMD build ../../rpkg && \
+	  _R_CHECK_FORCE_SUGGESTS_=false R CMD check --no-manual lynxid_*.tar.gz; \
+	  status=$$?; cat lynxid.Rcheck/00check.log | tail -n 40; \
+	  if [ $$status -ne 0 ] || grep -qE '^Status:.*(ERROR|WARNING)' lynxid.Rcheck/00check.log; then \
+	    cat lynxid.Rcheck/tests/testthat.Rout.fail 2>/dev/null | tail -n 80; exit 1; fi
+
+clean:
+	rm -rf build dist rpkg/inst/python $(DEMO_OUT)

@@ -1,0 +1,129 @@
+"""The catalogue: reference detections of known individuals, their features and a search index.
+
+On disk a catalogue is a folder::
+
+    catalogue.json       format version, backbone, counts, the fitted identification model
+    references.parquet   one row per reference detection (file, individual, flank, box, vector)
+    index.faiss          nearest-neighbour index over the vectors (rebuilt if out of step)
+    cache/               content-keyed embeddings and local features (resumable)
+
+Every file is written atomically, ``catalogue.json`` last; a catalogue whose files disagree
+(a crash between two writes) is repaired on load from ``references.parquet``.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import storage
+from .search import VectorIndex
+
+__all__ = ["Catalogue", "FORMAT_VERSION"]
+
+FORMAT_VERSION = 1
+REF_COLUMNS = ["detection_id", "file", "path", "individual", "flank", "sighting",
+               "bbox_x", "bbox_y", "bbox_w", "bbox_h", "source", "local_key"]
+
+
+class Catalogue:
+    """Known individuals: reference detections with embeddings, and the fitted matcher."""
+
+    def __init__(self, root, table: pd.DataFrame, vectors: np.ndarray, meta: dict):
+        self.root = Path(root)
+        self.table = table.reset_index(drop=True)
+        self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self.meta = meta
+        self._index: VectorIndex | None = None
+
+    # -- construction -------------------------------------------------------------------
+    @classmethod
+    def empty(cls, root, embedder_tag: str, dim: int) -> "Catalogue":
+        meta = {"format_version": FORMAT_VERSION, "embedder": embedder_tag, "dim": dim,
+                "created": _now(), "model": None}
+        return cls(root, pd.DataFrame(columns=REF_COLUMNS), np.zeros((0, dim), np.float32), meta)
+
+    @classmethod
+    def load(cls, root) -> "Catalogue":
+        root = Path(root)
+        meta_p = root / "catalogue.json"
+        if not meta_p.exists():
+            raise FileNotFoundError(f"no catalogue at {root} (catalogue.json missing); build one with "
+                                    f"'lynxid catalogue build {root} --images FOLDER'")
+        meta = storage.read_json(meta_p)
+        if meta.get("format_version", 0) > FORMAT_VERSION:
+            raise ValueError(f"catalogue {root} was written by a newer lynxid (format "
+                             f"{meta['format_version']}); upgrade lynxid")
+        refs = pd.read_parquet(root / "references.parquet")
+        vectors = np.stack(refs.pop("vector").to_numpy()).astype(np.float32) if len(refs) else \
+            np.zeros((0, meta["dim"]), np.float32)
+        cat = cls(root, refs, vectors, meta)
+        idx_p = root / "index.faiss"
+        if idx_p.exists():
+            idx = VectorIndex.load(idx_p)
+            if len(idx) == len(refs):
+                cat._index = idx
+        return cat
+
+    def save(self) -> Path:
+        self.root.mkdir(parents=True, exist_ok=True)
+        refs = self.table.copy()
+        refs["vector"] = list(self.vectors)
+        storage.write_table(refs, self.root / "references.parquet")
+        self.index.save(self.root / "index.faiss")
+        self.meta.update(n_references=len(self.table), n_individuals=int(self.table["individual"].nunique()),
+                         updated=_now())
+        storage.write_json(self.root / "catalogue.json", self.meta)
+        return self.root
+
+    # -- content ------------------------------------------------------------------------
+    def add(self, refs: pd.DataFrame, vectors: np.ndarray) -> None:
+        """Append reference detections (with ``individual``) and their vectors."""
+        if len(refs) != len(vectors):
+            raise ValueError("one vector per reference detection is needed")
+        if "individual" not in refs or refs["individual"].isna().any():
+            raise ValueError("every reference detection needs an 'individual'")
+        if vectors.shape[1] != self.vectors.shape[1]:
+            raise ValueError(f"vectors have dimension {vectors.shape[1]}, the catalogue {self.vectors.shape[1]}: "
+                             "was it built with another backbone?")
+        refs = refs.copy()
+        for c in REF_COLUMNS:
+            if c not in refs:
+                refs[c] = None
+        refs["individual"] = refs["individual"].astype(str)
+        dup = refs["detection_id"].isin(set(self.table["detection_id"]))
+        keep = ~dup.to_numpy()
+        new_table = refs.loc[keep, REF_COLUMNS]
+        self.table = new_table if self.table.empty else pd.concat([self.table, new_table], ignore_index=True)
+        self.vectors = np.concatenate([self.vectors, vectors[keep].astype(np.float32)])
+        self._index = None
+        self.meta["model"] = None   # the fitted matcher no longer describes the catalogue
+
+    @property
+    def individuals(self) -> list[str]:
+        return sorted(self.table["individual"].astype(str).unique())
+
+    @property
+    def index(self) -> VectorIndex:
+        if self._index is None or len(self._index) != len(self.vectors):
+            self._index = VectorIndex.build(self.vectors)
+        return self._index
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def summary(self) -> dict:
+        t = self.table
+        return {"references": len(t), "individuals": int(t["individual"].nunique()),
+                "with_flank": int(t["flank"].notna().sum()), "embedder": self.meta.get("embedder"),
+                "fitted": self.meta.get("model") is not None}
+
+    def __repr__(self):
+        s = self.summary()
+        return f"<Catalogue {self.root}: {s['individuals']} individuals, {s['references']} references>"
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,253 @@
+"""The ``lynxid`` command line. Each subcommand is a thin layer over the Python API.
+
+Run ``lynxid COMMAND --help`` for the options of each command.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["main"]
+
+EPILOG = """\
+typical workflow:
+  lynxid catalogue build CATALOGUE_DIR --images known_individuals/   # labelled reference photos
+  lynxid identify survey_images/ --catalogue CATALOGUE_DIR --out results/
+  lynxid capture-history results/detections.csv --stations stations.csv --out ch/
+  lynxid demo                                                          # all of it on a simulated survey
+"""
+
+
+def _formatter(prog):
+    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+    p = argparse.ArgumentParser(prog="lynxid", description="Identify individually marked animals in camera-trap "
+                                "photos and build capture histories for (spatial) capture-recapture.",
+                                epilog=EPILOG, formatter_class=_formatter)
+    p.add_argument("--version", action="version", version=f"lynxid {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    for add in COMMANDS:
+        add(sub)
+    return p
+
+
+# --------------------------------------------------------------------------------------
+# Each command: a function that adds its parser (set ``func``) to ``sub``. Listed in COMMANDS.
+# --------------------------------------------------------------------------------------
+COMMANDS: list = []
+
+
+def command(fn):
+    COMMANDS.append(fn)
+    return fn
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"lynxid {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume from the cache", file=sys.stderr)
+        return 130
+
+
+@command
+def _demo(sub):
+    p = sub.add_parser("demo", formatter_class=_formatter,
+                       help="run everything on a simulated survey (offline): simulate, identify, capture history",
+                       description="Simulate a camera-trap survey of lynx (photos with EXIF times in station/camera "
+                       "folders, a catalogue of known individuals, MegaDetector-style boxes), identify every photo, "
+                       "build capture histories, and report accuracy against the simulation's truth.")
+    p.add_argument("--out", default="demo-output", help="output folder (default: %(default)s)")
+    p.add_argument("--individuals", type=int, default=12, help="lynx in the population (default: %(default)s)")
+    p.add_argument("--known", type=int, default=8, help="of which already in the catalogue (default: %(default)s)")
+    p.add_argument("--days", type=int, default=40, help="days of camera operation (default: %(default)s)")
+    p.add_argument("--occasion-length", type=float, default=5, help="days per occasion (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=1, help="random seed (default: %(default)s)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    def run(a):
+        from .demo import run_demo
+        run_demo(a.out, n_individuals=a.individuals, n_known=a.known, n_days=a.days, seed=a.seed,
+                 occasion_length=a.occasion_length, progress=not a.quiet)
+    p.set_defaults(func=run)
+
+
+@command
+def _simulate(sub):
+    p = sub.add_parser("simulate", formatter_class=_formatter, help="simulate a survey (images + truth) to a folder",
+                       description="Write a simulated survey: images/<station>/<camera>/*.JPG with EXIF times, "
+                       "stations.csv (camtrapR style), megadetector.json, catalogue/<individual>/*.jpg and truth/.")
+    p.add_argument("out", help="output folder")
+    p.add_argument("--individuals", type=int, default=12)
+    p.add_argument("--known", type=int, default=8)
+    p.add_argument("--days", type=int, default=40)
+    p.add_argument("--rows", type=int, default=3, help="station grid rows")
+    p.add_argument("--cols", type=int, default=4, help="station grid columns")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--no-bad-files", action="store_true", help="do not add the corrupt/empty example files")
+
+    def run(a):
+        from .simulate import simulate_survey
+        s = simulate_survey(a.out, n_individuals=a.individuals, n_known=a.known, n_days=a.days, grid_rows=a.rows,
+                            grid_cols=a.cols, seed=a.seed, inject_bad_files=not a.no_bad_files)
+        print(f"simulated survey written to {s.root}: {len(s.truth('images'))} photos, "
+              f"{s.truth('detections').shape[0]} events")
+    p.set_defaults(func=run)
+
+
+@command
+def _catalogue(sub):
+    p = sub.add_parser("catalogue", formatter_class=_formatter, help="build or extend a catalogue of known individuals",
+                       description="A catalogue holds labelled reference photos of known individuals, their "
+                       "features and the identification model fitted on them.")
+    csub = p.add_subparsers(dest="action", metavar="ACTION")
+    for action in ("build", "add"):
+        q = csub.add_parser(action, formatter_class=_formatter,
+                            help=("create a catalogue" if action == "build" else "add photos to a catalogue") +
+                            " from labelled photos",
+                            description="Labelled photos: a folder per individual (IMAGES/<ID>/*.jpg) or images tagged "
+                            "with XMP HierarchicalSubject 'individual|ID' (camtrapR convention). Flank is read "
+                            "from 'left'/'right' in file names; the sighting from the name's part before '_'.")
+        q.add_argument("catalogue", help="catalogue folder")
+        q.add_argument("--images", required=True, help="folder of labelled photos")
+        q.add_argument("--megadetector", help="MegaDetector batch output JSON for these photos (boxes); "
+                       "without it each whole photo is used")
+        q.add_argument("--threshold", type=float, default=0.2, help="MegaDetector confidence threshold (default: %(default)s)")
+        if action == "build":
+            from .embed import BACKBONES
+            q.add_argument("--backbone", default="efficientnet-lite0", choices=list(BACKBONES),
+                           help="image model (default: %(default)s, works offline)")
+            q.add_argument("--weights", help="local weights file for the backbone (.safetensors/.pth)")
+            q.add_argument("--no-local", action="store_true", help="global embedding only (faster, less accurate)")
+        q.add_argument("--target", choices=["gmean", "balanced"], default=None,
+                       help="what the known/new decision is tuned for: 'gmean' = sqrt(BAKS*BAUS) (default), "
+                       "'balanced' = (BAKS+BAUS)/2")
+        q.add_argument("--quiet", action="store_true")
+        q.set_defaults(func=_catalogue_run)
+    i = csub.add_parser("info", help="describe a catalogue")
+    i.add_argument("catalogue")
+    i.set_defaults(func=_catalogue_run)
+    p.set_defaults(func=lambda a: p.print_help())
+
+
+def _catalogue_run(a):
+    import json
+    from .catalogue import Catalogue
+    from .identify import add_to_catalogue, build_catalogue
+    if a.action == "info":
+        cat = Catalogue.load(a.catalogue)
+        info = cat.summary()
+        model = cat.meta.get("model") or {}
+        info["identification_model"] = model.get("diagnostics")
+        print(json.dumps(info, indent=2))
+        return 0
+    if a.action == "build":
+        cat = build_catalogue(a.catalogue, a.images, megadetector=a.megadetector, backbone=a.backbone,
+                              weights=a.weights, threshold=a.threshold, local=not a.no_local,
+                              target=a.target or "gmean", progress=not a.quiet)
+    else:
+        cat = add_to_catalogue(a.catalogue, a.images, megadetector=a.megadetector, threshold=a.threshold,
+                               target=a.target, progress=not a.quiet)
+    s = cat.summary()
+    d = (cat.meta.get("model") or {}).get("diagnostics") or {}
+    print(f"catalogue {cat.root}: {s['individuals']} individuals, {s['references']} reference photos")
+    if d:
+        print(f"  identification model (leave-one-out on the catalogue): known called correctly "
+              f"{100 * d['baks']:.0f} %, unknown called new {100 * d['baus']:.0f} %, calibration error {d['ece_cv']:.3f}")
+    else:
+        print("  no identification model: it needs at least two individuals photographed on two or more occasions")
+    skipped = [r for r in cat.meta.get("issues", []) if r.get("severity") != "warning"]
+    if skipped:
+        print(f"  {len(skipped)} photo(s) not used; see 'issues' in {cat.root / 'catalogue.json'}")
+    return 0
+
+
+@command
+def _identify(sub):
+    p = sub.add_parser("identify", formatter_class=_formatter, help="identify the individuals in a folder of photos",
+                       description="Identify every animal detection in IMAGES (station/[camera/]image folders, or "
+                       "camtrapR's Station__date__time file names) against a catalogue: a known individual with its "
+                       "probability, or new (new animals are grouped into provisional IDs NEW-001, ...). Photos of one "
+                       "passage (same station, less than --event-gap seconds apart) are decided together.")
+    p.add_argument("images", help="folder of survey photos")
+    p.add_argument("--catalogue", required=True, help="catalogue folder (see 'lynxid catalogue build')")
+    p.add_argument("--out", required=True, help="output folder: detections.csv/.parquet, issues.csv, summary.json")
+    p.add_argument("--megadetector", help="MegaDetector batch output JSON (boxes); without it each photo is one detection")
+    p.add_argument("--threshold", type=float, default=0.2, help="MegaDetector confidence threshold (default: %(default)s)")
+    p.add_argument("--tz", help="time zone of the camera clocks, e.g. Europe/Zurich or +01:00 "
+                   "(default: EXIF OffsetTimeOriginal, else UTC)")
+    p.add_argument("--station-from", choices=["auto", "folder", "filename"], default="auto",
+                   help="where the station name is: folder (station/[camera/]image), filename "
+                   "(Station__YYYY-MM-DD__HH-MM-SS(n).JPG) or auto (default)")
+    p.add_argument("--event-gap", type=float, default=20.0, help="seconds between photos of one event (default: %(default)s)")
+    p.add_argument("--review-below", type=float, default=0.9,
+                   help="flag decisions less certain than this for review (default: %(default)s)")
+    p.add_argument("--cache", help="feature cache folder (default: OUT/cache); rerunning resumes from it")
+    p.add_argument("--quiet", action="store_true")
+
+    def run(a):
+        from .identify import identify
+        res = identify(a.images, a.catalogue, megadetector=a.megadetector, out=a.out, tz=a.tz,
+                       threshold=a.threshold, station_from=a.station_from, event_gap=a.event_gap,
+                       cache_dir=a.cache, review_below=a.review_below, progress=not a.quiet)
+        s = res.summary
+        print(f"{s['images_read']} images read ({s['files_with_issues']} unusable: see {s['files']['issues_csv']}), "
+              f"{s['detections']} detections in {s['events']} events")
+        print(f"{s['individuals']} individuals: {s['known_individuals']} known, {s['new_individuals']} new; "
+              f"{s['needs_review']} detections flagged for review")
+        print(f"written: {s['files']['detections_csv']}")
+    p.set_defaults(func=run)
+
+
+@command
+def _evaluate(sub):
+    p = sub.add_parser("evaluate", formatter_class=_formatter,
+                       help="measure identification accuracy on a labelled dataset (folder per individual)",
+                       description="Leave-one-out evaluation on a folder-per-individual dataset: rank-1/rank-5, mAP, "
+                       "MAP@R for all photos, same-flank only and excluding the same sighting; open-set BAKS/BAUS; "
+                       "clustering ARI; calibration error. Flank from 'left'/'right' in file names, sighting from "
+                       "the file name's part before '_'.")
+    p.add_argument("dataset", help="dataset folder: DATASET/<individual>/<image>")
+    p.add_argument("--backbone", default="efficientnet-lite0")
+    p.add_argument("--weights", help="local weights file for the backbone")
+    p.add_argument("--megadetector", help="MegaDetector JSON with boxes for the dataset's images")
+    p.add_argument("--global-only", action="store_true", help="evaluate the global embedding alone (fast)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the individual splits (default: %(default)s)")
+    p.add_argument("--cache", help="feature cache folder (default: none)")
+    p.add_argument("--out", help="write the full report as JSON here")
+    p.add_argument("--quiet", action="store_true")
+
+    def run(a):
+        from .evaluate import evaluate_dataset, format_report
+        rep = evaluate_dataset(a.dataset, backbone=a.backbone, weights=a.weights, megadetector=a.megadetector,
+                               methods=("global",) if a.global_only else ("global", "full"), seed=a.seed,
+                               cache_dir=a.cache, out=a.out, progress=not a.quiet)
+        print(format_report(rep))
+    p.set_defaults(func=run)
+
+
+@command
+def _capture_history(sub):
+    from .capture_cli import add_capture_history
+    add_capture_history(sub, _formatter)
+
+
+@command
+def _camera_operation(sub):
+    from .capture_cli import add_camera_operation
+    add_camera_operation(sub, _formatter)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,340 @@
+"""How good is identification? An evaluation harness for labelled photo collections, and the
+accuracy of a run on a simulated survey.
+
+``evaluate_dataset(DIR)`` takes any folder-per-individual dataset (flank parsed from
+``left``/``right`` in file names, the sighting from the file name's part before ``_``) and
+measures, with every image a query once against all the others (leave-one-out):
+
+* closed set, three protocols -- ``all`` (flanks unknown to the matcher, only the query
+  itself left out), ``same-flank`` (flanks known, the gallery holds only the query's flank),
+  and ``excl-sighting`` (flanks unknown, the query's whole sighting left out) --
+  rank-1 and rank-5 (an individual's score is its best image), image-level mAP and MAP@R;
+* open set: individuals split in half by ``seed``, one half the catalogue, the other
+  unknown; BAKS, BAUS and their geometric mean with the catalogue-fitted decision;
+* clustering of the unknown half's detections judged new: adjusted Rand index;
+* calibration: expected calibration error of the fused probability (cross-validated by
+  individual) and a reliability table.
+
+Two methods are compared: ``global`` (cosine of the embedding) and ``full`` (global + local
+keypoint evidence fused by the calibrated model that ``lynxid identify`` uses).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import storage
+from .calibrate import FusionCalibrator, expected_calibration_error, reliability_table
+from .cluster import agglomerate
+from .ingest import Issues, load_megadetector, scan_catalogue, whole_image_detections
+from .keypoints import match as match_local
+from .match import References, evidence
+
+__all__ = ["evaluate_dataset", "survey_accuracy", "format_report"]
+
+MODES = ("all", "same-flank", "excl-sighting")
+
+
+# --------------------------------------------------------------------------------------
+# metrics
+# --------------------------------------------------------------------------------------
+def _average_precision(scores: np.ndarray, relevant: np.ndarray) -> tuple[float, float]:
+    """(AP, precision at R) of one ranked list."""
+    order = np.argsort(-scores, kind="stable")
+    rel = relevant[order].astype(float)
+    R = rel.sum()
+    if R == 0:
+        return np.nan, np.nan
+    prec = np.cumsum(rel) / np.arange(1, len(rel) + 1)
+    return float((prec * rel).sum() / R), float(rel[: int(R)].mean())
+
+
+def _individual_rank(names: np.ndarray, scores: np.ndarray, truth: str) -> int:
+    """0-based rank of the true individual among candidates (len(names) if absent)."""
+    if truth not in set(names):
+        return len(names)
+    s_true = scores[names == truth].max()
+    return int((scores > s_true).sum())
+
+
+# --------------------------------------------------------------------------------------
+# the harness
+# --------------------------------------------------------------------------------------
+def _gallery_mask(mode: str, q: int, refs: References, flank_known: np.ndarray) -> np.ndarray:
+    """References a query may be compared with under a protocol."""
+    m = np.ones(len(refs), bool)
+    m[q] = False
+    if mode == "same-flank":
+        m &= flank_known & (refs.flanks == refs.flanks[q])
+    elif mode == "excl-sighting":
+        m &= refs.sightings != refs.sightings[q]
+    return m
+
+
+def _fold_of(individuals: np.ndarray, n_folds: int, seed: int) -> dict:
+    names = np.unique(individuals)
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(len(names))
+    return {names[i]: k % n_folds for k, i in enumerate(perm)}
+
+
+def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, megadetector=None,
+                     methods=("global", "full"), seed: int = 0, n_folds: int = 5, n_individuals: int = 20,
+                     per_individual: int = 3, cache_dir=None, out=None, progress: bool = True,
+                     embedder=None) -> dict:
+    """Evaluate identification on a labelled dataset folder (see module docstring)."""
+    from tqdm.auto import tqdm
+
+    from .features import extract_features
+    from .identify import _choose_new_weight
+    t0 = time.time()
+    root = Path(root)
+    issues = Issues()
+    imgs, iss = scan_catalogue(root)
+    issues.extend(iss)
+    if len(imgs) == 0:
+        raise ValueError(f"no labelled images under {root}: expected a folder per individual")
+    if megadetector:
+        det, iss = load_megadetector(megadetector, imgs, max_per_image=1)
+        issues.extend(iss)
+    else:
+        det = whole_image_detections(imgs)
+    det = det.reset_index(drop=True)
+    if embedder is None:
+        from .embed import Embedder
+        embedder = Embedder(backbone, weights=weights)
+    use_local = "full" in methods
+    t_feat = time.time()
+    fs = extract_features(det, embedder, local=use_local, cache_dir=cache_dir, progress=progress,
+                          desc="dataset features")
+    t_feat = time.time() - t_feat
+    issues.extend(fs.issues)
+    keep = np.nonzero(fs.ok)[0]
+    det, fs = det.iloc[keep].reset_index(drop=True), fs.subset(keep)
+    individuals = det["individual"].astype(str).to_numpy()
+    flanks = det["flank"].to_numpy(dtype=object)
+    flank_known = ~pd.isna(flanks)
+    hidden = np.full(len(det), None, dtype=object)
+    sightings = det["sighting"].astype(str).to_numpy()
+    refs_known = References(fs.vectors, fs.local, individuals, flanks, sightings)
+    refs_hidden = References(fs.vectors, fs.local, individuals, hidden, sightings)
+    S = fs.vectors @ fs.vectors.T
+    folds = _fold_of(individuals, n_folds, seed)
+    local_cache: dict[int, dict] = {}
+    report: dict = {"dataset": str(root), "images": int(len(det)), "individuals": int(len(np.unique(individuals))),
+                    "with_flank": int(flank_known.sum()), "backbone": embedder.tag, "seed": seed,
+                    "excluded_files": issues.table().to_dict("records"), "modes": {}}
+    t_query = 0.0
+    n_query = 0
+    for mode in MODES:
+        refs = refs_known if mode == "same-flank" else refs_hidden
+        res_g, res_f, rows = [], [], []
+        for q in tqdm(range(len(det)), desc=f"evaluating {mode}", disable=not progress, unit="query"):
+            if mode == "same-flank" and not flank_known[q]:
+                continue
+            gal = _gallery_mask(mode, q, refs, flank_known)
+            pos = gal & (individuals == individuals[q])
+            if not pos.any():
+                continue
+            # global: per-individual best cosine
+            sims = S[q]
+            gi = pd.Series(sims[gal]).groupby(individuals[gal]).max()
+            r_g = _individual_rank(gi.index.to_numpy(), gi.to_numpy(), individuals[q])
+            ap, pr = _average_precision(sims[gal], pos[gal])
+            res_g.append((q, r_g, ap, pr))
+            if use_local:
+                tq = time.time()
+                lc = local_cache.setdefault(q, {})
+                ev = evidence(fs.vectors[q], fs.local[q], refs.flanks[q], refs, exclude=~gal,
+                              n_individuals=n_individuals, per_individual=per_individual, use_local=True,
+                              sims=sims, local_cache=lc)
+                t_query += time.time() - tq
+                n_query += 1
+                for name, g, l in zip(ev.individuals, ev.g, ev.l):
+                    rows.append((q, name, g, l, int(name == individuals[q]), individuals[q]))
+        report["modes"][mode] = {"queries": len(res_g)}
+        if "global" in methods and res_g:
+            a = np.array([(r[1], r[2], r[3]) for r in res_g], float)
+            report["modes"][mode]["global"] = {"rank1": float((a[:, 0] == 0).mean()), "rank5": float((a[:, 0] < 5).mean()),
+                                               "mAP": float(np.nanmean(a[:, 1])), "MAP@R": float(np.nanmean(a[:, 2]))}
+        if use_local and rows:
+            pairs = pd.DataFrame(rows, columns=["query", "individual", "g", "l", "y", "truth"])
+            pairs["fold"] = pairs["truth"].map(folds)
+            pairs["p"] = np.nan
+            cals = {}
+            for f in range(n_folds):
+                tr = pairs["fold"] != f
+                if pairs.loc[tr, "y"].sum() < 2:
+                    continue
+                cals[f] = FusionCalibrator(True).fit(pairs.loc[tr, "g"], pairs.loc[tr, "l"], pairs.loc[tr, "y"],
+                                                     groups=pairs.loc[tr, "truth"], seed=seed)
+                te = ~tr
+                pairs.loc[te, "p"] = cals[f].predict(pairs.loc[te, "g"], pairs.loc[te, "l"])
+            ranks, aps, prs = [], [], []
+            for q, grp in pairs.dropna(subset=["p"]).groupby("query"):
+                ranks.append(_individual_rank(grp["individual"].to_numpy(), grp["p"].to_numpy(), individuals[q]))
+                # image-level fused score: the fold's calibrator on (cosine, verified matches)
+                gal = _gallery_mask(mode, q, refs, flank_known)
+                idx = np.nonzero(gal)[0]
+                lq = local_cache.get(q, {})
+                lv = np.array([lq.get(r, 0) for r in idx], float)
+                ps = cals[folds[individuals[q]]].predict(S[q, idx], lv)
+                ap, pr = _average_precision(ps + 1e-9 * S[q, idx], individuals[idx] == individuals[q])
+                aps.append(ap)
+                prs.append(pr)
+            ranks = np.array(ranks)
+            p_ok = pairs.dropna(subset=["p"])
+            report["modes"][mode]["full"] = {
+                "rank1": float((ranks == 0).mean()), "rank5": float((ranks < 5).mean()),
+                "mAP": float(np.nanmean(aps)), "MAP@R": float(np.nanmean(prs)),
+                "ece": expected_calibration_error(p_ok["p"], p_ok["y"]),
+                "reliability": reliability_table(p_ok["p"], p_ok["y"]).to_dict("records")}
+    if use_local:
+        report["open_set"] = _open_set(det, fs, refs_known, individuals, sightings, flanks, seed, n_individuals,
+                                       per_individual, local_cache, progress, _choose_new_weight)
+    report["seconds"] = {"total": round(time.time() - t0, 1), "features_per_image": round(t_feat / max(1, len(det)), 4),
+                         "identification_per_query": round(t_query / max(1, n_query), 4)}
+    if out is not None:
+        storage.write_json(out, report)
+    return report
+
+
+def _open_set(det, fs, refs, individuals, sightings, flanks, seed, n_individuals, per_individual,
+              local_cache, progress, choose):
+    """Half the individuals are the catalogue, the other half unknown (flanks known, the
+    query's own sighting never in the gallery)."""
+    from tqdm.auto import tqdm
+    names = np.unique(individuals)
+    rng = np.random.default_rng(seed + 1)
+    known_names = set(rng.choice(names, len(names) // 2, replace=False))
+    known = np.array([i in known_names for i in individuals])
+    rows = []
+    for q in tqdm(range(len(det)), desc="evaluating open set", disable=not progress, unit="query"):
+        gal = known.copy()
+        gal[q] = False
+        gal &= sightings != sightings[q]
+        lc = local_cache.setdefault(("open", q), {})
+        ev = evidence(fs.vectors[q], fs.local[q], flanks[q], refs, exclude=~gal, n_individuals=n_individuals,
+                      per_individual=per_individual, use_local=True, local_cache=lc)
+        for name, g, l in zip(ev.individuals, ev.g, ev.l):
+            rows.append((q, name, g, l, int(name == individuals[q]), individuals[q], bool(known[q])))
+    pairs = pd.DataFrame(rows, columns=["query", "individual", "g", "l", "y", "truth", "known"])
+    # the catalogue's own model: fitted on known queries only
+    kp = pairs[pairs.known]
+    cal = FusionCalibrator(True).fit(kp.g, kp.l, kp.y, groups=kp.truth, seed=seed)
+    pairs["p"] = cal.predict(pairs.g, pairs.l)
+    elig = kp.groupby("query")["y"].max().astype(bool)
+    kp = pairs[pairs.known].assign(eligible=lambda d: d["query"].map(elig).fillna(False))
+    c, fit_metrics = choose(kp, "p", "gmean")
+    # test: known queries (own sighting excluded) and unknown queries against the catalogue
+    odds = pairs.assign(o=pairs.p / (1 - pairs.p))
+    per_q = odds.groupby("query").agg(sum_o=("o", "sum"), truth=("truth", "first"), known=("known", "first"))
+    top = odds.loc[odds.groupby("query")["o"].idxmax(), ["query", "individual"]].set_index("query")["individual"]
+    per_q["top"] = top
+    per_q["p_new"] = c / (c + per_q["sum_o"])
+    per_q["called_new"] = per_q["p_new"] >= 0.5
+    eligible_known = per_q.known & per_q.index.to_series().map(elig).fillna(False).astype(bool)
+    k_ok = (~per_q.called_new & (per_q.top == per_q.truth))[eligible_known]
+    baks = float(k_ok.groupby(per_q.truth[eligible_known]).mean().mean())
+    u = per_q[~per_q.known]
+    baus = float(u.called_new.groupby(u.truth).mean().mean())
+    # cluster the unknown half's detections called new
+    new_q = u.index[u.called_new].to_numpy()
+    ari = _cluster_ari(new_q, fs, individuals, flanks, cal)
+    return {"known_individuals": len(known_names), "unknown_individuals": int(len(names) - len(known_names)),
+            "new_weight": c, "BAKS": baks, "BAUS": baus, "gmean": float(np.sqrt(baks * baus)),
+            "catalogue_fit": fit_metrics, "ari_new": ari, "new_detections_clustered": int(len(new_q))}
+
+
+def _cluster_ari(qs, fs, individuals, flanks, cal, k_local=10):
+    from sklearn.metrics import adjusted_rand_score
+    from .match import flank_compatible
+    if len(qs) < 2:
+        return float("nan")
+    V = fs.vectors[qs]
+    G = V @ V.T
+    comp = flank_compatible(np.repeat(flanks[qs], len(qs)), np.tile(flanks[qs], len(qs))).reshape(len(qs), len(qs))
+    G = np.where(comp, G, -np.inf)
+    np.fill_diagonal(G, -np.inf)
+    L = np.zeros_like(G)
+    for a in range(len(qs)):
+        for b in np.argsort(-G[a])[:k_local]:
+            if np.isfinite(G[a, b]) and L[a, b] == 0 and fs.local:
+                la, lb = fs.local[qs[a]], fs.local[qs[b]]
+                if la is not None and lb is not None:
+                    L[a, b] = L[b, a] = match_local(la, lb).inliers
+    P = np.full(G.shape, np.nan)
+    fin = np.isfinite(G)
+    P[fin] = cal.predict(G[fin], L[fin])
+    labels = agglomerate(P)
+    return float(adjusted_rand_score(individuals[qs], labels))
+
+
+def format_report(rep: dict) -> str:
+    """The human-readable lines: one per protocol and method, then the open set."""
+    lines = [f"dataset {rep['dataset']}: {rep['images']} images, {rep['individuals']} individuals, "
+             f"{rep['with_flank']} with flank; backbone {rep['backbone']}"]
+    for mode, r in rep["modes"].items():
+        for meth in ("global", "full"):
+            if meth in r:
+                m = r[meth]
+                extra = f"  ECE = {m['ece']:.3f}" if "ece" in m else ""
+                lines.append(f"{mode:<14} {meth:<6} rank-1 = {100 * m['rank1']:5.1f} %  rank-5 = {100 * m['rank5']:5.1f} %  "
+                             f"mAP = {100 * m['mAP']:5.1f} %  MAP@R = {100 * m['MAP@R']:5.1f} %{extra}  ({r['queries']} queries)")
+    if "open_set" in rep:
+        o = rep["open_set"]
+        lines.append(f"open set ({o['known_individuals']} known / {o['unknown_individuals']} unknown individuals): "
+                     f"BAKS = {o['BAKS']:.3f}  BAUS = {o['BAUS']:.3f}  sqrt(BAKS*BAUS) = {o['gmean']:.3f}  "
+                     f"clustering ARI of new = {o['ari_new']:.3f}")
+    s = rep.get("seconds", {})
+    if s:
+        lines.append(f"time: {s['total']} s in all; features {1000 * s['features_per_image']:.0f} ms/image; "
+                     f"identification {1000 * s['identification_per_query']:.0f} ms/query")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------
+# simulated surveys
+# --------------------------------------------------------------------------------------
+def survey_accuracy(detections: pd.DataFrame, truth_images: pd.DataFrame) -> dict:
+    """Accuracy of an identified survey against the simulator's truth.
+
+    * ``known_accuracy``: detections of catalogue individuals given their correct ID;
+    * ``new_recall``: detections of individuals not in the catalogue called new;
+    * ``new_purity``: provisional IDs whose detections all show one true individual;
+    * ``accuracy``: detections given the right identity, where a provisional ID counts as
+      right when it is the one its true individual mostly got and it mostly shows that
+      individual (a one-to-one match);
+    * ``ari``: adjusted Rand index of the partition into individuals.
+    """
+    from sklearn.metrics import adjusted_rand_score
+    d = detections.merge(truth_images[["file", "individual", "in_catalogue"]], on="file", how="left")
+    missing = int(d["individual"].isna().sum())
+    d = d.dropna(subset=["individual"])
+    d["in_catalogue"] = d["in_catalogue"].astype(bool)
+    kn = d[d.in_catalogue]
+    un = d[~d.in_catalogue]
+    # one-to-one mapping of provisional IDs to true individuals
+    new = d[d.is_new.astype(bool)]
+    mapping = {}
+    if len(new):
+        ct = new.groupby(["individual_id", "individual"]).size().sort_values(ascending=False)
+        used_p, used_t = set(), set()
+        for (pid, tid), _ in ct.items():
+            if pid not in used_p and tid not in used_t and tid not in set(d.loc[d.in_catalogue, "individual"]):
+                mapping[pid] = tid
+                used_p.add(pid)
+                used_t.add(tid)
+    assigned = np.where(d.is_new.astype(bool), d.individual_id.map(mapping), d.individual_id)
+    correct = assigned == d.individual.to_numpy()
+    purity = new.groupby("individual_id")["individual"].nunique().eq(1).mean() if len(new) else float("nan")
+    return {"detections": int(len(d)), "not_in_truth": missing,
+            "known_accuracy": float((kn.individual_id == kn.individual).mean()) if len(kn) else float("nan"),
+            "new_recall": float(un.is_new.astype(bool).mean()) if len(un) else float("nan"),
+            "new_purity": float(purity),
+            "accuracy": float(correct.mean()) if len(d) else float("nan"),
+            "ari": float(adjusted_rand_score(d.individual, d.individual_id)) if len(d) else float("nan"),
+            "true_individuals": int(d.individual.nunique()), "found_individuals": int(d.individual_id.nunique())}

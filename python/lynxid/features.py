@@ -1,0 +1,163 @@
+"""Per-detection features: the global embedding and the local keypoints, computed in one pass.
+
+Each image is read and decoded once (at the reduced size the larger of the two crops needs)
+in a thread pool that runs ahead of the network; both results are cached on disk by
+content, so an interrupted run resumes and a repeated run costs only the hashing.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import cache as cache_mod
+from .decode import DecodeError, crop_box_pixels, open_image, to_square_array
+from .ingest import Issues
+from .keypoints import LOCAL_VERSION, LocalFeatures, extract
+
+__all__ = ["FeatureSet", "extract_features", "LOCAL_SIZE"]
+
+LOCAL_SIZE = 512        # long side of the crop that keypoints are found on
+LOCAL_KEYPOINTS = 512
+
+
+@dataclass
+class FeatureSet:
+    """Features of a table of detections, row-aligned with it."""
+
+    vectors: np.ndarray                  # N x D, L2-normalised; zeros where not ok
+    ok: np.ndarray                       # N bool: features could be computed
+    local: list = field(default_factory=list)   # N LocalFeatures or None
+    issues: pd.DataFrame = field(default_factory=lambda: Issues().table())
+    local_keys: list = field(default_factory=list)  # N cache keys of the local features (or None)
+
+    def __len__(self):
+        return len(self.vectors)
+
+    def subset(self, idx) -> "FeatureSet":
+        idx = np.asarray(idx)
+        return FeatureSet(self.vectors[idx], self.ok[idx],
+                          [self.local[i] for i in idx] if self.local else [], self.issues,
+                          [self.local_keys[i] for i in idx] if self.local_keys else [])
+
+
+def _bbox(row):
+    return (float(row["bbox_x"]), float(row["bbox_y"]), float(row["bbox_w"]), float(row["bbox_h"]))
+
+
+class _Worker:
+    """Reads, hashes, decodes and crops one detection; runs SIFT when needed."""
+
+    def __init__(self, embedder, local: bool, emb_cache, loc_cache, local_size: int, pad: float = 0.05):
+        self.embedder = embedder
+        self.local = local
+        self.emb_cache = emb_cache
+        self.loc_cache = loc_cache
+        self.local_size = local_size
+        self.pad = pad
+
+    def __call__(self, row):
+        try:
+            data = Path(row["path"]).read_bytes()
+        except OSError as exc:
+            return None, f"cannot read file: {exc}"
+        if not data:
+            return None, "zero-byte file"
+        digest = cache_mod.file_digest(data)
+        bbox = _bbox(row)
+        ek = cache_mod.content_key(digest, bbox, self.embedder.tag)
+        lk = cache_mod.content_key(digest, bbox, LOCAL_VERSION, self.local_size, LOCAL_KEYPOINTS)
+        need_e = self.emb_cache is None or ek not in self.emb_cache
+        need_l = self.local and (self.loc_cache is None or lk not in self.loc_cache)
+        out = {"ekey": ek, "lkey": lk, "array": None, "local": None}
+        if not (need_e or need_l):
+            return out, None
+        size = self.embedder.spec.input_size
+        want = max(size, self.local_size if need_l else 0)
+        try:
+            im = open_image(data, bbox, int(want * (1 + 2 * self.pad)))
+            crop = im.crop(crop_box_pixels(im.size, bbox, self.pad))
+        except DecodeError as exc:
+            return None, str(exc)
+        if need_e:
+            out["array"] = to_square_array(crop, size)
+        if need_l:
+            s = min(1.0, self.local_size / max(crop.size))
+            lc = crop if s >= 1 else crop.resize((max(1, round(crop.size[0] * s)), max(1, round(crop.size[1] * s))))
+            out["local"] = extract(np.asarray(lc), max_keypoints=LOCAL_KEYPOINTS)
+        return out, None
+
+
+def extract_features(detections: pd.DataFrame, embedder, local: bool = True, cache_dir=None,
+                     progress: bool = True, desc: str = "features", local_size: int = LOCAL_SIZE,
+                     workers: int | None = None) -> FeatureSet:
+    """Global embeddings (and local features when ``local``) for each detection.
+
+    ``detections`` needs ``path`` and ``bbox_x/_y/_w/_h``; ``file`` (if present) names the
+    detection in the issues table. A detection that fails (unreadable, truncated, empty box)
+    gets ``ok = False`` and a row in ``issues``; the rest go on.
+    """
+    from tqdm.auto import tqdm
+
+    n = len(detections)
+    vectors = np.zeros((n, embedder.dim), np.float32)
+    ok = np.zeros(n, bool)
+    locs: list = [None] * n if local else []
+    lkeys: list = [None] * n if local else []
+    issues = Issues()
+    emb_cache = cache_mod.ArrayCache(cache_dir, "embeddings") if cache_dir else None
+    loc_cache = cache_mod.ArrayCache(cache_dir, "local") if (cache_dir and local) else None
+    worker = _Worker(embedder, local, emb_cache, loc_cache, local_size)
+    rows = detections[["path", "bbox_x", "bbox_y", "bbox_w", "bbox_h"]].to_dict("records")
+    names = detections["file"].tolist() if "file" in detections else [r["path"] for r in rows]
+    bs = embedder.batch_size
+    batches = [list(range(i, min(n, i + bs))) for i in range(0, n, bs)]
+    bar = tqdm(total=n, desc=desc, disable=not progress, unit="det")
+    with cf.ThreadPoolExecutor(workers or embedder.workers) as ex:
+        pending = [[ex.submit(worker, rows[i]) for i in b] for b in batches[:2]]
+        for bi, b in enumerate(batches):
+            results = [f.result() for f in pending.pop(0)]
+            if bi + 2 < len(batches):   # keep two batches decoding while the network runs
+                pending.append([ex.submit(worker, rows[i]) for i in batches[bi + 2]])
+            todo, arrays, ekeys, cached_e, cached_l, new_local = [], [], [], [], [], {}
+            for i, (res, err) in zip(b, results):
+                if err is not None:
+                    issues.add(names[i], "features", err)
+                    continue
+                if res["array"] is not None:
+                    todo.append(i)
+                    arrays.append(res["array"])
+                    ekeys.append(res["ekey"])
+                else:
+                    cached_e.append((i, res["ekey"]))
+                if local:
+                    lkeys[i] = res["lkey"]
+                    if res["local"] is not None:
+                        # keep the stored (quantised) form so fresh and cached runs agree exactly
+                        arrs = res["local"].to_arrays()
+                        locs[i] = LocalFeatures.from_arrays(arrs)
+                        new_local[res["lkey"]] = arrs
+                    else:
+                        cached_l.append((i, res["lkey"]))
+                ok[i] = True
+            if cached_e:
+                got = emb_cache.get_many([k for _, k in cached_e])
+                for i, k in cached_e:
+                    vectors[i] = got[k]["vec"]
+            if cached_l:
+                got = loc_cache.get_many([k for _, k in cached_l])
+                for i, k in cached_l:
+                    locs[i] = LocalFeatures.from_arrays(got[k])
+            if arrays:
+                vec = embedder.embed_arrays(arrays)
+                vectors[todo] = vec
+                if emb_cache is not None:
+                    emb_cache.put_many({k: {"vec": v} for k, v in zip(ekeys, vec)})
+            if new_local and loc_cache is not None:
+                loc_cache.put_many(new_local)
+            bar.update(len(b))
+    bar.close()
+    return FeatureSet(vectors, ok, locs, issues.table(), lkeys)

@@ -1,0 +1,430 @@
+"""Identify the individuals in a folder of camera-trap images.
+
+The pipeline: scan the folder (stations, cameras, EXIF times) -> detections (MegaDetector
+boxes, or whole images) -> features (global embedding + local keypoints, cached) -> events
+(photos of one passage) -> evidence against the catalogue per event -> calibrated open-set
+decision (a known individual, or new) -> new events clustered into provisional individuals.
+
+The open-set model, fitted on the labelled catalogue and stored with it:
+
+* ``p_k = calibrator(g_k, l_k)``: probability that the query shows individual *k*, from its
+  best global and local scores against *k*'s references (see ``calibrate``);
+* with odds ``o_k = p_k / (1 - p_k)``, ``P(k) = o_k / (c + sum_j o_j)`` and
+  ``P(new) = c / (c + sum_j o_j)``: candidates compete with "an individual not in the
+  catalogue", whose weight ``c`` is chosen on the catalogue by leave-one-out (every reference
+  a query once as a known individual, once with its individual removed, as an unknown one)
+  to maximise the chosen target (default: the geometric mean of balanced accuracy on known
+  and unknown queries);
+* a detection is called **new** when ``P(new) >= 0.5`` -- a known label is never forced.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import storage
+from .calibrate import FusionCalibrator, cross_validated_probabilities, expected_calibration_error
+from .catalogue import Catalogue
+from .cluster import agglomerate
+from .events import DEFAULT_GAP_SECONDS, assign_events
+from .features import FeatureSet, extract_features
+from .ingest import Issues, load_megadetector, scan_catalogue, scan_images, whole_image_detections
+from .keypoints import LocalFeatures, match as match_local
+from .match import Evidence, References, evidence, flank_compatible, pool
+
+__all__ = ["IdentificationModel", "fit_model", "build_catalogue", "add_to_catalogue", "identify",
+           "IdentifyResult", "references"]
+
+TARGETS = ("gmean", "balanced")
+
+
+# --------------------------------------------------------------------------------------
+# the open-set model
+# --------------------------------------------------------------------------------------
+@dataclass
+class IdentificationModel:
+    calibrator: FusionCalibrator
+    new_weight: float = 1.0           # c: weight of "not in the catalogue"
+    use_local: bool = True
+    n_individuals: int = 10           # local matching shortlist: individuals ...
+    per_individual: int = 3           # ... and references per individual
+    target: str = "gmean"
+    diagnostics: dict = field(default_factory=dict)
+
+    def posterior(self, ev: Evidence) -> tuple[np.ndarray, np.ndarray, float]:
+        """``(names, P(k), P(new))`` with candidates sorted by decreasing probability."""
+        if len(ev.individuals) == 0:
+            return np.array([], object), np.array([]), 1.0
+        p = self.calibrator.predict(ev.g, ev.l)
+        odds = p / (1 - p)
+        z = self.new_weight + odds.sum()
+        pk = odds / z
+        order = np.argsort(-pk)
+        return ev.individuals[order], pk[order], float(self.new_weight / z)
+
+    def to_dict(self) -> dict:
+        return {"calibrator": self.calibrator.to_dict(), "new_weight": self.new_weight,
+                "use_local": self.use_local, "n_individuals": self.n_individuals,
+                "per_individual": self.per_individual, "target": self.target,
+                "diagnostics": self.diagnostics}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "IdentificationModel":
+        return cls(FusionCalibrator.from_dict(d["calibrator"]), d["new_weight"], d["use_local"],
+                   d["n_individuals"], d["per_individual"], d.get("target", "gmean"), d.get("diagnostics", {}))
+
+
+def references(cat: Catalogue) -> References:
+    """Prepare a catalogue for matching (loads its cached local features)."""
+    from .cache import ArrayCache
+    locs = [None] * len(cat)
+    if "local_key" in cat.table and cat.table["local_key"].notna().any():
+        store = ArrayCache(cat.root / "cache", "local")
+        keys = cat.table["local_key"].tolist()
+        got = store.get_many([k for k in keys if isinstance(k, str)])
+        locs = [LocalFeatures.from_arrays(got[k]) if isinstance(k, str) and k in got else None for k in keys]
+    sight = cat.table["sighting"] if "sighting" in cat.table else pd.Series([None] * len(cat))
+    sight = sight.where(sight.notna(), cat.table["detection_id"]).astype(str).to_numpy()
+    return References(cat.vectors, locs, cat.table["individual"].astype(str).to_numpy(),
+                      cat.table["flank"].to_numpy(dtype=object), sight)
+
+
+def _loo(refs: References, use_local: bool, n_individuals: int, per_individual: int, progress: bool,
+         max_queries: int = 1500, seed: int = 0):
+    """Every reference (up to ``max_queries``) as a query against the rest, its own sighting
+    excluded. Returns a long table: query, individual, g, l, y."""
+    from tqdm.auto import tqdm
+    n = len(refs)
+    qs = np.arange(n)
+    if n > max_queries:
+        qs = np.sort(np.random.default_rng(seed).choice(n, max_queries, replace=False))
+    sims_all = refs.vectors @ refs.vectors.T
+    rows = []
+    for q in tqdm(qs, desc="calibrating on the catalogue", disable=not progress, unit="ref"):
+        excl = refs.sightings == refs.sightings[q]
+        ev = evidence(refs.vectors[q], refs.local[q] if refs.local else None, refs.flanks[q], refs,
+                      exclude=excl, n_individuals=n_individuals, per_individual=per_individual,
+                      use_local=use_local, sims=sims_all[q])
+        own = refs.individuals[q]
+        # can the query's individual be found at all (another sighting, compatible flank)?
+        eligible = bool(((refs.individuals == own) & ~excl &
+                         flank_compatible(refs.flanks, np.full(n, refs.flanks[q], dtype=object))).any())
+        for name, g, l in zip(ev.individuals, ev.g, ev.l):
+            rows.append((q, name, g, l, int(name == own), eligible, own))
+    return pd.DataFrame(rows, columns=["query", "individual", "g", "l", "y", "eligible", "truth"])
+
+
+def _choose_new_weight(pairs: pd.DataFrame, prob_col: str, target: str) -> tuple[float, dict]:
+    """Pick ``c`` maximising the target over known and unknown scenarios (see module doc)."""
+    grid = np.exp(np.linspace(np.log(1e-3), np.log(1e3), 121))
+    pairs = pairs.assign(odds=pairs[prob_col] / (1 - pairs[prob_col]))
+    sum_all = pairs.groupby("query")["odds"].sum()
+    own = pairs[pairs.y == 1].set_index("query")["odds"]
+    best_other = pairs[pairs.y == 0].groupby("query")["odds"].max()
+    sum_other = pairs[pairs.y == 0].groupby("query")["odds"].sum()
+    truth = pairs.groupby("query")["truth"].first()
+    eligible = pairs.groupby("query")["eligible"].first()
+    qs = truth.index
+    o_own = own.reindex(qs).fillna(0).to_numpy()
+    o_best_other = best_other.reindex(qs).fillna(0).to_numpy()
+    s_other = sum_other.reindex(qs).fillna(0).to_numpy()
+    s_all = sum_all.reindex(qs).fillna(0).to_numpy()
+    elig = eligible.reindex(qs).to_numpy().astype(bool)
+    ind = truth.to_numpy()
+    scores = []
+    for c in grid:
+        # known scenario: correct if own individual is top and P(new) < 0.5
+        known_ok = (o_own > o_best_other) & (c / (c + s_all) < 0.5)
+        # unknown scenario: own individual removed; correct if P(new) >= 0.5
+        unknown_ok = c / (c + s_other) >= 0.5
+        baks = pd.Series(known_ok[elig]).groupby(ind[elig]).mean().mean() if elig.any() else np.nan
+        baus = pd.Series(unknown_ok).groupby(ind).mean().mean()
+        val = np.sqrt(baks * baus) if target == "gmean" else (baks + baus) / 2
+        scores.append((val, baks, baus))
+    vals = np.array([s[0] for s in scores])
+    best = np.flatnonzero(vals >= np.nanmax(vals) - 1e-9)
+    k = int(best[len(best) // 2])   # middle of the plateau: the most robust choice
+    return float(grid[k]), {"baks": float(scores[k][1]), "baus": float(scores[k][2]),
+                            "target_value": float(scores[k][0])}
+
+
+def fit_model(refs: References, use_local: bool = True, target: str = "gmean", n_individuals: int = 10,
+              per_individual: int = 3, progress: bool = True) -> IdentificationModel:
+    """Fit the fused calibration and the open-set weight on a labelled catalogue."""
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {TARGETS}")
+    use_local = use_local and bool(refs.local) and any(x is not None for x in refs.local)
+    pairs = _loo(refs, use_local, n_individuals, per_individual, progress)
+    cal = FusionCalibrator(use_local).fit(pairs.g, pairs.l, pairs.y, groups=pairs.truth)
+    # out-of-fold probabilities (folds by individual) for honest error and threshold choice
+    pairs["p_cv"] = cross_validated_probabilities(pairs.g, pairs.l, pairs.y, pairs.truth, use_local)
+    ok = pairs["p_cv"].notna()
+    if ok.sum() < 0.5 * len(pairs):           # too few individuals for folds: in-sample
+        pairs["p_cv"] = cal.predict(pairs.g, pairs.l)
+    c, dm = _choose_new_weight(pairs.dropna(subset=["p_cv"]), "p_cv", target)
+    diag = {"pairs": int(len(pairs)), "matching_pairs": int(pairs.y.sum()),
+            "ece_cv": expected_calibration_error(pairs.p_cv, pairs.y),
+            "queries": int(pairs["query"].nunique()), **dm}
+    return IdentificationModel(cal, c, use_local, n_individuals, per_individual, target, diag)
+
+
+# --------------------------------------------------------------------------------------
+# catalogue building
+# --------------------------------------------------------------------------------------
+def _embedder_for(backbone: str, weights=None, **kw):
+    from .embed import Embedder
+    return Embedder(backbone, weights=weights, **kw)
+
+
+def _catalogue_detections(images, megadetector, threshold, issues: Issues):
+    imgs, iss = scan_catalogue(images)
+    issues.extend(iss)
+    if megadetector:
+        det, iss = load_megadetector(megadetector, imgs, threshold=threshold, max_per_image=1)
+        issues.extend(iss)
+    else:
+        det = whole_image_detections(imgs)
+    return det
+
+
+def build_catalogue(root, images, megadetector=None, backbone: str = "efficientnet-lite0", weights=None,
+                    threshold: float = 0.2, local: bool = True, target: str = "gmean", progress: bool = True,
+                    embedder=None) -> Catalogue:
+    """Build a catalogue at ``root`` from labelled photos in ``images`` (a folder per
+    individual, or XMP ``individual|ID`` tags), fit its identification model and save it."""
+    root = Path(root)
+    if (root / "catalogue.json").exists():
+        raise ValueError(f"a catalogue already exists at {root}; use add_to_catalogue() / 'lynxid catalogue add'")
+    emb = embedder or _embedder_for(backbone, weights)
+    cat = Catalogue.empty(root, emb.tag, emb.dim)
+    cat.meta.update(backbone=emb.spec.name, weights=str(weights) if weights else None, local=local)
+    return _add(cat, images, megadetector, threshold, emb, local, target, progress)
+
+
+def add_to_catalogue(root, images, megadetector=None, threshold: float = 0.2, target: str | None = None,
+                     progress: bool = True) -> Catalogue:
+    """Add labelled photos to an existing catalogue and refit its model."""
+    cat = Catalogue.load(root)
+    emb = _embedder_for(cat.meta["backbone"], cat.meta.get("weights"))
+    model = cat.meta.get("model") or {}
+    return _add(cat, images, megadetector, threshold, emb, cat.meta.get("local", True),
+                target or model.get("target", "gmean"), progress)
+
+
+def _add(cat: Catalogue, images, megadetector, threshold, emb, local, target, progress) -> Catalogue:
+    issues = Issues()
+    det = _catalogue_detections(images, megadetector, threshold, issues)
+    fs = extract_features(det, emb, local=local, cache_dir=cat.root / "cache", progress=progress,
+                          desc="catalogue features")
+    issues.extend(fs.issues)
+    det = det.assign(local_key=fs.local_keys if local else None, source=str(Path(images).resolve()))
+    keep = np.nonzero(fs.ok)[0]
+    cat.add(det.iloc[keep].reset_index(drop=True), fs.vectors[keep])
+    try:
+        model = fit_model(references(cat), use_local=local, target=target, progress=progress)
+        cat.meta["model"] = model.to_dict()
+    except ValueError as exc:
+        cat.meta["model"] = None
+        issues.add(str(images), "catalogue", f"identification model not fitted: {exc}", "warning")
+    prev = cat.meta.get("issues", [])
+    cat.meta["issues"] = prev + issues.rows
+    cat.save()
+    return cat
+
+
+# --------------------------------------------------------------------------------------
+# identification
+# --------------------------------------------------------------------------------------
+@dataclass
+class IdentifyResult:
+    detections: pd.DataFrame
+    issues: pd.DataFrame
+    summary: dict
+    files: dict = field(default_factory=dict)
+
+    def write(self, out) -> dict:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        det = self.detections.drop(columns=["path"], errors="ignore")
+        self.files["detections_csv"] = str(storage.write_table(det, out / "detections.csv"))
+        self.files["detections_parquet"] = str(storage.write_table(self.detections, out / "detections.parquet"))
+        self.files["issues_csv"] = str(storage.write_table(self.issues, out / "issues.csv"))
+        self.summary["files"] = self.files
+        self.files["summary_json"] = str(storage.write_json(out / "summary.json", self.summary))
+        return self.files
+
+
+def _cannot_link(units: pd.DataFrame, minutes: float = 30.0) -> np.ndarray:
+    """Two units at different stations within ``minutes`` of each other cannot be one animal."""
+    t = pd.to_datetime(units["t0"])
+    if getattr(t.dt, "tz", None) is not None:
+        t = t.dt.tz_convert("UTC").dt.tz_localize(None)
+    secs = ((t - pd.Timestamp("1970-01-01")).dt.total_seconds()).to_numpy()
+    st = units["station"].astype(str).to_numpy()
+    close = np.abs(secs[:, None] - secs[None, :]) < minutes * 60
+    close &= ~np.isnan(secs)[:, None] & ~np.isnan(secs)[None, :]
+    return close & (st[:, None] != st[None, :])
+
+
+def _unit_pair_probability(model: IdentificationModel, fs: FeatureSet, members: list[np.ndarray],
+                           flanks: np.ndarray, k_local: int = 10) -> np.ndarray:
+    """Calibrated probability that two units show the same animal (NaN: no comparable pair)."""
+    n = len(members)
+    P = np.full((n, n), np.nan)
+    if n < 2:
+        return P
+    V = fs.vectors
+    G = np.full((n, n), -np.inf)
+    best = {}
+    for a in range(n):
+        for b in range(a + 1, n):
+            ia, ib = members[a], members[b]
+            comp = flank_compatible(np.repeat(flanks[ia], len(ib)), np.tile(flanks[ib], len(ia))).reshape(len(ia), len(ib))
+            if not comp.any():
+                continue
+            s = V[ia] @ V[ib].T
+            s = np.where(comp, s, -np.inf)
+            k = np.unravel_index(np.argmax(s), s.shape)
+            G[a, b] = G[b, a] = s[k]
+            best[(a, b)] = (ia[k[0]], ib[k[1]], s)
+    L = np.zeros((n, n))
+    if model.use_local and fs.local:
+        # local matching only towards each unit's nearest units (it is the expensive part)
+        for a in range(n):
+            nbrs = np.argsort(-G[a])[:k_local]
+            for b in nbrs:
+                if not np.isfinite(G[a, b]) or L[a, b] > 0:
+                    continue
+                key = (min(a, b), max(a, b))
+                ia, ib, s = best[key]
+                A, B = members[key[0]], members[key[1]]
+                # try the three most similar photo pairs
+                flat = np.argsort(-s, axis=None)[:3]
+                sc = 0
+                for f in flat:
+                    i, j = np.unravel_index(f, s.shape)
+                    if not np.isfinite(s[i, j]):
+                        continue
+                    la, lb = fs.local[A[i]], fs.local[B[j]]
+                    if la is not None and lb is not None:
+                        sc = max(sc, match_local(la, lb).inliers)
+                L[a, b] = L[b, a] = sc
+    fin = np.isfinite(G)
+    P[fin] = model.calibrator.predict(G[fin], L[fin])
+    return P
+
+
+def identify(images, catalogue, megadetector=None, out=None, *, tz: str | None = None,
+             threshold: float = 0.2, station_from: str = "auto", event_gap: float = DEFAULT_GAP_SECONDS,
+             cache_dir=None, new_prefix: str = "NEW-", review_below: float = 0.9, top_k: int = 3,
+             progress: bool = True) -> IdentifyResult:
+    """Identify every detection in ``images`` against ``catalogue`` (a folder or Catalogue).
+
+    Returns an :class:`IdentifyResult` whose ``detections`` table has one row per detection:
+    ``file, station, camera, timestamp, bbox_*, det_conf, flank, event_id, individual_id,
+    probability`` (of the assigned identity), ``p_new``, ``is_new``, ``candidates`` (JSON list
+    of the top known candidates with their probabilities), ``needs_review`` and ``decision``.
+    Files that could not be used are listed in ``issues`` with the reason. With ``out``, the
+    tables and a summary are written there.
+    """
+    t_start = time.time()
+    cat = catalogue if isinstance(catalogue, Catalogue) else Catalogue.load(catalogue)
+    if cat.meta.get("model") is None:
+        raise ValueError(f"catalogue {cat.root} has no fitted identification model (it needs at least two "
+                         "individuals photographed on two or more occasions); add references and rebuild")
+    model = IdentificationModel.from_dict(cat.meta["model"])
+    emb = _embedder_for(cat.meta["backbone"], cat.meta.get("weights"))
+    if emb.tag != cat.meta["embedder"]:
+        raise ValueError(f"catalogue was built with {cat.meta['embedder']}, this lynxid embeds with {emb.tag}; "
+                         "rebuild the catalogue")
+    issues = Issues()
+    imgs, iss = scan_images(images, station_from=station_from, tz=tz, progress=progress)
+    issues.extend(iss)
+    if megadetector:
+        det, iss = load_megadetector(megadetector, imgs, threshold=threshold)
+        issues.extend(iss)
+    else:
+        det = whole_image_detections(imgs)
+    det = det.reset_index(drop=True)
+    cache_dir = Path(cache_dir) if cache_dir else (Path(out) / "cache" if out else None)
+    fs = extract_features(det, emb, local=model.use_local, cache_dir=cache_dir, progress=progress,
+                          desc="survey features")
+    issues.extend(fs.issues)
+    keep = np.nonzero(fs.ok)[0]
+    det = det.iloc[keep].reset_index(drop=True)
+    fs = fs.subset(keep)
+    det["flank"] = det["flank_tag"] if "flank_tag" in det else None
+    det = assign_events(det, event_gap)
+    refs = references(cat)
+
+    # evidence per unit (event), pooled over its detections
+    from tqdm.auto import tqdm
+    groups = det.groupby("unit_id", sort=True).indices
+    unit_rows = []
+    for uid, idx in tqdm(groups.items(), desc="identifying", disable=not progress, unit="event"):
+        evs = [evidence(fs.vectors[i], fs.local[i] if fs.local else None, det["flank"].iat[i], refs,
+                        n_individuals=model.n_individuals, per_individual=model.per_individual,
+                        use_local=model.use_local) for i in idx]
+        names, pk, pnew = model.posterior(pool(evs))
+        unit_rows.append(dict(unit_id=uid, members=idx, names=names, pk=pk, p_new=pnew,
+                              station=det["station"].iat[idx[0]], t0=det["timestamp"].iloc[idx].min()))
+    U = pd.DataFrame(unit_rows)
+    U["is_new"] = U["p_new"] >= 0.5
+
+    # new units -> provisional individuals
+    new_idx = np.nonzero(U["is_new"].to_numpy())[0] if len(U) else np.array([], int)
+    U["individual_id"] = [r.names[0] if (not r.is_new and len(r.names)) else None for r in U.itertuples()]
+    U["probability"] = [float(r.pk[0]) if (not r.is_new and len(r.pk)) else float(r.p_new) for r in U.itertuples()]
+    if len(new_idx):
+        sub = U.iloc[new_idx]
+        members = list(sub["members"])
+        P = _unit_pair_probability(model, fs, members, det["flank"].to_numpy(dtype=object))
+        labels = agglomerate(P, _cannot_link(sub))
+        order = pd.DataFrame({"label": labels, "t0": pd.to_datetime(sub["t0"]).to_numpy(), "pos": np.arange(len(sub))})
+        rank = order.sort_values(["t0", "pos"]).drop_duplicates("label")["label"].tolist()
+        names = {lab: f"{new_prefix}{k + 1:03d}" for k, lab in enumerate(rank)}
+        U.loc[U.index[new_idx], "individual_id"] = [names[lab] for lab in labels]
+
+    # back to detections
+    n = len(det)
+    cols = {c: [None] * n for c in ("individual_id", "probability", "p_new", "is_new", "candidates")}
+    for r in U.itertuples():
+        cand = json.dumps([{"individual": str(a), "probability": round(float(b), 4)} for a, b in
+                           zip(r.names[:top_k], r.pk[:top_k])])
+        for i in r.members:
+            cols["individual_id"][i] = r.individual_id
+            cols["probability"][i] = round(float(r.probability), 4)
+            cols["p_new"][i] = round(float(r.p_new), 4)
+            cols["is_new"][i] = bool(r.is_new)
+            cols["candidates"][i] = cand
+    for c, v in cols.items():
+        det[c] = v
+    det["needs_review"] = det["probability"].astype(float) < review_below
+    det["decision"] = np.where(det["is_new"].astype(bool), "new", "known")
+    out_cols = ["detection_id", "file", "path", "station", "camera", "timestamp", "bbox_x", "bbox_y", "bbox_w",
+                "bbox_h", "det_conf", "flank", "event_id", "individual_id", "probability", "p_new", "is_new",
+                "candidates", "needs_review", "decision"]
+    det = det[[c for c in out_cols if c in det]]
+    issue_table = issues.table()
+    summary = {
+        "images_read": int(len(imgs)),
+        "files_with_issues": int(issue_table.loc[issue_table.severity != "warning", "file"].nunique()) if len(issue_table) else 0,
+        "detections": int(n), "events": int(det["event_id"].nunique()) if n else 0,
+        "individuals": int(det["individual_id"].nunique()) if n else 0,
+        "known_individuals": int(det.loc[~det["is_new"].astype(bool), "individual_id"].nunique()) if n else 0,
+        "new_individuals": int(det.loc[det["is_new"].astype(bool), "individual_id"].nunique()) if n else 0,
+        "detections_known": int((~det["is_new"].astype(bool)).sum()) if n else 0,
+        "detections_new": int(det["is_new"].astype(bool).sum()) if n else 0,
+        "needs_review": int(det["needs_review"].sum()) if n else 0,
+        "time_zone": imgs.attrs.get("time_zone"),
+        "catalogue": str(cat.root), "seconds": round(time.time() - t_start, 1),
+    }
+    res = IdentifyResult(det, issue_table, summary)
+    if out is not None:
+        res.write(out)
+    return res

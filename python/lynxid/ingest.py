@@ -1,0 +1,369 @@
+"""Read camera-trap image folders: files, stations, cameras, EXIF times, XMP tags, boxes.
+
+Supported layouts (camtrapR's conventions):
+
+* ``root/<station>/<image>`` and ``root/<station>/<camera>/<image>`` (``station_from="folder"``);
+* flat folders of renamed files ``Station__YYYY-MM-DD__HH-MM-SS(n).JPG`` (camtrapR's
+  ``imageRename``; ``station_from="filename"``);
+* labelled catalogues as ``root/<individual>/<image>`` or with camtrapR-style XMP
+  ``HierarchicalSubject`` tags ``individual|ID``.
+
+Nothing is silently dropped: every file that cannot be used lands in an *issues* table
+(``file``, ``stage``, ``reason``) that travels with the results.
+"""
+from __future__ import annotations
+
+import json
+import re
+import warnings
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image, UnidentifiedImageError
+
+__all__ = ["IMAGE_EXTENSIONS", "Issues", "read_exif_time", "read_xmp_subjects", "parse_flank",
+           "scan_images", "scan_catalogue", "load_megadetector", "whole_image_detections",
+           "localize_times"]
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".tif", ".tiff"}
+XMP_NS = {"rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#", "lr": "http://ns.adobe.com/lightroom/1.0/"}
+_RENAMED = re.compile(r"^(?P<station>.+?)__(?:(?P<camera>.+?)__)?(?P<date>\d{4}-\d{2}-\d{2})__(?P<time>\d{2}-\d{2}-\d{2})")
+_FLANK = re.compile(r"(?:^|[^a-z])(left|right)", re.IGNORECASE)
+
+
+@dataclass
+class Issues:
+    """Collects excluded files and problems, with the stage and the reason."""
+
+    rows: list = field(default_factory=list)
+
+    def add(self, file, stage: str, reason: str, severity: str = "excluded"):
+        self.rows.append({"file": str(file), "stage": stage, "severity": severity, "reason": reason})
+
+    def extend(self, other: "Issues | pd.DataFrame | None"):
+        if other is None:
+            return
+        if isinstance(other, Issues):
+            self.rows.extend(other.rows)
+        else:
+            self.rows.extend(other.to_dict("records"))
+
+    def table(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows, columns=["file", "stage", "severity", "reason"])
+
+    def __len__(self):
+        return len(self.rows)
+
+
+# --------------------------------------------------------------------------------------
+# metadata
+# --------------------------------------------------------------------------------------
+def read_exif_time(img: Image.Image) -> tuple[datetime | None, str | None]:
+    """EXIF ``DateTimeOriginal`` (camera wall-clock) and ``OffsetTimeOriginal`` if present."""
+    try:
+        exif = img.getexif()
+    except Exception:
+        return None, None
+    sub = exif.get_ifd(0x8769) if exif else {}
+    raw = sub.get(0x9003) or sub.get(0x9004) or exif.get(0x0132)
+    offset = sub.get(0x9011)
+    if not raw:
+        return None, None
+    raw = str(raw).strip().strip("\x00")
+    for fmt in ("%Y:%m:%d %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y:%m:%d %H:%M"):
+        try:
+            return datetime.strptime(raw[:19], fmt), (str(offset).strip("\x00").strip() if offset else None)
+        except ValueError:
+            continue
+    return None, None
+
+
+def read_xmp_subjects(path: str | Path, data: bytes | None = None) -> list[str]:
+    """The XMP ``lr:hierarchicalSubject`` entries, e.g. ``['Species|Lynx', 'individual|B12']``."""
+    if data is None:
+        with open(path, "rb") as fh:
+            data = fh.read(512 * 1024)  # XMP sits in APP1 near the start of a JPEG
+    i = data.find(b"<x:xmpmeta")
+    j = data.find(b"</x:xmpmeta>")
+    if i < 0 or j < 0:
+        return []
+    try:
+        root = ET.fromstring(data[i:j + len(b"</x:xmpmeta>")].decode("utf-8", "replace"))
+    except ET.ParseError:
+        return []
+    out = []
+    for node in root.iter(f"{{{XMP_NS['lr']}}}hierarchicalSubject"):
+        out.extend((li.text or "").strip() for li in node.iter(f"{{{XMP_NS['rdf']}}}li"))
+    return [s for s in out if s]
+
+
+def tag_value(subjects: list[str], tag: str, delimiter: str = "|") -> str | None:
+    """Value of ``tag`` in hierarchical subjects (camtrapR's ``metadataHierarchyDelimitor``)."""
+    for s in subjects:
+        parts = s.split(delimiter)
+        if len(parts) >= 2 and parts[0].strip().lower() == tag.lower():
+            return parts[-1].strip()
+    return None
+
+
+def parse_flank(name: str) -> str | None:
+    """``left``/``right`` from a file name or tag (``L12_left_1.jpg``, ``124_leftphoto.jpg``,
+    ``Amber_Right_Face.jpg``); None when the name does not say."""
+    m = _FLANK.search(name)
+    return m.group(1).lower() if m else None
+
+
+def localize_times(naive: pd.Series, offsets: pd.Series, tz: str | None) -> tuple[pd.Series, str]:
+    """Turn camera wall-clock times into time-zone-aware times in the survey's zone.
+
+    ``tz`` (an IANA name such as ``"Europe/Zurich"`` or a fixed offset ``"+01:00"``) says in
+    which zone the camera clocks ran. Without it, the EXIF ``OffsetTimeOriginal`` is used when
+    the cameras wrote one, else UTC (camtrapR's default). Times that do not exist or are
+    ambiguous in ``tz`` (daylight-saving changes) become NaT and are reported by the caller.
+    """
+    if tz is None:
+        offs = offsets.dropna()
+        tz = offs.mode().iloc[0] if len(offs) else "UTC"
+    zone = _zone(tz)
+    ts = pd.to_datetime(naive, errors="coerce")
+    if ts.dt.tz is not None:
+        return ts.dt.tz_convert(zone), tz
+    return ts.dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT"), tz
+
+
+def _zone(tz: str):
+    m = re.fullmatch(r"(?:UTC)?([+-])(\d{2}):?(\d{2})", tz.strip())
+    if m:
+        from datetime import timedelta, timezone
+        sign = 1 if m.group(1) == "+" else -1
+        return timezone(sign * timedelta(hours=int(m.group(2)), minutes=int(m.group(3))))
+    return tz
+
+
+# --------------------------------------------------------------------------------------
+# folders
+# --------------------------------------------------------------------------------------
+def _walk(root: Path, recursive=True):
+    it = root.rglob("*") if recursive else root.glob("*")
+    for p in sorted(it):
+        if p.is_file() and not p.name.startswith("."):
+            yield p
+
+
+def scan_images(root, station_from: str = "auto", tz: str | None = None,
+                individual_tag: str = "individual", species_tag: str = "Species",
+                delimiter: str = "|", progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """List the survey's images with station, camera, time and any XMP tags.
+
+    Reads only headers (cheap); a file whose pixels are damaged is caught later, when it is
+    decoded. Returns ``(images, issues)``; ``images`` has columns ``file`` (relative to
+    ``root``), ``path``, ``station``, ``camera``, ``timestamp`` (tz-aware), ``width``,
+    ``height``, ``individual_tag``, ``species_tag``, ``flank_tag``.
+    """
+    from tqdm.auto import tqdm
+
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"image folder not found: {root}")
+    issues = Issues()
+    rows = []
+    files = list(_walk(root))
+    for p in tqdm(files, desc="reading image headers", disable=not progress, unit="file"):
+        rel = p.relative_to(root).as_posix()
+        if p.suffix.lower() not in IMAGE_EXTENSIONS:
+            if p.suffix.lower() not in {".json", ".csv", ".txt", ".xmp", ".db", ".ini"}:
+                issues.add(rel, "scan", f"not an image extension ({p.suffix or 'none'}); skipped", "skipped")
+            continue
+        if p.stat().st_size == 0:
+            issues.add(rel, "scan", "zero-byte file (copy from the SD card failed?)")
+            continue
+        try:
+            with Image.open(p) as im:
+                when, offset = read_exif_time(im)
+                w, h = _oriented_size(im)
+        except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+            issues.add(rel, "scan", f"not a readable image: {exc.__class__.__name__}: {exc}")
+            continue
+        station, camera, fn_time = _station_camera(rel, station_from)
+        if when is None and fn_time is not None:
+            when = fn_time
+        subj = read_xmp_subjects(p) if p.suffix.lower() in (".jpg", ".jpeg") else []
+        ind = tag_value(subj, individual_tag, delimiter)
+        flank_t = tag_value(subj, "flank", delimiter)
+        rows.append(dict(file=rel, path=str(p.resolve()), station=station, camera=camera,
+                         exif_time=when, utc_offset=offset, width=w, height=h,
+                         individual_tag=ind, species_tag=tag_value(subj, species_tag, delimiter),
+                         flank_tag=(flank_t.lower() if flank_t else parse_flank(p.name))))
+    cols = ["file", "path", "station", "camera", "exif_time", "utc_offset", "width", "height",
+            "individual_tag", "species_tag", "flank_tag"]
+    df = pd.DataFrame(rows, columns=cols)
+    if len(df):
+        df["timestamp"], zone = localize_times(df.pop("exif_time"), df["utc_offset"], tz)
+        df.attrs["time_zone"] = zone
+        for rel in df.loc[df.timestamp.isna(), "file"]:
+            issues.add(rel, "scan", "no usable EXIF DateTimeOriginal: the image is identified but cannot "
+                       "enter a capture history (fix the camera time, e.g. with exiftool)", "warning")
+        for rel in df.loc[df.station.isna(), "file"]:
+            issues.add(rel, "scan", "station unknown: put images in station folders or use camtrapR's "
+                       "Station__date__time names", "warning")
+    else:
+        df["timestamp"] = pd.Series([], dtype="datetime64[ns, UTC]")
+        df.pop("exif_time")
+    return df, issues.table()
+
+
+def _oriented_size(im: Image.Image) -> tuple[int, int]:
+    w, h = im.size
+    try:
+        if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):
+            return h, w
+    except Exception:
+        pass
+    return w, h
+
+
+def _station_camera(rel: str, station_from: str):
+    parts = rel.split("/")
+    m = _RENAMED.match(parts[-1])
+    fn_time = None
+    if m:
+        try:
+            fn_time = datetime.strptime(m.group("date") + " " + m.group("time"), "%Y-%m-%d %H-%M-%S")
+        except ValueError:
+            fn_time = None
+    if station_from == "filename" or (station_from == "auto" and m and len(parts) <= 2):
+        if not m:
+            return None, None, None
+        return m.group("station"), m.group("camera"), fn_time
+    if station_from in ("folder", "auto"):
+        if len(parts) == 1:
+            return None, None, fn_time
+        if len(parts) == 2:
+            return parts[0], None, fn_time
+        return parts[-3], parts[-2], fn_time
+    raise ValueError(f"station_from must be 'auto', 'folder' or 'filename', not {station_from!r}")
+
+
+def scan_catalogue(root, layout: str = "auto", individual_tag: str = "individual",
+                   delimiter: str = "|") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """List labelled reference images: ``root/<individual>/<image>`` or XMP-tagged files.
+
+    Returns ``(images, issues)`` with ``file``, ``path``, ``individual``, ``flank``
+    (``left``/``right`` from the name or an XMP ``flank|...`` tag, else None) and ``sighting``
+    (the part of the file name before the first ``_``, used to keep photos of one sighting
+    from vouching for each other in evaluation and calibration).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"catalogue folder not found: {root}")
+    issues = Issues()
+    rows = []
+    for p in _walk(root):
+        rel = p.relative_to(root).as_posix()
+        if p.suffix.lower() not in IMAGE_EXTENSIONS:
+            continue
+        if p.stat().st_size == 0:
+            issues.add(rel, "catalogue", "zero-byte file")
+            continue
+        parts = rel.split("/")
+        ind = None
+        if layout in ("auto", "xmp") and p.suffix.lower() in (".jpg", ".jpeg"):
+            subj = read_xmp_subjects(p)
+            ind = tag_value(subj, individual_tag, delimiter)
+            fl = tag_value(subj, "flank", delimiter)
+        else:
+            fl = None
+        if ind is None and layout in ("auto", "folders") and len(parts) >= 2:
+            ind = parts[-2]
+        if ind is None:
+            issues.add(rel, "catalogue", "no individual: put the image in a folder named after the individual "
+                       f"or tag it '{individual_tag}{delimiter}ID'")
+            continue
+        rows.append(dict(file=rel, path=str(p.resolve()), individual=str(ind),
+                         flank=(fl.lower() if fl else parse_flank(p.name)),
+                         sighting=f"{ind}/{p.stem.split('_')[0]}"))
+    return pd.DataFrame(rows, columns=["file", "path", "individual", "flank", "sighting"]), issues.table()
+
+
+# --------------------------------------------------------------------------------------
+# detections
+# --------------------------------------------------------------------------------------
+def whole_image_detections(images: pd.DataFrame) -> pd.DataFrame:
+    """Without a detector's boxes, each image is one detection covering the whole frame."""
+    det = images.copy()
+    det["bbox_x"], det["bbox_y"], det["bbox_w"], det["bbox_h"] = 0.0, 0.0, 1.0, 1.0
+    det["det_conf"] = np.nan
+    det["detection_id"] = det["file"] + "#0"
+    return det
+
+
+def load_megadetector(json_path, images: pd.DataFrame, threshold: float = 0.2,
+                      categories=("animal",), max_per_image: int | None = None
+                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Detections from a MegaDetector batch-output file (``[x, y, w, h]`` boxes, normalised).
+
+    Each box of an allowed category at or above ``threshold`` becomes a detection. Images
+    with no such box, images MegaDetector failed on and images in the file that are not in
+    ``images`` are all reported in the returned issues table.
+    """
+    json_path = Path(json_path)
+    try:
+        md = json.loads(json_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"could not read MegaDetector file {json_path}: {exc}") from exc
+    if "images" not in md:
+        raise ValueError(f"{json_path} is not MegaDetector batch output (no 'images' list)")
+    cats = md.get("detection_categories", {"1": "animal", "2": "person", "3": "vehicle"})
+    allowed = {k for k, v in cats.items() if v in categories}
+    issues = Issues()
+    by_rel = {_norm(r): i for i, r in enumerate(images["file"])}
+    seen = set()
+    rows = []
+    for entry in md["images"]:
+        key = _norm(entry.get("file", ""))
+        idx = by_rel.get(key)
+        if idx is None:
+            idx = _suffix_match(key, by_rel)
+        if idx is None:
+            issues.add(entry.get("file", "?"), "detect", "listed in the MegaDetector file but not found among the images", "warning")
+            continue
+        seen.add(idx)
+        rel = images["file"].iat[idx]
+        if entry.get("failure"):
+            issues.add(rel, "detect", f"MegaDetector failed on this image: {entry['failure']}")
+            continue
+        dets = [d for d in entry.get("detections") or [] if d.get("category") in allowed]
+        keep = sorted((d for d in dets if float(d.get("conf", 0)) >= threshold), key=lambda d: -float(d["conf"]))
+        if max_per_image:
+            keep = keep[:max_per_image]
+        if not keep:
+            best = max((float(d.get("conf", 0)) for d in dets), default=0.0)
+            issues.add(rel, "detect", f"no animal box at or above conf {threshold} (best {best:.2f})", "skipped")
+            continue
+        for k, d in enumerate(keep):
+            x, y, w, h = (float(v) for v in d["bbox"])
+            row = images.iloc[idx].to_dict()
+            row.update(detection_id=f"{rel}#{k}", bbox_x=x, bbox_y=y, bbox_w=w, bbox_h=h, det_conf=float(d["conf"]))
+            rows.append(row)
+    for i in sorted(set(range(len(images))) - seen):
+        issues.add(images["file"].iat[i], "detect", "image not in the MegaDetector file (run MegaDetector on the whole folder)", "skipped")
+    cols = list(images.columns) + ["detection_id", "bbox_x", "bbox_y", "bbox_w", "bbox_h", "det_conf"]
+    return pd.DataFrame(rows, columns=cols), issues.table()
+
+
+def _norm(p: str) -> str:
+    return p.replace("\\", "/").lstrip("./").lower()
+
+
+def _suffix_match(key: str, by_rel: dict):
+    """MegaDetector may have been run on a parent folder: match on the path's tail."""
+    hits = [i for r, i in by_rel.items() if key.endswith("/" + r)]
+    return hits[0] if len(hits) == 1 else None
+
+
+def warn(msg: str):
+    warnings.warn(msg, stacklevel=2)

@@ -1,0 +1,118 @@
+"""Local features for patterned coats: RootSIFT keypoints, matching and geometric verification.
+
+A lynx's spots (a nyala's stripes) are a fingerprint: the same animal's flank photographed
+twice shows the same constellation of marks, related by a smooth transformation. We detect
+SIFT keypoints on the animal only (inside its box and, when known, a foreground mask),
+describe them with RootSIFT, match them with Lowe's ratio test and a mutual-nearest check,
+and count the matches that survive RANSAC under a single affine transform. The inlier count
+is the local score. No downloaded weights are needed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+__all__ = ["LocalFeatures", "extract", "match", "MatchResult", "LOCAL_VERSION"]
+
+LOCAL_VERSION = "rootsift-v1"
+
+
+@dataclass
+class LocalFeatures:
+    xy: np.ndarray        # N x 2 float32, pixel coordinates in the crop
+    desc: np.ndarray      # N x 128 float32 RootSIFT (unit L2 norm)
+    size: tuple[int, int]  # crop (width, height)
+
+    def __len__(self):
+        return len(self.xy)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        # descriptors stored as uint8 (RootSIFT values lie in [0, 1]) to keep caches small
+        return {"xy": self.xy.astype(np.float32), "desc": np.round(self.desc * 255).astype(np.uint8),
+                "size": np.array(self.size, np.int32)}
+
+    @classmethod
+    def from_arrays(cls, d: dict[str, np.ndarray]) -> "LocalFeatures":
+        desc = d["desc"].astype(np.float32) / 255.0
+        n = np.linalg.norm(desc, axis=1, keepdims=True)
+        return cls(d["xy"].astype(np.float32), desc / np.maximum(n, 1e-6), tuple(int(v) for v in d["size"]))
+
+
+_SIFT = None
+
+
+def _sift(n: int):
+    # cv2 objects are not thread-safe to share; one per thread is cheap
+    return cv2.SIFT_create(nfeatures=n, contrastThreshold=0.02, edgeThreshold=12)
+
+
+def extract(rgb: np.ndarray, mask: np.ndarray | None = None, max_keypoints: int = 1024) -> LocalFeatures:
+    """RootSIFT keypoints of an RGB (H x W x 3 uint8) crop, optionally inside ``mask``."""
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    # local contrast normalisation: night IR and harsh daylight shadows both flatten spots
+    gray = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(gray)
+    m = None if mask is None else (mask > 0).astype(np.uint8) * 255
+    kps, desc = _sift(max_keypoints).detectAndCompute(gray, m)
+    h, w = gray.shape
+    if desc is None or len(kps) == 0:
+        return LocalFeatures(np.zeros((0, 2), np.float32), np.zeros((0, 128), np.float32), (w, h))
+    desc = desc.astype(np.float32)
+    desc /= np.maximum(desc.sum(axis=1, keepdims=True), 1e-6)   # L1 ...
+    desc = np.sqrt(desc)                                         # ... then sqrt: RootSIFT
+    xy = np.array([k.pt for k in kps], np.float32)
+    return LocalFeatures(xy, desc, (w, h))
+
+
+@dataclass
+class MatchResult:
+    inliers: int
+    tentative: int
+    pairs: np.ndarray     # K x 2 indices (a, b) of inlier matches
+
+    @property
+    def score(self) -> float:
+        return float(self.inliers)
+
+
+def _tentative(a: LocalFeatures, b: LocalFeatures, ratio: float) -> np.ndarray:
+    sims = a.desc @ b.desc.T                   # cosine = Hellinger kernel for RootSIFT
+    if sims.shape[1] < 2:
+        return np.zeros((0, 2), np.int64)
+    top2 = np.argpartition(-sims, 1, axis=1)[:, :2]
+    s1 = np.take_along_axis(sims, top2, axis=1)
+    order = np.argsort(-s1, axis=1)
+    best = np.take_along_axis(top2, order[:, :1], axis=1)[:, 0]
+    s_best = np.take_along_axis(s1, order[:, :1], axis=1)[:, 0]
+    s_second = np.take_along_axis(s1, order[:, 1:2], axis=1)[:, 0]
+    d1 = np.sqrt(np.maximum(0, 2 - 2 * s_best))
+    d2 = np.sqrt(np.maximum(0, 2 - 2 * s_second))
+    ok = d1 < ratio * d2
+    mutual = np.argmax(sims, axis=0)[best] == np.arange(len(best))
+    ok &= mutual
+    ia = np.nonzero(ok)[0]
+    return np.column_stack([ia, best[ia]])
+
+
+def match(a: LocalFeatures, b: LocalFeatures, ratio: float = 0.85, reproj_px: float | None = None,
+          min_matches: int = 4) -> MatchResult:
+    """Verified matches between two feature sets (ratio test, mutual NN, RANSAC affine)."""
+    if len(a) < min_matches or len(b) < min_matches:
+        return MatchResult(0, 0, np.zeros((0, 2), np.int64))
+    pairs = _tentative(a, b, ratio)
+    if len(pairs) < min_matches:
+        return MatchResult(0, len(pairs), np.zeros((0, 2), np.int64))
+    pa = a.xy[pairs[:, 0]]
+    pb = b.xy[pairs[:, 1]]
+    thr = reproj_px if reproj_px is not None else 0.02 * max(max(b.size), 1)
+    M, inl = cv2.estimateAffine2D(pa, pb, method=cv2.RANSAC, ransacReprojThreshold=thr,
+                                  maxIters=2000, confidence=0.995, refineIters=5)
+    if M is None or inl is None:
+        return MatchResult(0, len(pairs), np.zeros((0, 2), np.int64))
+    inl = inl.ravel().astype(bool)
+    # reject degenerate transforms (mirror images, extreme scale): a flank is not its mirror
+    det = float(np.linalg.det(M[:, :2]))
+    if det <= 0.15 or det > 7:
+        return MatchResult(0, len(pairs), np.zeros((0, 2), np.int64))
+    return MatchResult(int(inl.sum()), len(pairs), pairs[inl])

@@ -1,0 +1,137 @@
+"""Evidence that a query detection shows a given individual: global and local match scores.
+
+For a query and each candidate individual *k* we compute
+
+* ``g``: the best cosine similarity between the query's embedding and any reference image of
+  *k* (only same-flank references when both flanks are known: a left flank is never
+  compared with a right one);
+* ``l``: the most RANSAC-verified keypoint matches between the query and *k*'s references,
+  computed only for a shortlist (the ``n_individuals`` best individuals by ``g``, their
+  ``per_individual`` best references), since local matching is the expensive part.
+
+``calibrate.FusionCalibrator`` turns ``(g, l)`` into a probability.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .keypoints import LocalFeatures, match as match_local
+
+__all__ = ["References", "Evidence", "evidence", "flank_compatible", "pool"]
+
+
+def flank_compatible(a, b) -> np.ndarray:
+    """True where flanks may be compared: equal, or either unknown."""
+    a = np.asarray(a, dtype=object)
+    b = np.asarray(b, dtype=object)
+    unknown_a = pd.isna(a)
+    unknown_b = pd.isna(b)
+    return unknown_a | unknown_b | (a == b)
+
+
+@dataclass
+class References:
+    """The catalogue side, prepared for matching."""
+
+    vectors: np.ndarray          # R x D
+    local: list                  # R LocalFeatures or None
+    individuals: np.ndarray      # R str
+    flanks: np.ndarray           # R str or None
+    sightings: np.ndarray        # R str (or None)
+
+    def __post_init__(self):
+        self.names, self.codes = np.unique(self.individuals.astype(str), return_inverse=True)
+
+    def __len__(self):
+        return len(self.vectors)
+
+
+@dataclass
+class Evidence:
+    """Per candidate individual: best global similarity and best local score."""
+
+    individuals: np.ndarray    # K names
+    g: np.ndarray              # K
+    l: np.ndarray              # K (0 where not checked)
+    best_ref: np.ndarray       # K index of the reference with the best g
+    local_ref: np.ndarray      # K index of the reference with the best l (-1 if none)
+    pair_local: dict | None = None   # reference index -> verified matches, for those checked
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame({"individual": self.individuals, "g": self.g, "l": self.l,
+                             "best_ref": self.best_ref, "local_ref": self.local_ref})
+
+
+def evidence(q_vec: np.ndarray, q_local: LocalFeatures | None, q_flank, refs: References,
+             exclude: np.ndarray | None = None, n_individuals: int = 10, per_individual: int = 3,
+             use_local: bool = True, sims: np.ndarray | None = None, local_cache: dict | None = None) -> Evidence:
+    """Scores of one query against every individual in ``refs``.
+
+    ``exclude`` masks references that must not be used (e.g. the query's own sighting
+    when calibrating or evaluating). ``sims`` may pass precomputed cosine similarities;
+    ``local_cache`` (reference index -> score, for this query) avoids repeating matches.
+    """
+    R = len(refs)
+    if sims is None:
+        sims = refs.vectors @ q_vec.astype(np.float32)
+    valid = flank_compatible(refs.flanks, np.full(R, q_flank, dtype=object))
+    if exclude is not None:
+        valid &= ~exclude
+    n_ind = len(refs.names)
+    g = np.full(n_ind, -np.inf)
+    np.maximum.at(g, refs.codes[valid], sims[valid])
+    present = np.isfinite(g)
+    # best reference per individual (for panels and for the local shortlist)
+    order = np.lexsort((-sims, refs.codes))          # by individual, then by similarity desc
+    order = order[valid[order]]
+    best_ref = np.full(n_ind, -1)
+    first = np.unique(refs.codes[order], return_index=True)
+    best_ref[first[0]] = order[first[1]]
+    l = np.zeros(n_ind)
+    local_ref = np.full(n_ind, -1)
+    pair_local = {}
+    if use_local and q_local is not None and len(q_local):
+        cand = np.argsort(-np.where(present, g, -np.inf))[:n_individuals]
+        cand = cand[present[cand]]
+        starts = dict(zip(first[0], first[1]))
+        for k in cand:
+            s = starts[k]
+            taken = 0
+            j = s
+            while j < len(order) and refs.codes[order[j]] == k and taken < per_individual:
+                r = order[j]
+                j += 1
+                taken += 1
+                rl = refs.local[r] if refs.local else None
+                if rl is None:
+                    continue
+                score = local_cache.get(r) if local_cache is not None and r in local_cache else \
+                    match_local(q_local, rl).inliers
+                if local_cache is not None:
+                    local_cache[r] = score
+                pair_local[r] = score
+                if score > l[k]:
+                    l[k], local_ref[k] = score, r
+    idx = np.nonzero(present)[0]
+    return Evidence(refs.names[idx], g[idx], l[idx], best_ref[idx], local_ref[idx], pair_local)
+
+
+def pool(evs: list[Evidence]) -> Evidence:
+    """Evidence of an event (several photos of one animal): per individual, the best score
+    of any of its photos. Taking the maximum, not the sum, because photos of one burst
+    are not independent pieces of evidence."""
+    evs = [e for e in evs if e is not None and len(e.individuals)]
+    if not evs:
+        return Evidence(np.array([], object), np.array([]), np.array([]), np.array([], int), np.array([], int))
+    if len(evs) == 1:
+        return evs[0]
+    df = pd.concat([e.frame() for e in evs], ignore_index=True)
+    gi = df.groupby("individual")
+    best_g = df.loc[gi["g"].idxmax()].set_index("individual")
+    best_l = df.loc[gi["l"].idxmax()].set_index("individual")
+    names = best_g.index.to_numpy()
+    return Evidence(names, best_g["g"].to_numpy(), best_l.loc[names, "l"].to_numpy(),
+                    best_g["best_ref"].to_numpy(), best_l.loc[names, "local_ref"].to_numpy())

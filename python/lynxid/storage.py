@@ -1,0 +1,81 @@
+"""Atomic file writes and table I/O (Parquet / CSV), shared by every module that writes.
+
+Everything lynxid writes goes through here so that a run killed half way never leaves a
+half-written file behind: data goes to a temporary file in the same folder and is renamed
+over the target (rename is atomic on POSIX and on NTFS for files on one volume).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import pandas as pd
+
+__all__ = ["atomic_path", "write_bytes", "write_text", "write_json", "read_json",
+           "write_table", "read_table"]
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; on success rename it onto ``target``."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_bytes(target, data: bytes) -> Path:
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+    return Path(target)
+
+
+def write_text(target, text: str) -> Path:
+    return write_bytes(target, text.encode("utf-8"))
+
+
+def write_json(target, obj: Any) -> Path:
+    return write_text(target, json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def read_json(path) -> Any:
+    with open(path, "r", encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def write_table(df: pd.DataFrame, target, fmt: str | None = None) -> Path:
+    """Write ``df`` atomically as Parquet or CSV (chosen from the suffix unless ``fmt``)."""
+    target = Path(target)
+    fmt = fmt or ("parquet" if target.suffix.lower() in (".parquet", ".pq") else "csv")
+    with atomic_path(target) as tmp:
+        if fmt == "parquet":
+            df.to_parquet(tmp, index=False)
+        elif fmt == "csv":
+            df.to_csv(tmp, index=False)
+        else:
+            raise ValueError(f"unknown table format {fmt!r}; use 'parquet' or 'csv'")
+    return target
+
+
+def read_table(path, **csv_kwargs) -> pd.DataFrame:
+    """Read a Parquet or CSV table, with a clear error if the file is missing or unreadable."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"table not found: {path}")
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        return pd.read_csv(path, **csv_kwargs)
+    except Exception as exc:  # pragma: no cover - message wrapping
+        raise ValueError(f"could not read table {path}: {exc}. Is it a valid CSV or Parquet file?") from exc
