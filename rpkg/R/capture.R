@@ -38,63 +38,7 @@ py_table_arg <- function(x, what, datetimes = c("local", "offset")) {
   r_to_pandas(x)
 }
 
-# R data frame -> pandas, keeping NA as missing. (reticulate 1.28 alone writes NA as the text
-# "NA", -2147483648 or TRUE, and cannot make numpy >= 2 arrays: columns cross as lists.)
-r_to_pandas <- function(x) {
-  cols <- lapply(x, function(v) {
-    na <- is.na(v)
-    if (is.logical(v)) v <- ifelse(na, FALSE, v)
-    else if (is.integer(v)) v <- as.double(v)
-    else if (is.character(v)) v <- ifelse(na, "", v)
-    else if (!is.numeric(v)) v <- ifelse(na, "", as.character(v))
-    list(v, na)
-  })
-  py_lynxid("capture")$from_r_columns(reticulate::r_to_py(cols))
-}
-
-# Python results -> R: lynxid.capture.to_r() turns frames and arrays into plain lists
-# (reticulate 1.28 converts neither pandas >= 3 nor numpy >= 2); they are rebuilt here.
-# Date-times arrive as local wall-clock text and become POSIXct in the survey zone `tz`
-# when R knows that zone (else they stay text).
-from_py <- function(pyobj, tz = NULL) {
-  x <- if (inherits(pyobj, "python.builtin.object")) {
-    reticulate::py_to_r(py_lynxid("capture")$to_r(pyobj))
-  } else pyobj
-  rebuild(x, tz)
-}
-
-rebuild <- function(x, tz = NULL) {
-  if (!is.list(x)) return(x)
-  if ("__frame__" %in% names(x)) return(columns_to_frame(x[["__frame__"]], tz))
-  if ("__array__" %in% names(x)) {
-    v <- typed(x[["__array__"]], x$kind)
-    d <- as.integer(unlist(x$dim))
-    return(if (length(d) <= 1) v else array(v, dim = d))
-  }
-  lapply(x, rebuild, tz = tz)
-}
-
-typed <- function(v, kind) {
-  v <- unlist(v)
-  if (is.null(v)) v <- switch(kind, int = integer(), num = numeric(), bool = logical(), character())
-  v
-}
-
-columns_to_frame <- function(cols, tz = NULL) {
-  out <- lapply(cols, function(col) {
-    v <- typed(col$values, col$kind)
-    na <- as.logical(unlist(col$na))
-    if (col$kind == "time") {
-      v[na] <- NA_character_
-      if (!is.null(tz) && tz %in% OlsonNames()) v <- as.POSIXct(v, tz = tz, format = "%Y-%m-%d %H:%M:%S")
-    } else if (length(na)) {
-      v[na] <- NA
-    }
-    v
-  })
-  if (!length(out)) return(data.frame())
-  as.data.frame(out, stringsAsFactors = FALSE, check.names = FALSE)
-}
+# r_to_pandas(), from_py() and py_frame_to_r(): see convert.R (shared by every R front end).
 
 # The time zone of a POSIXct column, if any (used as the survey zone when tz is NULL).
 posix_zone <- function(x, col) {
@@ -118,8 +62,6 @@ station_options <- function(station_col, x_col, y_col, setup_col, retrieval_col,
                covariate_cols = if (is.null(station_covariates)) NULL else as.list(station_covariates))
   opts
 }
-
-py_frame_to_r <- function(pdf, tz = NULL) from_py(pdf, tz)
 
 # ---- camera operation ---------------------------------------------------------------------
 
