@@ -291,7 +291,9 @@ def render_individual_image(ind: Individual, flank: str, scene: np.ndarray, rng:
     shear = rng.uniform(-0.08, 0.08)
     A = np.array([[s * yaw * math.cos(ang), -s * math.sin(ang) + shear * s, 0],
                   [s * yaw * math.sin(ang), s * math.cos(ang), 0],
-                  [rng.uniform(-4e-4, 4e-4) / s, 0, 1]], np.float64)
+                  # perspective: up to 20 % foreshortening across the sprite, whatever the image
+                  # size (a term divided by the scale blew up in small images)
+                  [rng.uniform(-0.2, 0.2) / SPRITE_W, 0, 1]], np.float64)
     corners = np.array([[0, 0, 1], [SPRITE_W, 0, 1], [SPRITE_W, SPRITE_H, 1], [0, SPRITE_H, 1]], np.float64).T
     pc = A @ corners
     pc = pc[:2] / pc[2]
@@ -452,6 +454,31 @@ def _activity_time(rng) -> float:
     return float(rng.uniform(8, 17))
 
 
+def _detection_events(cfg: SurveyConfig, stations: pd.DataFrame, centres: np.ndarray, ids: list,
+                      rng: np.random.Generator) -> list:
+    """The ecology alone (no photos): per day, individual and station a half-normal detection
+    draw, kept only while the station's camera works. Returns sorted
+    ``(time, individual, station, u)`` tuples (``u`` picks the flank)."""
+    start = datetime.fromisoformat(cfg.start_date)
+    last = stations.Retrieval_date.max()
+    n_days = (last.date() - start.date()).days + 1
+    sxy = stations[["utm_x", "utm_y"]].to_numpy()
+    d2 = ((centres[:, None, :] - sxy[None, :, :]) ** 2).sum(-1)
+    p = cfg.g0 * np.exp(-d2 / (2 * cfg.sigma_m ** 2))             # individual x station
+    hits = rng.random((n_days,) + p.shape) < p[None]               # day x individual x station
+    events = []
+    for day, i, j in zip(*np.nonzero(hits)):
+        hour = _activity_time(rng)
+        t = datetime.combine(start.date() + timedelta(days=int(day)), datetime.min.time()) + timedelta(hours=hour)
+        t = t.replace(microsecond=0)
+        st = stations.iloc[j]
+        if not _operating(st, t):
+            continue   # the animal passed, but the camera was not there or not working
+        events.append((t, ids[i], st.Station, rng.random()))
+    events.sort()
+    return events
+
+
 def simulate_survey(out_dir, config: SurveyConfig | None = None, progress: bool = True,
                     **overrides) -> SimulatedSurvey:
     """Simulate a survey and write it to ``out_dir`` (see module docstring for the layout).
@@ -484,24 +511,8 @@ def simulate_survey(out_dir, config: SurveyConfig | None = None, progress: bool 
                                   in_catalogue=[i in known for i in ids]))
 
     # --- the detection process ------------------------------------------------------
-    rng_det = np.random.default_rng(s_det)
     start = datetime.fromisoformat(cfg.start_date)
-    last = stations.Retrieval_date.max()
-    n_days = (last.date() - start.date()).days + 1
-    sxy = stations[["utm_x", "utm_y"]].to_numpy()
-    d2 = ((centres[:, None, :] - sxy[None, :, :]) ** 2).sum(-1)
-    p = cfg.g0 * np.exp(-d2 / (2 * cfg.sigma_m ** 2))             # individual x station
-    hits = rng_det.random((n_days,) + p.shape) < p[None]           # day x individual x station
-    events = []
-    for day, i, j in zip(*np.nonzero(hits)):
-        hour = _activity_time(rng_det)
-        t = datetime.combine(start.date() + timedelta(days=int(day)), datetime.min.time()) + timedelta(hours=hour)
-        t = t.replace(microsecond=0)
-        st = stations.iloc[j]
-        if not _operating(st, t):
-            continue   # the animal passed, but the camera was not there or not working
-        events.append((t, ids[i], st.Station, rng_det.random()))
-    events.sort()
+    events = _detection_events(cfg, stations, centres, ids, np.random.default_rng(s_det))
     if cfg.max_detections is not None:
         events = events[: cfg.max_detections]
 
