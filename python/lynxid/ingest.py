@@ -121,15 +121,23 @@ def localize_times(naive: pd.Series, offsets: pd.Series, tz: str | None) -> tupl
     """Turn camera wall-clock times into time-zone-aware times in the survey's zone.
 
     ``tz`` (an IANA name such as ``"Europe/Zurich"`` or a fixed offset ``"+01:00"``) says in
-    which zone the camera clocks ran. Without it, the EXIF ``OffsetTimeOriginal`` is used when
-    the cameras wrote one, else UTC (camtrapR's default). Times that do not exist or are
-    ambiguous in ``tz`` (daylight-saving changes) become NaT and are reported by the caller.
+    which zone the camera clocks ran. Without it, each image's EXIF ``OffsetTimeOriginal`` is
+    used when the camera wrote one (cameras that follow daylight saving write ``+01:00`` in
+    winter and ``+02:00`` in summer), else UTC (camtrapR's default); the result is expressed in
+    the most common offset. Times that do not exist or are ambiguous in ``tz`` (daylight-saving
+    changes) become NaT and are reported by the caller.
     """
+    ts = pd.to_datetime(naive, errors="coerce")
     if tz is None:
         offs = offsets.dropna()
         tz = offs.mode().iloc[0] if len(offs) else "UTC"
+        if ts.dt.tz is None and offs.nunique() > 1:
+            zone = _zone(tz)
+            out = ts.dt.tz_localize(zone)
+            for off, idx in offs.groupby(offs).groups.items():
+                out.loc[idx] = ts.loc[idx].dt.tz_localize(_zone(off)).dt.tz_convert(zone)
+            return out, tz
     zone = _zone(tz)
-    ts = pd.to_datetime(naive, errors="coerce")
     if ts.dt.tz is not None:
         return ts.dt.tz_convert(zone), tz
     return ts.dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT"), tz
@@ -202,9 +210,16 @@ def scan_images(root, station_from: str = "auto", tz: str | None = None,
             "individual_tag", "species_tag", "flank_tag"]
     df = pd.DataFrame(rows, columns=cols)
     if len(df):
-        df["timestamp"], zone = localize_times(df.pop("exif_time"), df["utc_offset"], tz)
+        naive = pd.to_datetime(df.pop("exif_time"), errors="coerce")
+        df["timestamp"], zone = localize_times(naive, df["utc_offset"], tz)
         df.attrs["time_zone"] = zone
-        for rel in df.loc[df.timestamp.isna(), "file"]:
+        lost = df.timestamp.isna()
+        for rel, t in zip(df.loc[lost & naive.notna(), "file"], naive[lost & naive.notna()]):
+            issues.add(rel, "scan", f"camera time {t} does not exist or is ambiguous in time zone {zone} "
+                       "(a daylight-saving change): the image is identified but cannot enter a capture "
+                       "history; if the camera clocks ignore daylight saving, give their fixed offset as "
+                       "the time zone (e.g. '+01:00')", "warning")
+        for rel in df.loc[lost & naive.isna(), "file"]:
             issues.add(rel, "scan", "no usable EXIF DateTimeOriginal: the image is identified but cannot "
                        "enter a capture history (fix the camera time, e.g. with exiftool)", "warning")
         for rel in df.loc[df.station.isna(), "file"]:
@@ -360,9 +375,14 @@ def _norm(p: str) -> str:
 
 
 def _suffix_match(key: str, by_rel: dict):
-    """MegaDetector may have been run on a parent folder: match on the path's tail."""
-    hits = [i for r, i in by_rel.items() if key.endswith("/" + r)]
-    return hits[0] if len(hits) == 1 else None
+    """MegaDetector may have been run on a parent folder: match on the path's tail, the
+    longest tail first (a dictionary look-up per folder level, not a scan of all images)."""
+    parts = key.split("/")
+    for k in range(1, len(parts)):
+        idx = by_rel.get("/".join(parts[k:]))
+        if idx is not None:
+            return idx
+    return None
 
 
 def warn(msg: str):
