@@ -1,0 +1,62 @@
+"""Average-linkage clustering of new units on pairwise match probabilities."""
+import numpy as np
+import pytest
+
+from lynxid.cluster import agglomerate
+
+nan = np.nan
+
+
+def same_partition(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    return all((a[i] == a[j]) == (b[i] == b[j]) for i in range(len(a)) for j in range(len(a)))
+
+
+def test_obvious_clusters():
+    truth = np.array([0, 0, 0, 1, 1, 2, 3, 3])
+    rng = np.random.default_rng(0)
+    P = np.where(truth[:, None] == truth[None, :], rng.uniform(0.7, 0.99, (8, 8)), rng.uniform(0.01, 0.3, (8, 8)))
+    P = (P + P.T) / 2
+    labels = agglomerate(P)
+    assert same_partition(labels, truth)
+    assert sorted(set(labels)) == list(range(4))
+
+
+def test_pairs_without_evidence_are_not_averaged_in():
+    # units 0 and 1: one animal's left flank; unit 2: its right flank seen with unit 0's
+    # other camera (0.8); 1 and 2 share no flank (NaN). Counting NaN as 0 would average 0.4.
+    P = np.array([[nan, 0.9, 0.8],
+                  [0.9, nan, nan],
+                  [0.8, nan, nan]])
+    assert agglomerate(P).tolist() == [0, 0, 0]
+    assert agglomerate(np.full((3, 3), nan)).tolist() == [0, 1, 2]
+
+
+def test_average_not_single_linkage():
+    P = np.array([[nan, 0.95, 0.9],
+                  [0.95, nan, 0.05],
+                  [0.9, 0.05, nan]])
+    labels = agglomerate(P)
+    assert labels[0] == labels[1] and labels[2] != labels[0]   # mean(0.9, 0.05) < 0.5
+
+
+def test_cannot_link_is_respected_transitively():
+    P = np.full((3, 3), 0.9)
+    cl = np.zeros((3, 3), bool)
+    cl[0, 1] = cl[1, 0] = True
+    labels = agglomerate(P, cannot_link=cl)
+    assert labels[0] != labels[1]
+    assert labels[2] in (labels[0], labels[1])
+    assert len(set(agglomerate(P))) == 1
+
+
+@pytest.mark.parametrize("p,threshold,merged", [(0.6, 0.5, True), (0.6, 0.7, False), (0.4, 0.5, False)])
+def test_threshold(p, threshold, merged):
+    P = np.array([[nan, p], [p, nan]])
+    labels = agglomerate(P, threshold=threshold)
+    assert (labels[0] == labels[1]) == merged
+
+
+def test_empty_and_single():
+    assert agglomerate(np.zeros((0, 0))).shape == (0,)
+    assert agglomerate(np.array([[nan]])).tolist() == [0]
