@@ -41,11 +41,11 @@ BACKBONES: dict[str, Backbone] = {
                  224, *IMAGENET, "CC-BY-NC-4.0", "wildlife re-identification foundation model (Swin-T)"),
         Backbone("megadescriptor-l-384", "swin_large_patch4_window12_384", "hf-hub:BVRA/MegaDescriptor-L-384",
                  384, *IMAGENET, "CC-BY-NC-4.0", "wildlife re-identification foundation model (Swin-L)"),
-        Backbone("dinov2-vits14", "vit_small_patch14_dinov2", "timm/vit_small_patch14_dinov2.lvd142m",
+        Backbone("dinov2-vits14", "vit_small_patch14_dinov2", "hf-hub:timm/vit_small_patch14_dinov2.lvd142m",
                  224, *IMAGENET, "Apache-2.0", "self-supervised ViT-S/14"),
-        Backbone("dinov2-vitb14", "vit_base_patch14_dinov2", "timm/vit_base_patch14_dinov2.lvd142m",
+        Backbone("dinov2-vitb14", "vit_base_patch14_dinov2", "hf-hub:timm/vit_base_patch14_dinov2.lvd142m",
                  224, *IMAGENET, "Apache-2.0", "self-supervised ViT-B/14"),
-        Backbone("dinov2-vitl14", "vit_large_patch14_dinov2", "timm/vit_large_patch14_dinov2.lvd142m",
+        Backbone("dinov2-vitl14", "vit_large_patch14_dinov2", "hf-hub:timm/vit_large_patch14_dinov2.lvd142m",
                  224, *IMAGENET, "Apache-2.0", "self-supervised ViT-L/14"),
     ]
 }
