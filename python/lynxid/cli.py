@@ -13,6 +13,7 @@ EPILOG = """\
 typical workflow:
   lynxid catalogue build CATALOGUE_DIR --images known_individuals/   # labelled reference photos
   lynxid identify survey_images/ --catalogue CATALOGUE_DIR --out results/
+  lynxid review report results/ --catalogue CATALOGUE_DIR            # check uncertain matches in a browser
   lynxid capture-history results/detections.csv --stations stations.csv --out ch/
   lynxid demo                                                          # all of it on a simulated survey
 """
@@ -135,6 +136,18 @@ def _catalogue(sub):
                        "'balanced' = (BAKS+BAUS)/2")
         q.add_argument("--quiet", action="store_true")
         q.set_defaults(func=_catalogue_run)
+    r = csub.add_parser("add-reviewed", formatter_class=_formatter,
+                        help="add the detections a reviewer confirmed, reassigned or named as new",
+                        description="Grow the catalogue from reviewed identification results: every detection "
+                        "whose identity a reviewer confirmed, reassigned or declared new (see 'lynxid review') "
+                        "becomes a reference of its individual; the identification model is refitted. Machine "
+                        "calls that nobody reviewed are never added.")
+    r.add_argument("catalogue", help="catalogue folder")
+    r.add_argument("--results", required=True, help="identify output folder (rerun identify after the review so "
+                   "that its detections carry the decisions)")
+    r.add_argument("--known-only", action="store_true", help="skip animals the reviewer declared new")
+    r.add_argument("--quiet", action="store_true")
+    r.set_defaults(func=_catalogue_add_reviewed)
     i = csub.add_parser("info", help="describe a catalogue")
     i.add_argument("catalogue")
     i.set_defaults(func=_catalogue_run)
@@ -173,6 +186,16 @@ def _catalogue_run(a):
     return 0
 
 
+def _catalogue_add_reviewed(a):
+    from .review import add_reviewed_to_catalogue
+    cat, added = add_reviewed_to_catalogue(a.catalogue, a.results, include_new=not a.known_only,
+                                           progress=not a.quiet)
+    s = cat.summary()
+    print(f"added {len(added)} reviewed detection(s) of {added['individual'].nunique() if len(added) else 0} "
+          f"individual(s); catalogue {cat.root}: {s['individuals']} individuals, {s['references']} reference photos")
+    return 0
+
+
 @command
 def _identify(sub):
     p = sub.add_parser("identify", formatter_class=_formatter, help="identify the individuals in a folder of photos",
@@ -194,20 +217,66 @@ def _identify(sub):
     p.add_argument("--review-below", type=float, default=0.9,
                    help="flag decisions less certain than this for review (default: %(default)s)")
     p.add_argument("--cache", help="feature cache folder (default: OUT/cache); rerunning resumes from it")
+    p.add_argument("--decisions", help="reviewer decisions (CSV from 'lynxid review') that override the machine's "
+                   "calls (default: OUT/decisions.csv if present; 'none' to ignore it)")
     p.add_argument("--quiet", action="store_true")
 
     def run(a):
         from .identify import identify
+        dec = False if (a.decisions or "").lower() == "none" else a.decisions
         res = identify(a.images, a.catalogue, megadetector=a.megadetector, out=a.out, tz=a.tz,
                        threshold=a.threshold, station_from=a.station_from, event_gap=a.event_gap,
-                       cache_dir=a.cache, review_below=a.review_below, progress=not a.quiet)
+                       cache_dir=a.cache, review_below=a.review_below, progress=not a.quiet, decisions=dec)
         s = res.summary
         print(f"{s['images_read']} images read ({s['files_with_issues']} unusable: see {s['files']['issues_csv']}), "
               f"{s['detections']} detections in {s['events']} events")
         print(f"{s['individuals']} individuals: {s['known_individuals']} known, {s['new_individuals']} new; "
               f"{s['needs_review']} detections flagged for review")
+        rv = s.get("review") or {}
+        if rv.get("decisions"):
+            print(f"reviewer decisions applied: {rv['applied']} detection(s) ({rv['confirmed']} confirmed, "
+                  f"{rv['reassigned']} reassigned, {rv['new']} new, {rv['rejected']} rejected)"
+                  + (f"; {rv['unmatched']} decision(s) match no detection (see issues)" if rv.get("unmatched") else ""))
         print(f"written: {s['files']['detections_csv']}")
     p.set_defaults(func=run)
+
+
+@command
+def _review(sub):
+    p = sub.add_parser("review", formatter_class=_formatter, help="review uncertain and new identifications in a browser",
+                       description="'report' writes a self-contained HTML page (open it in any browser) showing each "
+                       "uncertain or new animal beside its best candidates, with matching keypoints drawn; confirm, "
+                       "reassign, mark new or reject, then download decisions.csv. 'import' adds a downloaded "
+                       "decisions file to the results folder (RESULTS/decisions.csv keeps every decision ever made); "
+                       "rerunning 'lynxid identify' with the same --out applies them.")
+    rsub = p.add_subparsers(dest="action", metavar="ACTION")
+    q = rsub.add_parser("report", formatter_class=_formatter, help="write the review page")
+    q.add_argument("results", help="identify output folder (with detections.parquet)")
+    q.add_argument("--catalogue", required=True, help="catalogue folder used for identification")
+    q.add_argument("--html", help="the page to write (default: RESULTS/review.html)")
+    q.add_argument("--which", choices=["uncertain", "new", "all"], default="uncertain",
+                   help="which animals: flagged for review or new (default), new only, or all")
+    q.add_argument("--max", type=int, help="at most this many animals, least certain first")
+    q.add_argument("--quiet", action="store_true")
+    q.set_defaults(func=_review_run)
+    m = rsub.add_parser("import", formatter_class=_formatter, help="add a downloaded decisions.csv to the results")
+    m.add_argument("decisions", help="decisions CSV downloaded from the review page")
+    m.add_argument("--results", required=True, help="identify output folder")
+    m.set_defaults(func=_review_run)
+    p.set_defaults(func=lambda a: p.print_help())
+
+
+def _review_run(a):
+    from . import review
+    if a.action == "report":
+        path = review.build_report(a.results, a.catalogue, a.html, which=a.which, max_items=a.max,
+                                   progress=not a.quiet)
+        print(f"review page written: {path}  (open it in a browser)")
+    else:
+        n = len(review.read_decisions(a.decisions))
+        target = review.save_decisions(a.decisions, a.results)
+        print(f"{n} decision row(s) added to {target}; rerun 'lynxid identify ... --out {a.results}' to apply them")
+    return 0
 
 
 @command

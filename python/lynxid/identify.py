@@ -322,7 +322,7 @@ def _unit_pair_probability(model: IdentificationModel, fs: FeatureSet, members: 
 def identify(images, catalogue, megadetector=None, out=None, *, tz: str | None = None,
              threshold: float = 0.2, station_from: str = "auto", event_gap: float = DEFAULT_GAP_SECONDS,
              cache_dir=None, new_prefix: str = "NEW-", review_below: float = 0.9, top_k: int = 3,
-             progress: bool = True) -> IdentifyResult:
+             progress: bool = True, decisions=None) -> IdentifyResult:
     """Identify every detection in ``images`` against ``catalogue`` (a folder or Catalogue).
 
     Returns an :class:`IdentifyResult` whose ``detections`` table has one row per detection:
@@ -331,6 +331,10 @@ def identify(images, catalogue, megadetector=None, out=None, *, tz: str | None =
     of the top known candidates with their probabilities), ``needs_review`` and ``decision``.
     Files that could not be used are listed in ``issues`` with the reason. With ``out``, the
     tables and a summary are written there.
+
+    ``decisions``: a reviewer's decisions (CSV/Parquet path or table, see ``lynxid.review``)
+    that override the machine's calls; ``None`` uses ``out/decisions.csv`` when it exists,
+    ``False`` none. Adds the columns ``machine_individual_id`` and ``reviewed_by``.
     """
     t_start = time.time()
     cat = catalogue if isinstance(catalogue, Catalogue) else Catalogue.load(catalogue)
@@ -410,6 +414,13 @@ def identify(images, catalogue, megadetector=None, out=None, *, tz: str | None =
                 "bbox_h", "det_conf", "flank", "event_id", "individual_id", "probability", "p_new", "is_new",
                 "candidates", "needs_review", "decision"]
     det = det[[c for c in out_cols if c in det]]
+    # --- human review hook (lynxid.review): reviewer decisions override the machine's calls ---
+    from . import review as _review
+    if decisions is None and out is not None and _review.decisions_path(out).exists():
+        decisions = _review.decisions_path(out)
+    det, review_info = _review.apply_decisions(det, decisions if decisions is not False else None,
+                                               known=cat.individuals, new_prefix=new_prefix, issues=issues)
+    # --- end of review hook ---
     issue_table = issues.table()
     summary = {
         "images_read": int(len(imgs)),
@@ -421,6 +432,7 @@ def identify(images, catalogue, megadetector=None, out=None, *, tz: str | None =
         "detections_known": int((~det["is_new"].astype(bool)).sum()) if n else 0,
         "detections_new": int(det["is_new"].astype(bool).sum()) if n else 0,
         "needs_review": int(det["needs_review"].sum()) if n else 0,
+        "review": review_info,   # review hook: counts of applied reviewer decisions
         "time_zone": imgs.attrs.get("time_zone"),
         "catalogue": str(cat.root), "seconds": round(time.time() - t_start, 1),
     }

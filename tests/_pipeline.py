@@ -1,0 +1,41 @@
+"""A small identified survey shared by the review, plot and example tests (built once per
+test process: simulate -> catalogue -> identify, about half a minute)."""
+from __future__ import annotations
+
+import atexit
+import functools
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class SmallRun:
+    root: Path
+    survey: object        # lynxid.simulate.SimulatedSurvey
+    catalogue: Path
+    results: Path         # identify's output folder
+    result: object        # lynxid.identify.IdentifyResult
+
+
+@functools.lru_cache(maxsize=None)
+def small_run() -> SmallRun:
+    from lynxid.identify import build_catalogue, identify
+    from lynxid.simulate import simulate_survey
+
+    root = Path(tempfile.mkdtemp(prefix="lynxid-small-run-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    survey = simulate_survey(root / "survey", n_individuals=6, n_known=4, n_days=20, max_detections=12, seed=3,
+                             progress=False)
+    build_catalogue(root / "catalogue", survey.catalogue_images, megadetector=survey.catalogue_megadetector_json,
+                    progress=False)
+    res = identify(survey.images, root / "catalogue", megadetector=survey.megadetector_json,
+                   out=root / "results", progress=False)
+    return SmallRun(root, survey, root / "catalogue", root / "results", res)
+
+
+def copy_results(run: SmallRun, dest: Path) -> Path:
+    """A private copy of the identify output (with its feature cache) to rerun into."""
+    shutil.copytree(run.results, dest)
+    return dest
