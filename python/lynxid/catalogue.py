@@ -56,7 +56,11 @@ class Catalogue:
         if meta.get("format_version", 0) > FORMAT_VERSION:
             raise ValueError(f"catalogue {root} was written by a newer lynxid (format "
                              f"{meta['format_version']}); upgrade lynxid")
-        refs = pd.read_parquet(root / "references.parquet")
+        refs_p = root / "references.parquet"
+        if not refs_p.exists():
+            raise FileNotFoundError(f"catalogue {root} is incomplete (references.parquet missing): rebuild it with "
+                                    f"'lynxid catalogue build'")
+        refs = pd.read_parquet(refs_p)
         vectors = np.stack(refs.pop("vector").to_numpy()).astype(np.float32) if len(refs) else \
             np.zeros((0, meta["dim"]), np.float32)
         cat = cls(root, refs, vectors, meta)
@@ -93,8 +97,12 @@ class Catalogue:
             if c not in refs:
                 refs[c] = None
         refs["individual"] = refs["individual"].astype(str)
-        dup = refs["detection_id"].isin(set(self.table["detection_id"]))
-        keep = ~dup.to_numpy()
+        # re-adding a photo already in the catalogue is a no-op; detection ids are relative to
+        # the folder they were read from (``L01/01_left.jpg#0``), so the photo's path is part
+        # of the key: a second folder with the same layout adds its photos
+        key = _ref_key(refs)
+        dup = key.notna().to_numpy() & key.isin(set(_ref_key(self.table).dropna())).to_numpy()
+        keep = ~dup
         new_table = refs.loc[keep, REF_COLUMNS]
         self.table = new_table if self.table.empty else pd.concat([self.table, new_table], ignore_index=True)
         self.vectors = np.concatenate([self.vectors, vectors[keep].astype(np.float32)])
@@ -123,6 +131,14 @@ class Catalogue:
     def __repr__(self):
         s = self.summary()
         return f"<Catalogue {self.root}: {s['individuals']} individuals, {s['references']} references>"
+
+
+def _ref_key(t: pd.DataFrame) -> pd.Series:
+    """What makes a reference detection unique: its photo's path and its detection id."""
+    did = t["detection_id"].astype(object)
+    path = t["path"].astype(object) if "path" in t else pd.Series(None, index=t.index, dtype=object)
+    key = path.where(path.notna(), "").astype(str) + "\x00" + did.astype(str)
+    return key.where(did.notna(), None)
 
 
 def _now() -> str:
