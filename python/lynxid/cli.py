@@ -90,12 +90,12 @@ def _simulate(sub):
                        description="Write a simulated survey: images/<station>/<camera>/*.JPG with EXIF times, "
                        "stations.csv (camtrapR style), megadetector.json, catalogue/<individual>/*.jpg and truth/.")
     p.add_argument("out", help="output folder")
-    p.add_argument("--individuals", type=int, default=12)
-    p.add_argument("--known", type=int, default=8)
-    p.add_argument("--days", type=int, default=40)
+    p.add_argument("--individuals", type=int, default=12, help="lynx in the population (default: %(default)s)")
+    p.add_argument("--known", type=int, default=8, help="of which in the reference catalogue (default: %(default)s)")
+    p.add_argument("--days", type=int, default=40, help="days of camera operation (default: %(default)s)")
     p.add_argument("--rows", type=int, default=3, help="station grid rows")
     p.add_argument("--cols", type=int, default=4, help="station grid columns")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=int, default=1, help="random seed (default: %(default)s)")
     p.add_argument("--no-bad-files", action="store_true", help="do not add the corrupt/empty example files")
 
     def run(a):
@@ -134,7 +134,7 @@ def _catalogue(sub):
         q.add_argument("--target", choices=["gmean", "balanced"], default=None,
                        help="what the known/new decision is tuned for: 'gmean' = sqrt(BAKS*BAUS) (default), "
                        "'balanced' = (BAKS+BAUS)/2")
-        q.add_argument("--quiet", action="store_true")
+        q.add_argument("--quiet", action="store_true", help="no progress bars")
         q.set_defaults(func=_catalogue_run)
     r = csub.add_parser("add-reviewed", formatter_class=_formatter,
                         help="add the detections a reviewer confirmed, reassigned or named as new",
@@ -146,10 +146,12 @@ def _catalogue(sub):
     r.add_argument("--results", required=True, help="identify output folder (rerun identify after the review so "
                    "that its detections carry the decisions)")
     r.add_argument("--known-only", action="store_true", help="skip animals the reviewer declared new")
-    r.add_argument("--quiet", action="store_true")
+    r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.set_defaults(func=_catalogue_add_reviewed)
-    i = csub.add_parser("info", help="describe a catalogue")
-    i.add_argument("catalogue")
+    i = csub.add_parser("info", formatter_class=_formatter, help="describe a catalogue",
+                        description="Print a catalogue's individuals, reference photos, backbone and the "
+                        "leave-one-out accuracy of its identification model (JSON).")
+    i.add_argument("catalogue", help="catalogue folder")
     i.set_defaults(func=_catalogue_run)
     p.set_defaults(func=lambda a: p.print_help())
 
@@ -219,7 +221,7 @@ def _identify(sub):
     p.add_argument("--cache", help="feature cache folder (default: OUT/cache); rerunning resumes from it")
     p.add_argument("--decisions", help="reviewer decisions (CSV from 'lynxid review') that override the machine's "
                    "calls (default: OUT/decisions.csv if present; 'none' to ignore it)")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
 
     def run(a):
         from .identify import identify
@@ -250,16 +252,18 @@ def _review(sub):
                        "decisions file to the results folder (RESULTS/decisions.csv keeps every decision ever made); "
                        "rerunning 'lynxid identify' with the same --out applies them.")
     rsub = p.add_subparsers(dest="action", metavar="ACTION")
-    q = rsub.add_parser("report", formatter_class=_formatter, help="write the review page")
+    q = rsub.add_parser("report", formatter_class=_formatter, help="write the review page",
+                         description="Write the review page for an identify output folder.")
     q.add_argument("results", help="identify output folder (with detections.parquet)")
     q.add_argument("--catalogue", required=True, help="catalogue folder used for identification")
     q.add_argument("--html", help="the page to write (default: RESULTS/review.html)")
     q.add_argument("--which", choices=["uncertain", "new", "all"], default="uncertain",
                    help="which animals: flagged for review or new (default), new only, or all")
     q.add_argument("--max", type=int, help="at most this many animals, least certain first")
-    q.add_argument("--quiet", action="store_true")
+    q.add_argument("--quiet", action="store_true", help="no progress bars")
     q.set_defaults(func=_review_run)
-    m = rsub.add_parser("import", formatter_class=_formatter, help="add a downloaded decisions.csv to the results")
+    m = rsub.add_parser("import", formatter_class=_formatter, help="add a downloaded decisions.csv to the results",
+                         description="Add a decisions.csv downloaded from the review page to the results folder.")
     m.add_argument("decisions", help="decisions CSV downloaded from the review page")
     m.add_argument("--results", required=True, help="identify output folder")
     m.set_defaults(func=_review_run)
@@ -288,14 +292,14 @@ def _evaluate(sub):
                        "clustering ARI; calibration error. Flank from 'left'/'right' in file names, sighting from "
                        "the file name's part before '_'.")
     p.add_argument("dataset", help="dataset folder: DATASET/<individual>/<image>")
-    p.add_argument("--backbone", default="efficientnet-lite0")
+    p.add_argument("--backbone", default="efficientnet-lite0", help="image model (default: %(default)s)")
     p.add_argument("--weights", help="local weights file for the backbone")
     p.add_argument("--megadetector", help="MegaDetector JSON with boxes for the dataset's images")
     p.add_argument("--global-only", action="store_true", help="evaluate the global embedding alone (fast)")
     p.add_argument("--seed", type=int, default=0, help="seed of the individual splits (default: %(default)s)")
     p.add_argument("--cache", help="feature cache folder (default: none)")
     p.add_argument("--out", help="write the full report as JSON here")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
 
     def run(a):
         from .evaluate import evaluate_dataset, format_report

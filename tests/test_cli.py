@@ -1,0 +1,103 @@
+"""The command line: every command's help, the demo end to end, clear errors."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from lynxid.cli import build_parser, main
+
+EXPECTED = {"demo", "simulate", "catalogue", "identify", "evaluate", "capture-history", "camera-operation"}
+
+
+def subcommands(parser):
+    import argparse
+    for a in parser._actions:
+        if isinstance(a, argparse._SubParsersAction):
+            return a.choices
+    return {}
+
+
+def all_command_paths():
+    paths = []
+    for name, p in subcommands(build_parser()).items():
+        paths.append([name])
+        paths += [[name, sub] for sub in subcommands(p)]
+    return paths
+
+
+def test_commands_registered():
+    names = set(subcommands(build_parser()))
+    assert EXPECTED <= names
+    assert {"build", "add", "info"} <= set(subcommands(subcommands(build_parser())["catalogue"]))
+
+
+@pytest.mark.parametrize("path", all_command_paths(), ids=lambda p: " ".join(p))
+def test_help_of_every_command(path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(path + ["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: lynxid " + " ".join(path))
+    # ecologists read --help: the command says what it does, every argument what it is
+    import argparse
+    parser = build_parser()
+    for name in path:
+        parser = subcommands(parser)[name]
+    assert parser.description, f"'lynxid {' '.join(path)}' has no description"
+    undocumented = [a.dest for a in parser._actions if not a.help and not isinstance(a, argparse._SubParsersAction)]
+    assert not undocumented, f"'lynxid {' '.join(path)}': no help for {undocumented}"
+
+
+def test_no_command_prints_help(capsys):
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert "typical workflow" in out and all(c in out for c in EXPECTED)
+
+
+def test_console_script_and_module():
+    exe = Path(sys.executable).parent / "lynxid"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "lynxid.cli"]
+    out = subprocess.run(cmd + ["--version"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.startswith("lynxid ")
+    out = subprocess.run([sys.executable, "-m", "lynxid.cli", "identify", "--help"], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0 and "--catalogue" in out.stdout
+
+
+def test_errors_are_short_messages_with_exit_code(tmp_path, capsys):
+    code = main(["identify", str(tmp_path / "no-such-folder"), "--catalogue", str(tmp_path / "cat"),
+                 "--out", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("lynxid identify: error:") and "Traceback" not in err
+    code = main(["catalogue", "info", str(tmp_path / "nothing")])
+    assert code == 2 and "lynxid catalogue build" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["identify", str(tmp_path)])          # --catalogue and --out are required
+    assert e.value.code == 2
+
+
+def test_demo_end_to_end(tmp_path, capsys):
+    out = tmp_path / "demo"
+    code = main(["demo", "--out", str(out), "--individuals", "4", "--known", "2", "--days", "8", "--seed", "3",
+                 "--occasion-length", "4", "--quiet"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "lynxid demo: summary" in printed and "% of detections correctly identified" in printed
+    s = json.loads((out / "demo_summary.json").read_text())
+    det = pd.read_csv(out / "identified" / "detections.csv")
+    assert s["detections"] == len(det) > 0
+    truth = pd.read_csv(out / "survey" / "truth" / "images.csv")
+    assert set(det.file) <= set(truth.file)
+    assert s["accuracy"]["detections"] == len(det) and 0 <= s["accuracy"]["accuracy"] <= 1
+    assert s["files_with_issues"] == 3            # zero-byte, not an image, truncated
+    ch = s["capture_history"][0]
+    assert ch["stations"] == 12 and ch["individuals"] == det.dropna(subset=["timestamp"]).individual_id.nunique()
+    for f in ("capt.txt", "traps.txt", "oscr_edf.csv", "nimble_y.csv", "closed_matrix.csv", "rmark.inp"):
+        assert (out / "capture_history" / f).stat().st_size > 0, f
+    # info on the catalogue the demo built
+    assert main(["catalogue", "info", str(out / "catalogue")]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["individuals"] == 2 and info["fitted"] is True
