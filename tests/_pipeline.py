@@ -26,7 +26,7 @@ def small_run() -> SmallRun:
 
     root = Path(tempfile.mkdtemp(prefix="lynxid-small-run-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
-    survey = simulate_survey(root / "survey", n_individuals=6, n_known=4, n_days=20, max_detections=12, seed=3,
+    survey = simulate_survey(root / "survey", n_individuals=6, n_known=4, n_days=20, max_detections=12, seed=4,
                              progress=False)
     build_catalogue(root / "catalogue", survey.catalogue_images, megadetector=survey.catalogue_megadetector_json,
                     progress=False)

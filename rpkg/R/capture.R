@@ -549,14 +549,7 @@ plot.lynxid_capture_history <- function(x, type = c("stations", "effort", "indiv
       ggplot2$labs(x = "x (m)", y = "y (m)", size = "detections", colour = "individuals", shape = NULL,
                    title = paste0("Stations, session ", s))
   } else if (type == "effort") {
-    u <- x$usage[[s]]
-    df <- data.frame(station = factor(rep(rownames(u), ncol(u)), levels = rev(rownames(u))),
-                     occasion = rep(seq_len(ncol(u)), each = nrow(u)), effort = as.vector(u))
-    ggplot2$ggplot(df, ggplot2$aes(x = .data$occasion, y = .data$station, fill = .data$effort)) +
-      ggplot2$geom_tile() +
-      ggplot2$scale_fill_viridis_c(name = "days") +
-      ggplot2$theme_minimal() +
-      ggplot2$labs(x = "occasion", y = NULL, title = paste0("Effort (days), session ", s))
+    effort_tile_plot(x$usage[[s]], xlab = "occasion", title = paste0("Effort (days), session ", s))   # plots.R
   } else {
     if (!nrow(det)) stop("no detections in session ", s, call. = FALSE)
     agg <- stats::aggregate(count ~ individual, data = det, FUN = sum)

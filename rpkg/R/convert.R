@@ -83,3 +83,6 @@ as_user_frame <- function(df) {
   rownames(df) <- NULL
   if (requireNamespace("tibble", quietly = TRUE)) tibble::as_tibble(df) else df
 }
+
+# A Python path (or string) as R text.
+py_path <- function(x) as.character(reticulate::py_str(x))

@@ -1,0 +1,203 @@
+# Human review of uncertain matches: the HTML report, the decisions file, and growing the
+# catalogue. Front ends to lynxid.review.
+
+#' Review uncertain and new identifications in a browser
+#'
+#' Writes a single self-contained HTML page (all images embedded; it opens in any browser
+#' and in RStudio's viewer, and can be e-mailed) with one card per animal the machine is
+#' unsure about or calls new, least certain first: its photos, and beside them its best
+#' catalogue candidates with their probabilities and the matching coat-pattern keypoints
+#' drawn between the two crops. For each card the reviewer clicks \emph{Confirm},
+#' \emph{It is <candidate>}, \emph{New individual} (optionally naming it), \emph{Reassign
+#' to} an ID, or \emph{Reject} (not a lynx, unusable); keyboard: \kbd{j}/\kbd{k} move,
+#' \kbd{c} confirm, \kbd{1}-\kbd{9} candidate, \kbd{n} new, \kbd{x} reject. Decisions are kept
+#' in the browser while working; \emph{Download decisions.csv} saves them.
+#'
+#' Then \code{\link{save_decisions}} adds the downloaded file to the results folder and
+#' rerunning \code{\link{identify}} with the same \code{out} applies them (quickly: features
+#' are cached). The decisions file keeps every decision made; a rerun never loses them.
+#'
+#' @param results The \code{out} folder of \code{\link{identify}}, or its result.
+#' @param catalogue The catalogue used for identification (folder or \code{lynxid_catalogue}).
+#' @param file The HTML file to write (default \code{results/review.html}).
+#' @param which \code{"uncertain"} (flagged for review or new; default), \code{"new"} or
+#'   \code{"all"}.
+#' @param max_items At most this many animals (the least certain).
+#' @param open Open the page: in RStudio's viewer when available, else the browser.
+#' @param progress Show a progress bar.
+#' @return The path of the HTML file, invisibly.
+#' @seealso \code{\link{save_decisions}}, \code{\link{read_decisions}}, \code{\link{add_reviewed}}
+#' @examples
+#' \dontrun{
+#' det <- identify("survey", "catalogue", out = "results")
+#' review_report("results", "catalogue")
+#' # ... review, download decisions.csv, then:
+#' save_decisions("~/Downloads/decisions.csv", "results")
+#' det <- identify("survey", "catalogue", out = "results")   # decisions applied
+#' }
+#' @export
+review_report <- function(results, catalogue, file = NULL, which = c("uncertain", "new", "all"),
+                          max_items = NULL, open = interactive(), progress = interactive()) {
+  which <- match.arg(which)
+  rv <- py_lynxid("review")
+  res <- results_dir(results)
+  root <- catalogue_root(catalogue)
+  path <- py_call(rv$build_report(res, root, if (is.null(file)) NULL else normalizePath(file, mustWork = FALSE),
+                                  which = which, max_items = if (is.null(max_items)) NULL else as.integer(max_items),
+                                  progress = progress))
+  path <- py_path(path)
+  message("review page written: ", path)
+  if (open) open_html(path)
+  invisible(path)
+}
+
+results_dir <- function(results) {
+  if (is.data.frame(results)) {
+    out <- attr(results, "out")
+    if (is.null(out)) stop("these detections were not written to a folder: run identify() with out = ...", call. = FALSE)
+    results <- out
+  }
+  dir <- existing_path(results, "identify results folder", "run identify() with out = ...")
+  if (!file.exists(file.path(dir, "detections.parquet"))) {
+    stop("no detections.parquet in ", dir, ": give the out folder of identify()", call. = FALSE)
+  }
+  dir
+}
+
+open_html <- function(path) {
+  viewer <- getOption("viewer")
+  if (!is.null(viewer)) {
+    # RStudio's viewer shows files under the session's temporary folder only
+    tmp <- file.path(tempfile("lynxid-review"), basename(path))
+    dir.create(dirname(tmp))
+    file.copy(path, tmp)
+    viewer(tmp)
+  } else {
+    utils::browseURL(path)
+  }
+}
+
+#' Read a reviewer's decisions
+#'
+#' @param file A decisions CSV (as downloaded from the review page) or Parquet file, or the
+#'   results folder of \code{\link{identify}} (its \code{decisions.csv}).
+#' @param latest Keep only the latest decision per detection (the one that counts).
+#' @return A data frame with \code{detection_id}, \code{event_id}, \code{file},
+#'   \code{action} (\code{"confirm"}, \code{"reassign"}, \code{"new"} or \code{"reject"}),
+#'   \code{individual_id}, \code{reviewer}, \code{timestamp} (ISO 8601 text) and
+#'   \code{note}. Invalid rows stop with an error naming the row.
+#' @examples
+#' f <- tempfile(fileext = ".csv")
+#' writeLines(c("detection_id,event_id,file,action,individual_id,reviewer,timestamp,note",
+#'              "S01/A/IMG_0001.JPG#0,EV00001,S01/A/IMG_0001.JPG,reassign,L04,ana,2025-03-01T10:00:00Z,"), f)
+#' if (lynxid_available()) read_decisions(f)
+#' @export
+read_decisions <- function(file, latest = FALSE) {
+  rv <- py_lynxid("review")
+  path <- existing_path(file, "decisions file")
+  if (dir.exists(path)) path <- file.path(path, "decisions.csv")
+  d <- py_call(rv$read_decisions(existing_path(path, "decisions file", "nothing reviewed yet?")))
+  if (latest) d <- rv$latest_decisions(d)
+  as_user_frame(from_py(d))
+}
+
+#' Add decisions to the results folder
+#'
+#' Appends a reviewer's decisions (e.g. the \code{decisions.csv} downloaded from the review
+#' page) to \code{results/decisions.csv}, which keeps every decision ever made; for each
+#' detection the latest counts. \code{\link{identify}} applies them on its next run into the
+#' same folder.
+#'
+#' @param decisions A decisions file or a data frame with the columns of
+#'   \code{\link{read_decisions}} (at least \code{detection_id} and \code{action}).
+#' @param results The \code{out} folder of \code{\link{identify}}.
+#' @return The path of \code{results/decisions.csv}, invisibly.
+#' @examples
+#' res <- tempfile("results")
+#' dir.create(res)
+#' d <- data.frame(detection_id = "S01/A/IMG_0001.JPG#0", action = "reject", note = "a fox")
+#' if (lynxid_available()) {
+#'   save_decisions(d, res)
+#'   read_decisions(res)
+#' }
+#' @export
+save_decisions <- function(decisions, results) {
+  rv <- py_lynxid("review")
+  dir <- existing_path(results, "results folder")
+  src <- if (is.data.frame(decisions)) {
+    r_to_pandas(as.data.frame(lapply(decisions, as.character), stringsAsFactors = FALSE))
+  } else existing_path(decisions, "decisions file")
+  p <- py_call(rv$save_decisions(src, dir))
+  invisible(py_path(p))
+}
+
+#' Apply a reviewer's decisions to identified detections
+#'
+#' What \code{\link{identify}} does on a rerun, without rerunning it: per detection the
+#' latest decision overrides the machine's call (\code{confirm} keeps the identity,
+#' \code{reassign} sets the given ID with probability 1, \code{new} makes it a new
+#' individual, \code{reject} removes the individual so that capture histories leave the
+#' detection out, reported).
+#'
+#' @param x Detections from \code{\link{identify}}.
+#' @param decisions Decisions: file, results folder or data frame (see \code{\link{read_decisions}}).
+#' @param catalogue The catalogue (to know which IDs are known individuals).
+#' @return \code{x} with \code{individual_id}, \code{probability}, \code{p_new},
+#'   \code{is_new}, \code{needs_review}, \code{decision}, \code{machine_individual_id} and
+#'   \code{reviewed_by} updated; decisions that match no detection are reported in a warning.
+#' @examples
+#' \dontrun{
+#' det2 <- apply_decisions(det, "results", "catalogue")
+#' }
+#' @export
+apply_decisions <- function(x, decisions, catalogue) {
+  rv <- py_lynxid("review")
+  ing <- py_lynxid("ingest")
+  known <- catalogue(catalogue_root(catalogue))$individuals
+  dec <- if (is.data.frame(decisions)) decisions_arg(decisions) else {
+    p <- existing_path(decisions, "decisions file")
+    if (dir.exists(p)) existing_path(file.path(p, "decisions.csv"), "decisions file") else p
+  }
+  cols <- c("detection_id", "file", "individual_id", "probability", "p_new", "is_new", "needs_review", "decision")
+  miss <- setdiff(cols, names(x))
+  if (length(miss)) stop("x lacks the column(s) ", paste(miss, collapse = ", "), ": give identify()'s result", call. = FALSE)
+  iss <- ing$Issues()
+  res <- py_call(rv$apply_decisions(r_to_pandas(as.data.frame(x)[, cols]), dec, known = as.list(known), issues = iss))
+  upd <- from_py(reticulate::py_get_item(res, 0L))
+  for (k in c(setdiff(cols, c("detection_id", "file")), "machine_individual_id", "reviewed_by")) x[[k]] <- upd[[k]]
+  t <- from_py(iss$table())
+  un <- t[t$stage == "review" & t$severity == "warning", , drop = FALSE]
+  if (nrow(un)) warning(nrow(un), " decision(s) match no detection: ", paste(utils::head(un$file, 5), collapse = ", "),
+                        call. = FALSE)
+  x
+}
+
+#' Grow the catalogue with reviewed detections
+#'
+#' Adds every detection whose identity a reviewer confirmed, reassigned or declared new
+#' (as a reference of that individual) to the catalogue and refits its identification
+#' model, so the next survey recognises them. Machine calls nobody reviewed are never added.
+#'
+#' @param catalogue Catalogue folder or \code{lynxid_catalogue}.
+#' @param results The \code{out} folder of \code{\link{identify}} (rerun after the review so
+#'   that the decisions are applied), or its result.
+#' @param include_new Also add animals the reviewer declared new.
+#' @param progress Show progress bars.
+#' @return The updated \code{lynxid_catalogue}, with the added detections in
+#'   \code{attr(x, "added")}.
+#' @examples
+#' \dontrun{
+#' cat <- add_reviewed("catalogue", "results")
+#' }
+#' @export
+add_reviewed <- function(catalogue, results, include_new = TRUE, progress = interactive()) {
+  rv <- py_lynxid("review")
+  root <- catalogue_root(catalogue)
+  res <- py_call(rv$add_reviewed_to_catalogue(root, results_dir(results), include_new = include_new,
+                                               progress = progress))
+  cat <- catalogue_from_py(reticulate::py_get_item(res, 0L))
+  added <- from_py(reticulate::py_get_item(res, 1L))
+  attr(cat, "added") <- as_user_frame(added)
+  message(nrow(added), " reviewed detection(s) added to the catalogue")
+  cat
+}
