@@ -131,3 +131,19 @@ def test_no_pickle_in_shards(tmp_path):
     pq.write_table(bad, c.dir / "shard-evil.parquet")
     with pytest.raises(ValueError):
         ArrayCache(tmp_path, "emb").get_many(["evil"])
+
+
+def test_concurrent_first_lookups_never_see_a_partial_index(tmp_path):
+    """Decode threads ask 'is it cached?' at the same moment the index is first loaded."""
+    import concurrent.futures as cf
+    w = ArrayCache(tmp_path, "emb")
+    keys = []
+    for s in range(150):
+        it = {f"{s}-{i}": {"v": np.zeros(1, np.float32)} for i in range(2)}
+        w.put_many(it)
+        keys += list(it)
+    for _ in range(3):
+        c = ArrayCache(tmp_path, "emb")
+        with cf.ThreadPoolExecutor(8) as ex:
+            found = list(ex.map(lambda k: k in c, keys[::-1] * 2))
+        assert all(found)

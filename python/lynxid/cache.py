@@ -63,15 +63,20 @@ class ArrayCache:
 
     # -- index -------------------------------------------------------------------------
     def _load_index(self) -> dict[str, tuple[int, int]]:
-        if self._index is None:
+        idx = self._index
+        if idx is None:
             with self._lock:
                 if self._index is None:
-                    self._index = {}
+                    # build privately, publish when complete: a thread that sees an index
+                    # must never see half of one (it would recompute cached rows)
                     self._shards, self._rows = [], []
-                    self._scan()
-        return self._index
+                    fresh: dict[str, tuple[int, int]] = {}
+                    self._scan(fresh)
+                    self._index = fresh
+                idx = self._index
+        return idx
 
-    def _scan(self) -> None:
+    def _scan(self, index: dict) -> None:
         known = set(self._shards)
         for shard in sorted(self.dir.glob("shard-*.parquet")):
             if shard in known:
@@ -80,14 +85,14 @@ class ArrayCache:
                 keys = pq.read_table(shard, columns=["key"]).column("key").to_pylist()
             except Exception:   # a foreign or damaged file (or one just compacted away): recompute
                 continue
-            self._add_shard(shard, keys)
+            self._add_shard(index, shard, keys)
 
-    def _add_shard(self, shard: Path, keys) -> None:
+    def _add_shard(self, index: dict, shard: Path, keys) -> None:
         sid = len(self._shards)
         self._shards.append(shard)
         self._rows.append(len(keys))
         for i, k in enumerate(keys):
-            self._index[k] = (sid, i)
+            index[k] = (sid, i)
 
     def refresh(self) -> None:
         """Pick up shards that other processes wrote since the index was loaded."""
@@ -95,7 +100,7 @@ class ArrayCache:
             if self._index is None:
                 self._load_index()
             else:
-                self._scan()
+                self._scan(self._index)
 
     def __contains__(self, key: str) -> bool:
         return key in self._load_index()
@@ -114,9 +119,9 @@ class ArrayCache:
     # -- read / write ------------------------------------------------------------------
     def get_many(self, keys, _retry: bool = True) -> dict[str, dict[str, np.ndarray]]:
         """Arrays of the ``keys`` that are cached (missing keys are left out)."""
-        idx = self._load_index()
         by_shard: dict[int, list[tuple[str, int]]] = {}
-        with self._lock:
+        with self._lock:   # index and shard list must come from the same scan
+            idx = self._load_index()
             for k in keys:
                 if k in idx:
                     sid, i = idx[k]
@@ -149,8 +154,7 @@ class ArrayCache:
         with storage.atomic_path(target) as tmp:
             pq.write_table(_to_table(keys, items), tmp, row_group_size=ROW_GROUP)
         with self._lock:
-            self._load_index()
-            self._add_shard(target, keys)
+            self._add_shard(self._load_index(), target, keys)
         return target
 
     def compact(self, small_rows: int | None = None) -> int:

@@ -3,10 +3,20 @@
 Each image is read and decoded once (at the reduced size the larger of the two crops needs)
 in a thread pool that runs ahead of the network; both results are cached on disk by
 content, so an interrupted run resumes and a repeated run costs only the hashing.
+
+On a CPU the pipeline is decode-bound for full-size camera-trap JPEGs (entropy decoding of
+a 12 MP JPEG costs more than the network even at 1/8 scale), so by default the network gets
+half the cores and the decoders the rest: with all cores given to torch, its OpenMP threads
+spin while the decoders hold a core and throughput drops several-fold on a busy laptop
+(benchmarks/results/throughput.md). :func:`runtime` overrides device, threads and batch
+size for everything run inside it (the CLI's ``--device/--threads/--batch-size``).
 """
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
+import contextvars
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,10 +28,11 @@ from .decode import DecodeError, crop_box_pixels, open_image, to_square_array
 from .ingest import Issues
 from .keypoints import LOCAL_VERSION, LocalFeatures, extract
 
-__all__ = ["FeatureSet", "extract_features", "LOCAL_SIZE"]
+__all__ = ["FeatureSet", "extract_features", "LOCAL_SIZE", "runtime", "cpu_count", "default_threads"]
 
 LOCAL_SIZE = 512        # long side of the crop that keypoints are found on
 LOCAL_KEYPOINTS = 512
+COMPACT_ABOVE = 64      # merge a cache namespace's small shards when it has more than this
 
 
 @dataclass
@@ -33,6 +44,7 @@ class FeatureSet:
     local: list = field(default_factory=list)   # N LocalFeatures or None
     issues: pd.DataFrame = field(default_factory=lambda: Issues().table())
     local_keys: list = field(default_factory=list)  # N cache keys of the local features (or None)
+    stats: dict = field(default_factory=dict)        # what was computed and what came from the cache
 
     def __len__(self):
         return len(self.vectors)
@@ -41,7 +53,7 @@ class FeatureSet:
         idx = np.asarray(idx)
         return FeatureSet(self.vectors[idx], self.ok[idx],
                           [self.local[i] for i in idx] if self.local else [], self.issues,
-                          [self.local_keys[i] for i in idx] if self.local_keys else [])
+                          [self.local_keys[i] for i in idx] if self.local_keys else [], dict(self.stats))
 
 
 def _bbox(row):
@@ -93,15 +105,49 @@ class _Worker:
 
 def extract_features(detections: pd.DataFrame, embedder, local: bool = True, cache_dir=None,
                      progress: bool = True, desc: str = "features", local_size: int = LOCAL_SIZE,
-                     workers: int | None = None) -> FeatureSet:
+                     workers: int | None = None, batch_size: int | None = None,
+                     compact: bool = True, threads: int | None = None) -> FeatureSet:
     """Global embeddings (and local features when ``local``) for each detection.
 
     ``detections`` needs ``path`` and ``bbox_x/_y/_w/_h``; ``file`` (if present) names the
     detection in the issues table. A detection that fails (unreadable, truncated, empty box)
     gets ``ok = False`` and a row in ``issues``; the rest go on.
+
+    With ``cache_dir`` every batch is saved as it finishes, so a killed run restarted with
+    the same arguments computes only what is missing and returns the same result (network
+    outputs do not depend on how detections are grouped into batches). ``workers``: decode
+    threads (default: the embedder's); ``batch_size``: detections per network call (default:
+    the embedder's). ``compact``: merge the cache's small shards every ``COMPACT_ABOVE``
+    batches (off for cluster workers sharing one cache). ``stats`` on the result counts what
+    was computed and what came from the cache. ``threads``: torch threads while extracting
+    on a CPU (default :func:`default_threads`; restored afterwards).
     """
+    rt = _RUNTIME.get()
+    if rt.get("device"):
+        _place(embedder, rt["device"])
+    batch_size = batch_size or rt.get("batch_size")
+    workers = workers or rt.get("workers")
+    threads = threads or rt.get("threads") or getattr(embedder, "threads", None)
+    if getattr(getattr(embedder, "device", None), "type", "cpu") != "cpu":
+        return _extract(detections, embedder, local, cache_dir, progress, desc, local_size, workers,
+                        batch_size, compact)
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(threads or default_threads()))
+    try:
+        return _extract(detections, embedder, local, cache_dir, progress, desc, local_size,
+                        workers or max(1, cpu_count() - torch.get_num_threads() + 1), batch_size, compact)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _extract(detections, embedder, local, cache_dir, progress, desc, local_size, workers, batch_size,
+             compact) -> FeatureSet:
+    import time
+
     from tqdm.auto import tqdm
 
+    t0 = time.perf_counter()
     n = len(detections)
     vectors = np.zeros((n, embedder.dim), np.float32)
     ok = np.zeros(n, bool)
@@ -113,8 +159,12 @@ def extract_features(detections: pd.DataFrame, embedder, local: bool = True, cac
     worker = _Worker(embedder, local, emb_cache, loc_cache, local_size)
     rows = detections[["path", "bbox_x", "bbox_y", "bbox_w", "bbox_h"]].to_dict("records")
     names = detections["file"].tolist() if "file" in detections else [r["path"] for r in rows]
-    bs = embedder.batch_size
+    bs = int(batch_size or embedder.batch_size)
+    if bs < 1:
+        raise ValueError(f"batch_size must be at least 1, not {bs}")
     batches = [list(range(i, min(n, i + bs))) for i in range(0, n, bs)]
+    stats = dict(detections=n, embedded=0, embeddings_cached=0, local_computed=0, local_cached=0, failed=0)
+    written = 0   # batches written since the last compaction
     bar = tqdm(total=n, desc=desc, disable=not progress, unit="det")
     with cf.ThreadPoolExecutor(workers or embedder.workers) as ex:
         pending = [[ex.submit(worker, rows[i]) for i in b] for b in batches[:2]]
@@ -126,6 +176,7 @@ def extract_features(detections: pd.DataFrame, embedder, local: bool = True, cac
             for i, (res, err) in zip(b, results):
                 if err is not None:
                     issues.add(names[i], "features", err)
+                    stats["failed"] += 1
                     continue
                 if res["array"] is not None:
                     todo.append(i)
@@ -158,6 +209,84 @@ def extract_features(detections: pd.DataFrame, embedder, local: bool = True, cac
                     emb_cache.put_many({k: {"vec": v} for k, v in zip(ekeys, vec)})
             if new_local and loc_cache is not None:
                 loc_cache.put_many(new_local)
+            stats["embedded"] += len(arrays)
+            stats["embeddings_cached"] += len(cached_e)
+            stats["local_computed"] += len(new_local)
+            stats["local_cached"] += len(cached_l)
+            written += bool(arrays) or bool(new_local)
+            if compact and written >= COMPACT_ABOVE:   # keep the folder to a few hundred files
+                _compact(emb_cache, loc_cache)
+                written = 0
             bar.update(len(b))
     bar.close()
-    return FeatureSet(vectors, ok, locs, issues.table(), lkeys)
+    if compact and written > 1:
+        _compact(emb_cache, loc_cache)
+    stats["seconds"] = round(time.perf_counter() - t0, 3)
+    return FeatureSet(vectors, ok, locs, issues.table(), lkeys, stats)
+
+
+def _compact(*caches) -> None:
+    for c in caches:
+        if c is not None:
+            c.compact(small_rows=cache_mod.SMALL_SHARD)
+
+
+# --------------------------------------------------------------------------------------
+# run-time settings
+# --------------------------------------------------------------------------------------
+_RUNTIME: contextvars.ContextVar[dict] = contextvars.ContextVar("lynxid_runtime", default={})
+
+
+@contextlib.contextmanager
+def runtime(device: str | None = None, threads: int | None = None, batch_size: int | None = None,
+            workers: int | None = None):
+    """Settings for every :func:`extract_features` call inside the block, e.g. from the CLI:
+    ``device`` ("cpu", "cuda", "cuda:1"; default: the embedder's, which is CUDA when present),
+    torch ``threads``, network ``batch_size`` and decode ``workers``. ``None`` keeps the default."""
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(f"batch size must be at least 1, not {batch_size}")
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be at least 1, not {threads}")
+    if device:
+        _check_device(device)
+    new = {**_RUNTIME.get(), **{k: v for k, v in dict(device=device, threads=threads, batch_size=batch_size,
+                                                      workers=workers).items() if v is not None}}
+    token = _RUNTIME.set(new)
+    try:
+        yield new
+    finally:
+        _RUNTIME.reset(token)
+
+
+def cpu_count() -> int:
+    """Cores this process may use (respects affinity masks and cluster job limits)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:   # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def default_threads() -> int:
+    """Torch threads for CPU extraction: half the cores (the other half decode JPEGs)."""
+    return max(1, cpu_count() // 2)
+
+
+def _check_device(device: str) -> None:
+    import torch
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available here "
+                         "(no NVIDIA GPU or a CPU-only torch); use --device cpu")
+
+
+def _place(embedder, device: str) -> None:
+    """Move the embedder's network to ``device`` (channels-last on a CPU)."""
+    import torch
+    dev = torch.device(device)
+    if getattr(embedder, "device", None) == dev:
+        return
+    _check_device(device)
+    embedder.model.to(dev)
+    if dev.type == "cpu":
+        embedder.model.to(memory_format=torch.channels_last)
+    embedder.device = dev
