@@ -95,7 +95,9 @@ def from_r_columns(cols: dict) -> pd.DataFrame:
         v = pd.Series(np.atleast_1d(np.asarray(values)))
         na = np.atleast_1d(np.asarray(na, dtype=bool))
         if na.any():
-            if v.dtype.kind in "iub":
+            if v.dtype.kind == "b":
+                v = v.astype("boolean")          # keeps NA; crosses back to R as logical NA
+            elif v.dtype.kind in "iu":
                 v = v.astype("float64")
             v = v.where(~na, None if v.dtype.kind in "OSU" or str(v.dtype) in ("str", "string") else np.nan)
         data[name] = v

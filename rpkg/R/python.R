@@ -43,6 +43,10 @@ install_lynxid <- function(envname = lynxid_envname(), python = NULL, source = N
          "bundled wheel. Pass source = \"path/to/lynxid\" (the project folder with pyproject.toml).",
          call. = FALSE)
   }
+  if (!file.exists(source) && !grepl("^(git\\+|https?://)", source)) {
+    stop("lynxid Python package not found: ", source, " (give the project folder with pyproject.toml or a .whl file)",
+         call. = FALSE)
+  }
   if (force && reticulate::virtualenv_exists(envname)) reticulate::virtualenv_remove(envname, confirm = FALSE)
   if (!reticulate::virtualenv_exists(envname)) {
     message("Creating Python virtual environment '", envname, "' ...")
@@ -56,8 +60,8 @@ install_lynxid <- function(envname = lynxid_envname(), python = NULL, source = N
   invisible(py)
 }
 
-bundled_wheel <- function() {
-  dir <- system.file("python", package = "lynxid")
+# The wheel of the matching Python package that `make rpkg` puts in inst/python ("" if none).
+bundled_wheel <- function(dir = system.file("python", package = "lynxid")) {
   whl <- if (nzchar(dir)) list.files(dir, pattern = "^lynxid-.*\\.whl$", full.names = TRUE) else character()
   if (length(whl)) whl[[length(whl)]] else ""
 }

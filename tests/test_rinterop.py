@@ -1,0 +1,50 @@
+"""The Python half of the R boundary (the R half is tested in rpkg/tests/testthat/test-convert.R)."""
+from __future__ import annotations
+
+import io
+import sys
+import threading
+
+import pandas as pd
+
+from lynxid import rinterop
+
+
+def test_zone_aware_times_cross_as_instants():
+    t = pd.Series(pd.to_datetime(["2025-02-02 05:19:02+01:00", None]))
+    z = pd.Series(pd.to_datetime(["2025-07-01 12:00"])).dt.tz_localize("Europe/Zurich")
+    cols = rinterop.to_r_columns(pd.DataFrame({"t": t}))
+    c = cols["t"]
+    assert c["kind"] == "instant" and c["na"] == [False, True]
+    assert c["values"][0] == (pd.Timestamp("2025-02-02 04:19:02") - pd.Timestamp("1970-01-01")).total_seconds()
+    assert c["offset_minutes"] == 60
+    zc = rinterop.to_r_columns(pd.DataFrame({"z": z}))["z"]
+    assert zc["tz"] == "Europe/Zurich" and zc["offset_minutes"] is None
+    naive = rinterop.to_r_columns(pd.DataFrame({"n": pd.to_datetime(["2025-02-02 05:19:02"])}))["n"]
+    assert naive == {"kind": "time", "values": ["2025-02-02 05:19:02"], "na": [False]}
+
+
+def test_logical_na_from_r_stays_logical():
+    df = rinterop.from_r_columns({"l": [[False, True], [True, False]], "n": [[1.0, 2.0], [False, True]]})
+    assert str(df.l.dtype) == "boolean" and df.l.isna().tolist() == [True, False]
+    back = rinterop.to_r_columns(df)
+    assert back["l"] == {"kind": "bool", "values": [False, True], "na": [True, False]}
+    assert back["n"]["kind"] == "num" and back["n"]["na"] == [False, True]
+
+
+def test_streams_go_to_r_only_from_the_main_thread():
+    got, fallback = [], io.StringIO()
+    old = sys.stdout, sys.stderr
+    token = rinterop.redirect_streams(got.append, got.append)
+    try:
+        sys.stdout._fallback = fallback                       # stands in for the process's stream
+        print("main")
+        th = threading.Thread(target=lambda: print("worker"))
+        th.start()
+        th.join()
+        from tqdm import tqdm
+        assert tqdm.monitor_interval == 0                     # its monitor thread would write from elsewhere
+    finally:
+        rinterop.restore_streams(token)
+    assert (sys.stdout, sys.stderr) == old
+    assert "".join(got) == "main\n" and fallback.getvalue() == "worker\n"
