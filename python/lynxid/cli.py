@@ -46,6 +46,21 @@ def command(fn):
     return fn
 
 
+def _add_runtime_args(p) -> None:
+    """--device/--threads/--batch-size for commands that compute image features."""
+    g = p.add_argument_group("speed")
+    g.add_argument("--device", help="where the network runs: cpu, cuda, cuda:1 (default: CUDA when present, else cpu)")
+    g.add_argument("--threads", type=int, help="torch threads on a CPU (default: half the cores; the other half "
+                   "decode JPEGs)")
+    g.add_argument("--batch-size", type=int, help="detections per network call (default: 32)")
+
+
+def _runtime(a):
+    from .features import runtime
+    return runtime(device=getattr(a, "device", None), threads=getattr(a, "threads", None),
+                   batch_size=getattr(a, "batch_size", None))
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -135,6 +150,7 @@ def _catalogue(sub):
                        help="what the known/new decision is tuned for: 'gmean' = sqrt(BAKS*BAUS) (default), "
                        "'balanced' = (BAKS+BAUS)/2")
         q.add_argument("--quiet", action="store_true", help="no progress bars")
+        _add_runtime_args(q)
         q.set_defaults(func=_catalogue_run)
     r = csub.add_parser("add-reviewed", formatter_class=_formatter,
                         help="add the detections a reviewer confirmed, reassigned or named as new",
@@ -167,13 +183,14 @@ def _catalogue_run(a):
         info["identification_model"] = model.get("diagnostics")
         print(json.dumps(info, indent=2))
         return 0
-    if a.action == "build":
-        cat = build_catalogue(a.catalogue, a.images, megadetector=a.megadetector, backbone=a.backbone,
-                              weights=a.weights, threshold=a.threshold, local=not a.no_local,
-                              target=a.target or "gmean", progress=not a.quiet)
-    else:
-        cat = add_to_catalogue(a.catalogue, a.images, megadetector=a.megadetector, threshold=a.threshold,
-                               target=a.target, progress=not a.quiet)
+    with _runtime(a):
+        if a.action == "build":
+            cat = build_catalogue(a.catalogue, a.images, megadetector=a.megadetector, backbone=a.backbone,
+                                  weights=a.weights, threshold=a.threshold, local=not a.no_local,
+                                  target=a.target or "gmean", progress=not a.quiet)
+        else:
+            cat = add_to_catalogue(a.catalogue, a.images, megadetector=a.megadetector, threshold=a.threshold,
+                                   target=a.target, progress=not a.quiet)
     s = cat.summary()
     d = (cat.meta.get("model") or {}).get("diagnostics") or {}
     print(f"catalogue {cat.root}: {s['individuals']} individuals, {s['references']} reference photos")
@@ -222,13 +239,15 @@ def _identify(sub):
     p.add_argument("--decisions", help="reviewer decisions (CSV from 'lynxid review') that override the machine's "
                    "calls (default: OUT/decisions.csv if present; 'none' to ignore it)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_runtime_args(p)
 
     def run(a):
         from .identify import identify
         dec = False if (a.decisions or "").lower() == "none" else a.decisions
-        res = identify(a.images, a.catalogue, megadetector=a.megadetector, out=a.out, tz=a.tz,
-                       threshold=a.threshold, station_from=a.station_from, event_gap=a.event_gap,
-                       cache_dir=a.cache, review_below=a.review_below, progress=not a.quiet, decisions=dec)
+        with _runtime(a):
+            res = identify(a.images, a.catalogue, megadetector=a.megadetector, out=a.out, tz=a.tz,
+                           threshold=a.threshold, station_from=a.station_from, event_gap=a.event_gap,
+                           cache_dir=a.cache, review_below=a.review_below, progress=not a.quiet, decisions=dec)
         s = res.summary
         print(f"{s['images_read']} images read ({s['files_with_issues']} unusable: see {s['files']['issues_csv']}), "
               f"{s['detections']} detections in {s['events']} events")
@@ -300,14 +319,88 @@ def _evaluate(sub):
     p.add_argument("--cache", help="feature cache folder (default: none)")
     p.add_argument("--out", help="write the full report as JSON here")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_runtime_args(p)
 
     def run(a):
         from .evaluate import evaluate_dataset, format_report
-        rep = evaluate_dataset(a.dataset, backbone=a.backbone, weights=a.weights, megadetector=a.megadetector,
-                               methods=("global",) if a.global_only else ("global", "full"), seed=a.seed,
-                               cache_dir=a.cache, out=a.out, progress=not a.quiet)
+        with _runtime(a):
+            rep = evaluate_dataset(a.dataset, backbone=a.backbone, weights=a.weights, megadetector=a.megadetector,
+                                   methods=("global",) if a.global_only else ("global", "full"), seed=a.seed,
+                                   cache_dir=a.cache, out=a.out, progress=not a.quiet)
         print(format_report(rep))
     p.set_defaults(func=run)
+
+
+@command
+def _features(sub):
+    from .embed import BACKBONES
+    p = sub.add_parser("features", formatter_class=_formatter,
+                       help="compute embeddings and local features for a file list (one machine or a Dask cluster)",
+                       description="Compute the features 'identify' and 'catalogue build' need, ahead of time, into a "
+                       "cache folder: on this machine, on a local cluster (--workers) or on a Dask cluster "
+                       "(--scheduler; e.g. started with dask-jobqueue on SLURM/PBS). Interrupted runs resume. The cache "
+                       "folder and the images must be visible to every worker at the same paths. 'identify' with the same --cache (and the same "
+                       "boxes) then computes nothing: it reads each photo once, to hash it, and takes the features "
+                       "from the cache.")
+    p.add_argument("files", help="a folder of images, a CSV/Parquet table with a 'path' column (optional "
+                   "bbox_x/_y/_w/_h), or a text file with one image path per line")
+    p.add_argument("--cache", required=True, help="feature cache folder (shared by all workers)")
+    p.add_argument("--out", help="table to write: one row per detection with ok, cache keys and the embedding "
+                   "vector (default: CACHE/features.parquet); issues go beside it (NAME_issues.csv)")
+    p.add_argument("--megadetector", help="MegaDetector batch output JSON with the boxes of these images")
+    p.add_argument("--threshold", type=float, default=0.2, help="MegaDetector confidence threshold (default: %(default)s)")
+    p.add_argument("--backbone", default="efficientnet-lite0", choices=list(BACKBONES),
+                   help="image model (default: %(default)s; use the catalogue's)")
+    p.add_argument("--weights", help="local weights file for the backbone")
+    p.add_argument("--no-local", action="store_true", help="global embeddings only")
+    c = p.add_argument_group("cluster")
+    c.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:8786) or a scheduler JSON file")
+    c.add_argument("--workers", type=int, help="start a local Dask cluster of this many worker processes")
+    c.add_argument("--chunk-size", type=int, default=256, help="detections per cluster task (default: %(default)s)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_runtime_args(p)
+    p.set_defaults(func=_features_run)
+
+
+def _features_run(a):
+    from pathlib import Path
+
+    from . import storage
+    from .distributed import extract_features_distributed, features_table, read_file_list
+    det, issues = read_file_list(a.files, megadetector=a.megadetector, threshold=a.threshold)
+    if det.empty:
+        raise ValueError(f"no images to process in {a.files}")
+    if a.scheduler or a.workers:
+        from dask.distributed import Client
+        client = None
+        if a.scheduler:
+            client = Client(scheduler_file=a.scheduler) if a.scheduler.endswith(".json") else Client(a.scheduler)
+        try:
+            fs = extract_features_distributed(det, a.cache, client=client, n_workers=a.workers, backbone=a.backbone,
+                                              weights=a.weights, local=not a.no_local, device=a.device or "auto",
+                                              batch_size=a.batch_size or 32, threads=a.threads or 1,
+                                              chunk_size=a.chunk_size, progress=not a.quiet)
+        finally:
+            if client is not None:
+                client.close()
+    else:
+        from .embed import Embedder
+        from .features import extract_features
+        with _runtime(a):
+            fs = extract_features(det, Embedder(a.backbone, weights=a.weights), local=not a.no_local,
+                                  cache_dir=a.cache, progress=not a.quiet)
+    out = Path(a.out) if a.out else Path(a.cache) / "features.parquet"
+    storage.write_table(features_table(det, fs), out)
+    import pandas as pd
+    issues = pd.concat([issues, fs.issues], ignore_index=True)
+    issues_p = out.with_name(out.stem + "_issues.csv")
+    storage.write_table(issues, issues_p)
+    st = fs.stats
+    print(f"{int(fs.ok.sum())} of {len(det)} detections have features "
+          f"({st.get('embedded', 0)} computed, {st.get('embeddings_cached', 0)} from the cache); "
+          f"{len(issues)} issue(s): {issues_p}")
+    print(f"written: {out}")
+    return 0
 
 
 @command

@@ -18,7 +18,7 @@ import math
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 __all__ = ["DecodeError", "open_image", "crop_box_pixels", "load_crop", "to_square_array",
            "PREPROCESS_VERSION"]
@@ -75,8 +75,10 @@ def open_image(src, bbox=(0.0, 0.0, 1.0, 1.0), out_long: float | None = None, fa
             im = im.convert("RGB")
         return im
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        name = "<bytes>" if isinstance(src, (bytes, bytearray, memoryview)) else str(src)
-        raise DecodeError(f"cannot decode {name}: {exc}") from exc
+        what = "image" if isinstance(src, (bytes, bytearray, memoryview)) else str(src)
+        reason = ("not an image file, or a format Pillow cannot read" if isinstance(exc, UnidentifiedImageError)
+                  else str(exc))
+        raise DecodeError(f"cannot decode {what}: {reason}") from exc
 
 
 def crop_box_pixels(size, bbox, pad: float = 0.0):

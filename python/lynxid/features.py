@@ -45,6 +45,7 @@ class FeatureSet:
     issues: pd.DataFrame = field(default_factory=lambda: Issues().table())
     local_keys: list = field(default_factory=list)  # N cache keys of the local features (or None)
     stats: dict = field(default_factory=dict)        # what was computed and what came from the cache
+    keys: list = field(default_factory=list)         # N cache keys of the embeddings (None where not ok)
 
     def __len__(self):
         return len(self.vectors)
@@ -53,7 +54,8 @@ class FeatureSet:
         idx = np.asarray(idx)
         return FeatureSet(self.vectors[idx], self.ok[idx],
                           [self.local[i] for i in idx] if self.local else [], self.issues,
-                          [self.local_keys[i] for i in idx] if self.local_keys else [], dict(self.stats))
+                          [self.local_keys[i] for i in idx] if self.local_keys else [], dict(self.stats),
+                          [self.keys[i] for i in idx] if self.keys else [])
 
 
 def _bbox(row):
@@ -153,6 +155,7 @@ def _extract(detections, embedder, local, cache_dir, progress, desc, local_size,
     ok = np.zeros(n, bool)
     locs: list = [None] * n if local else []
     lkeys: list = [None] * n if local else []
+    ekeys_all: list = [None] * n
     issues = Issues()
     emb_cache = cache_mod.ArrayCache(cache_dir, "embeddings") if cache_dir else None
     loc_cache = cache_mod.ArrayCache(cache_dir, "local") if (cache_dir and local) else None
@@ -178,6 +181,7 @@ def _extract(detections, embedder, local, cache_dir, progress, desc, local_size,
                     issues.add(names[i], "features", err)
                     stats["failed"] += 1
                     continue
+                ekeys_all[i] = res["ekey"]
                 if res["array"] is not None:
                     todo.append(i)
                     arrays.append(res["array"])
@@ -222,7 +226,7 @@ def _extract(detections, embedder, local, cache_dir, progress, desc, local_size,
     if compact and written > 1:
         _compact(emb_cache, loc_cache)
     stats["seconds"] = round(time.perf_counter() - t0, 3)
-    return FeatureSet(vectors, ok, locs, issues.table(), lkeys, stats)
+    return FeatureSet(vectors, ok, locs, issues.table(), lkeys, stats, ekeys_all)
 
 
 def _compact(*caches) -> None:
