@@ -38,6 +38,9 @@ __all__ = ["SurveyConfig", "SimulatedSurvey", "simulate_survey", "render_individ
            "Individual"]
 
 FLANKS = ("left", "right")
+IMAGE_TRUTH_COLUMNS = ["file", "station", "camera", "timestamp", "individual", "flank", "event", "night",
+                       "bbox_x", "bbox_y", "bbox_w", "bbox_h", "in_catalogue"]
+CATALOGUE_TRUTH_COLUMNS = ["file", "individual", "flank", "sighting", "bbox_x", "bbox_y", "bbox_w", "bbox_h"]
 
 
 @dataclass
@@ -584,17 +587,20 @@ def simulate_survey(out_dir, config: SurveyConfig | None = None, progress: bool 
                     {"category": "1", "conf": 0.95, "bbox": [round(v, 4) for v in _jitter(box, rng_cat)]}]})
 
     # --- tables ----------------------------------------------------------------------
+    (root / "images").mkdir(exist_ok=True)
+    (root / "catalogue").mkdir(exist_ok=True)
     st_out = stations.copy()
     for c in ("Setup_date", "Retrieval_date", "Problem1_from", "Problem1_to"):
         st_out[c] = [x.strftime("%Y-%m-%d %H:%M:%S") if x is not None and not pd.isna(x) else "" for x in st_out[c]]
     storage.write_table(st_out, root / "stations.csv")
     (root / "truth").mkdir(exist_ok=True)
     storage.write_table(ind_table, root / "truth" / "individuals.csv")
-    storage.write_table(pd.DataFrame(img_rows), root / "truth" / "images.csv")
+    # explicit columns: a survey without a single detection still has readable (empty) tables
+    storage.write_table(pd.DataFrame(img_rows, columns=IMAGE_TRUTH_COLUMNS), root / "truth" / "images.csv")
     storage.write_table(pd.DataFrame(det_rows, columns=["event", "individual", "station", "timestamp", "cameras"]),
                         root / "truth" / "detections.csv")
     storage.write_table(pd.DataFrame(bad_rows, columns=["file", "problem"]), root / "truth" / "bad_files.csv")
-    storage.write_table(pd.DataFrame(cat_rows), root / "truth" / "catalogue.csv")
+    storage.write_table(pd.DataFrame(cat_rows, columns=CATALOGUE_TRUTH_COLUMNS), root / "truth" / "catalogue.csv")
     md_info = {"format_version": "1.4", "detector": "lynxid simulator (true boxes, jittered)"}
     storage.write_json(root / "megadetector.json", {"info": md_info, "images": md_images,
                                                     "detection_categories": {"1": "animal", "2": "person", "3": "vehicle"}})
