@@ -310,6 +310,8 @@ format_identify_summary <- function(s) {
 #' candidate_table(x)
 #' @export
 candidate_table <- function(x) {
+  miss <- setdiff(c("detection_id", "candidates"), names(x))
+  if (length(miss)) stop("x lacks the column(s) ", paste(miss, collapse = ", "), ": give identify()'s result", call. = FALSE)
   re <- "\\{\"individual\": \"((?:[^\"\\\\]|\\\\.)*)\", \"probability\": ([-0-9.eE]+)\\}"
   parts <- lapply(seq_len(nrow(x)), function(i) {
     m <- regmatches(x$candidates[i], gregexpr(re, x$candidates[i], perl = TRUE))[[1]]

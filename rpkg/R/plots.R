@@ -189,6 +189,8 @@ effort_tile_plot <- function(u, xlab, title) {
 plot_scores <- function(detections, review_below = 0.9) {
   need_ggplot2()
   x <- as.data.frame(detections)
+  if (!"detection_id" %in% names(x)) x$detection_id <- as.character(seq_len(nrow(x)))
+  if (!"event_id" %in% names(x)) x$event_id <- x$detection_id
   ct <- candidate_table(x)
   best <- if (nrow(ct)) tapply(ct$probability, ct$detection_id, max) else numeric()
   x$best <- ifelse(x$detection_id %in% names(best), best[x$detection_id], 0)
