@@ -193,13 +193,14 @@ def scan_images(root, station_from: str = "auto", tz: str | None = None,
             with Image.open(p) as im:
                 when, offset = read_exif_time(im)
                 w, h = _oriented_size(im)
+                xmp = im.info.get("xmp")   # PIL has read the XMP segment already: no second read
         except (UnidentifiedImageError, OSError, SyntaxError) as exc:
             issues.add(rel, "scan", f"not a readable image: {exc.__class__.__name__}: {exc}")
             continue
         station, camera, fn_time = _station_camera(rel, station_from)
         if when is None and fn_time is not None:
             when = fn_time
-        subj = read_xmp_subjects(p) if p.suffix.lower() in (".jpg", ".jpeg") else []
+        subj = read_xmp_subjects(p, data=xmp) if xmp else []
         ind = tag_value(subj, individual_tag, delimiter)
         flank_t = tag_value(subj, "flank", delimiter)
         rows.append(dict(file=rel, path=str(p.resolve()), station=station, camera=camera,
