@@ -51,3 +51,13 @@ def test_read_errors_name_the_file(tmp_path):
     bad.write_bytes(b"not parquet")
     with pytest.raises(ValueError, match="could not read table .*bad.parquet"):
         storage.read_table(bad)
+
+
+def test_written_files_get_normal_permissions(tmp_path):
+    """Not mkstemp's private 0600: results are shared with colleagues on lab servers."""
+    import os
+    mask = os.umask(0o022)
+    os.umask(mask)
+    for p in (storage.write_text(tmp_path / "a.txt", "x"), storage.write_json(tmp_path / "b.json", {}),
+              storage.write_table(pd.DataFrame({"a": [1]}), tmp_path / "c.parquet")):
+        assert p.stat().st_mode & 0o777 == 0o666 & ~mask, p

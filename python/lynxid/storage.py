@@ -19,6 +19,15 @@ __all__ = ["atomic_path", "write_bytes", "write_text", "write_json", "read_json"
            "write_table", "read_table"]
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()   # read once, at import: os.umask can only be read by setting it
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success rename it onto ``target``."""
@@ -29,6 +38,9 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp)
     try:
         yield tmp
+        # mkstemp makes the file private (0600); give it the permissions open() would, so
+        # colleagues on a shared server can read the results
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, target)
     finally:
         if tmp.exists():
