@@ -263,3 +263,22 @@ def test_add_reviewed_detections_to_the_catalogue(run, tmp_path):
     assert again.meta["model"] is not None                # refitted
     _, none = review.add_reviewed_to_catalogue(cat_dir, applied, progress=False)
     assert len(none) == 0                                  # already there: not added twice
+
+
+def test_review_command_line(run, tmp_path, capsys):
+    from lynxid.cli import main
+    results = copy_results(run, tmp_path / "results")
+    assert main(["review", "report", str(results), "--catalogue", str(run.catalogue), "--max", "2", "--quiet"]) == 0
+    assert "review page written" in capsys.readouterr().out and (results / "review.html").exists()
+    items = review.review_items(run.result.detections)
+    ev = items.iloc[0]
+    f = tmp_path / "decisions (1).csv"                  # as a browser names a second download
+    decisions([[d, ev.event_id, "", "reject", "", "cli", "2025-03-01T10:00:00Z", ""] for d in ev.detection_ids]) \
+        .to_csv(f, index=False)
+    assert main(["review", "import", str(f), "--results", str(results)]) == 0
+    assert f"{len(ev.detection_ids)} decision row(s) added" in capsys.readouterr().out
+    assert len(review.read_decisions(results / "decisions.csv")) == len(ev.detection_ids)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("detection_id,action\nx#0,maybe\n")
+    assert main(["review", "import", str(bad), "--results", str(results)]) == 2
+    assert "row 1" in capsys.readouterr().err
