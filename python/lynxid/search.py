@@ -29,6 +29,7 @@ __all__ = ["VectorIndex", "APPROX_FROM", "bytes_per_vector", "default_nlist", "r
 # results are worth more there than milliseconds.
 APPROX_FROM = 100_000
 NPROBE = 16          # clusters scanned per query (recall >= 0.95 in the benchmark)
+FEW_QUERIES = 8      # up to this many queries per call are searched on one thread
 
 
 def bytes_per_vector(kind: str, dim: int, hnsw_m: int = 32) -> float:
@@ -129,7 +130,17 @@ class VectorIndex:
         if len(self) == 0:
             return np.full((len(q), 1), -np.inf, np.float32), np.full((len(q), 1), -1, np.int64)
         k = max(1, min(k, len(self)))
-        return self.index.search(q, k)
+        if len(q) > FEW_QUERIES:
+            return self.index.search(q, k)
+        # a handful of queries: one thread. faiss's OpenMP threads spin at every barrier, and
+        # on a laptop whose other core is busy that makes a single query several times slower
+        import faiss
+        before = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)
+        try:
+            return self.index.search(q, k)
+        finally:
+            faiss.omp_set_num_threads(before)
 
     def save(self, path) -> Path:
         import faiss
