@@ -98,23 +98,45 @@ def _tentative(a: LocalFeatures, b: LocalFeatures, ratio: float) -> np.ndarray:
     return np.column_stack([ia, best[ia]])
 
 
-_BLAS = None
+class _OneBlasThread:
+    """A 512 x 128 x 512 product is too small to share: with two BLAS threads, each waiting
+    at barriers for the other, matching ran ~15x slower on a 2-core machine with one busy core.
+    Re-entrant across threads (matching pairs in a pool): the first to enter limits BLAS, the
+    last to leave restores it, so concurrent use never leaves it stuck at one thread."""
+
+    def __init__(self):
+        import threading
+        self._lock = threading.Lock()
+        self._users = 0
+        self._restore = None
+        self._ctl = None
+
+    def __enter__(self):
+        with self._lock:
+            if self._users == 0:
+                if self._ctl is None:
+                    try:
+                        from threadpoolctl import ThreadpoolController
+                        self._ctl = ThreadpoolController()
+                    except Exception:   # no threadpoolctl (it comes with scikit-learn): leave BLAS alone
+                        self._ctl = False
+                if self._ctl:
+                    self._restore = self._ctl.limit(limits=1, user_api="blas")
+            self._users += 1
+
+    def __exit__(self, *exc):
+        with self._lock:
+            self._users -= 1
+            if self._users == 0 and self._restore is not None:
+                self._restore.restore_original_limits()
+                self._restore = None
+
+
+_ONE_BLAS = _OneBlasThread()
 
 
 def _one_blas_thread():
-    """A 512 x 128 x 512 product is too small to share: with two BLAS threads, each waiting
-    at barriers for the other, matching ran ~15x slower on a 2-core machine with one busy core."""
-    global _BLAS
-    if _BLAS is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-            _BLAS = ThreadpoolController()
-        except Exception:   # threadpoolctl missing (it comes with scikit-learn): leave BLAS as it is
-            _BLAS = False
-    if _BLAS is False:
-        import contextlib
-        return contextlib.nullcontext()
-    return _BLAS.limit(limits=1, user_api="blas")
+    return _ONE_BLAS
 
 
 def match(a: LocalFeatures, b: LocalFeatures, ratio: float = 0.85, reproj_px: float | None = None,
