@@ -106,3 +106,27 @@ def test_kill_and_resume_gives_identical_results(photos, tmp_path):
     fs2 = extract_features(det, Embedder(batch_size=BATCH), local=True, cache_dir=cache, progress=False)
     assert fs2.stats["embedded"] == 0 and fs2.stats["local_computed"] == 0
     np.testing.assert_array_equal(fs2.vectors, fs.vectors)
+
+
+def test_runtime_settings_apply_inside_and_are_restored(photos):
+    import torch
+
+    from lynxid.embed import Embedder
+    from lynxid.features import extract_features, runtime
+    det = pd.read_csv(photos).iloc[:5]
+    emb = Embedder(batch_size=32)
+    before = torch.get_num_threads()
+    calls = []
+    real = emb.embed_arrays
+    emb.embed_arrays = lambda arrays: (calls.append((len(arrays), torch.get_num_threads())), real(arrays))[1]
+    with runtime(threads=1, batch_size=2, device="cpu"):
+        fs = extract_features(det, emb, local=False, progress=False)
+    assert [n for n, _ in calls] == [2, 2, 1] and {t for _, t in calls} == {1}
+    assert torch.get_num_threads() == before and fs.ok.all()
+    with pytest.raises(ValueError, match="at least 1"):
+        with runtime(batch_size=0):
+            pass
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            with runtime(device="cuda"):
+                pass
