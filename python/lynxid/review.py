@@ -139,7 +139,7 @@ def apply_decisions(det: pd.DataFrame, decisions=None, *, known=(), new_prefix: 
         return det, info
     d = latest_decisions(read_decisions(decisions))
     info["decisions"] = int(len(d))
-    if "source" not in info and not isinstance(decisions, pd.DataFrame):
+    if not isinstance(decisions, pd.DataFrame):
         info["source"] = str(decisions)
     pos = pd.Series(np.arange(len(det)), index=det["detection_id"].astype(str))
     pos = pos[~pos.index.duplicated()]
@@ -373,7 +373,8 @@ def build_report(results, catalogue, out=None, *, which: str = "uncertain", max_
     out = Path(out)
     if decisions is None and root is not None and decisions_path(root).exists():
         decisions = decisions_path(root)
-    prev = read_decisions(decisions) if decisions is not None else pd.DataFrame(columns=DECISION_COLUMNS)
+    prev = read_decisions(decisions) if decisions is not None and decisions is not False \
+        else pd.DataFrame(columns=DECISION_COLUMNS)
     qcache = ArrayCache(root / "cache", "local") if root is not None and (root / "cache").exists() else None
     items = review_items(det, which)
     n_total = len(items)
@@ -410,13 +411,13 @@ def build_report(results, catalogue, out=None, *, which: str = "uncertain", max_
         panels = []
         for c in cands[:max_candidates]:
             name = str(c["individual"])
-            idx = by_ind.get(name, np.array([], int))[:max(refs_per_candidate, 1) * 4]
+            idx = by_ind.get(name, np.array([], int))
             best = None   # (inliers, query k, ref j, pairs)
             # keypoint matching is the slow part (~30 ms a pair): the best-framed photos only
             for k, (qi, _, qlf) in enumerate(queries[:photos_matched]):
                 qflank = det["flank"].iat[qi] if "flank" in det else None
-                ok = flank_compatible(refs.flanks[idx], np.full(len(idx), qflank, dtype=object)) if len(idx) else []
-                for j in idx[np.asarray(ok, bool)][:refs_per_candidate] if len(idx) else []:
+                ok = flank_compatible(refs.flanks[idx], np.full(len(idx), qflank, dtype=object))
+                for j in idx[np.asarray(ok, bool)][:refs_per_candidate]:
                     rl = refs.local[j] if refs.local else None
                     m = match_local(qlf, rl) if (qlf is not None and rl is not None) else None
                     score = m.inliers if m is not None else 0
