@@ -361,3 +361,14 @@ def test_survey_without_detections_has_readable_empty_tables(tmp_path):
     assert list(s.truth("images").columns)[:3] == ["file", "station", "camera"]
     assert s.images.is_dir() and s.catalogue_images.is_dir()
     assert sim.storage.read_json(s.megadetector_json)["images"] == []
+
+
+def test_small_images_render():
+    """Perspective is set relative to the sprite, not the scale: small frames (which once
+    failed for about one pose in four) render, and the animal keeps its share of the frame."""
+    ind = make_individual("S", np.random.SeedSequence(9))
+    widths = {}
+    for W, H in ((160, 120), (960, 720)):
+        scene = make_scene(np.random.SeedSequence(1), (W, H))
+        widths[W] = [render_individual_image(ind, "right", scene, np.random.default_rng(k))[1][2] for k in range(16)]
+    assert abs(np.median(widths[160]) - np.median(widths[960])) < 0.03
