@@ -199,7 +199,8 @@ def best_candidate_probability(detections) -> pd.Series:
     return det["candidates"].map(best) if "candidates" in det else pd.Series(np.nan, index=det.index)
 
 
-def score_distribution(detections, *, review_below: float | None = 0.9, path=None, title: str | None = None):
+def score_distribution(detections, *, review_below: float | None = 0.9, new_prefix: str = "NEW-", path=None,
+                       title: str | None = None):
     """How sure the machine was, for animals it called known and new: per event, the
     probability of the best catalogue candidate (left) and P(new) (right). Well separated
     histograms mean clear decisions; the middle is what the review report is for."""
@@ -207,9 +208,10 @@ def score_distribution(detections, *, review_below: float | None = 0.9, path=Non
     det["best"] = best_candidate_probability(det)
     machine_new = det["is_new"].astype(bool)
     if "machine_individual_id" in det and "decision" in det:
-        # a reviewed detection is plotted with the machine's own call
+        # a reviewed detection is plotted with the machine's own call (its provisional NEW- ID)
         machine_new = np.where(det["decision"].isin(["confirmed", "reviewed", "rejected"]),
-                               det["p_new"].astype(float) >= 0.5, machine_new)
+                               det["machine_individual_id"].astype(object).fillna("").astype(str).str.startswith(new_prefix),
+                               machine_new)
     det["call"] = np.where(machine_new, "new", "known")
     ident = det["machine_individual_id"] if "machine_individual_id" in det else det["individual_id"]
     key = det["event_id"].astype(object).fillna("").astype(str) + "|" + ident.astype(object).fillna("").astype(str)
@@ -226,9 +228,6 @@ def score_distribution(detections, *, review_below: float | None = 0.9, path=Non
         ax.set_xlabel(label)
         ax.set_xlim(0, 1)
         ax.grid(axis="y", color="0.92")
-    axes[1].axvline(0.5, color="0.3", ls="--", lw=1)
-    axes[1].annotate("new if >= 0.5", (0.5, 1), xycoords=("data", "axes fraction"), xytext=(3, -12),
-                     textcoords="offset points", fontsize=7, color="0.3")
     if review_below is not None:
         axes[0].axvline(review_below, color="0.3", ls=":", lw=1)
         axes[0].annotate(f"review below {review_below:g}", (review_below, 1), xycoords=("data", "axes fraction"),

@@ -197,7 +197,8 @@ plot_scores <- function(detections, review_below = 0.9) {
   new <- as.logical(x$is_new)
   if (all(c("decision", "machine_individual_id") %in% names(x))) {
     reviewed <- x$decision %in% c("confirmed", "reviewed", "rejected")
-    new[reviewed] <- x$p_new[reviewed] >= 0.5          # the machine's own call
+    new[reviewed] <- startsWith(ifelse(is.na(x$machine_individual_id[reviewed]), "", x$machine_individual_id[reviewed]),
+                                "NEW-")                # the machine's own call: a provisional ID
   }
   id <- if ("machine_individual_id" %in% names(x)) x$machine_individual_id else x$individual_id
   key <- paste(x$event_id, ifelse(is.na(id), "", id), sep = "\r")
@@ -211,7 +212,7 @@ plot_scores <- function(detections, review_below = 0.9) {
   long$measure <- factor(long$measure, levels = c("probability of the best catalogue candidate", "P(new individual)"))
   lines <- data.frame(measure = factor(c("probability of the best catalogue candidate", "P(new individual)"),
                                        levels = levels(long$measure)),
-                      x = c(if (is.null(review_below)) NA else review_below, 0.5))
+                      x = c(if (is.null(review_below)) NA else review_below, NA))
   ggplot2::ggplot(long, ggplot2::aes(x = .data$value, fill = .data$call)) +
     ggplot2::geom_histogram(binwidth = 0.05, boundary = 0, colour = "white") +
     ggplot2::geom_vline(data = lines[!is.na(lines$x), ], ggplot2::aes(xintercept = .data$x), linetype = "dashed",
