@@ -92,8 +92,6 @@ def test_errors():
         FusionCalibrator().fit([0.9, 0.1, 0.2], [5, 0, 0], [1, 0, 0])
 
 
-@pytest.mark.xfail(strict=True, reason="FusionCalibrator.predict(g) without l, for a calibrator using local "
-                   "scores, stacks g (n,) with a length-1 l and fails for n > 1 (calibrate.py: _x(g, 0))")
 def test_predict_without_local_scores():
     g, l, y, groups = pairs(2000, seed=9)
     cal = FusionCalibrator(True).fit(g, l, y, groups=groups)

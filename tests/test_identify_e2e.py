@@ -110,10 +110,6 @@ def test_detections_table(run):
     assert summary["time_zone"] == "+01:00"
 
 
-@pytest.mark.xfail(strict=True, reason="identify() calls a detection new only when P(new) >= 0.5, so with the "
-                   "probability spread over several known candidates it assigns a known identity that is less "
-                   "probable than 'new' (e.g. L04 with 0.25 while P(new) = 0.41); identify.py: "
-                   "U['is_new'] = U['p_new'] >= 0.5")
 def test_known_identity_never_less_probable_than_new(run):
     det = run[2].detections
     known = det[~det.is_new.astype(bool)]

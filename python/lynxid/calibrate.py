@@ -109,7 +109,10 @@ class FusionCalibrator:
     def predict(self, g, l=None) -> np.ndarray:
         if self.coef is None:
             raise RuntimeError("calibrator is not fitted")
-        X = self._x(g, 0 if l is None else l) if self.use_local else self._x(g, None)
+        g = np.asarray(g, np.float64).ravel()
+        if l is None:
+            l = np.zeros_like(g)   # no local evidence checked: zero verified matches
+        X = self._x(g, l)
         p = self._logit_predict(X, self.coef, self.intercept, self.mu, self.sd)
         if self.iso_x is not None:
             p = np.interp(p, self.iso_x, self.iso_y)

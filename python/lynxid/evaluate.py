@@ -82,7 +82,7 @@ def _fold_of(individuals: np.ndarray, n_folds: int, seed: int) -> dict:
 
 
 def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, megadetector=None,
-                     methods=("global", "full"), seed: int = 0, n_folds: int = 5, n_individuals: int = 20,
+                     methods=("global", "full"), seed: int = 0, n_folds: int = 5, n_individuals: int = 10,
                      per_individual: int = 3, cache_dir=None, out=None, progress: bool = True,
                      embedder=None) -> dict:
     """Evaluate identification on a labelled dataset folder (see module docstring)."""
@@ -216,7 +216,7 @@ def _open_set(det, fs, refs, individuals, sightings, flanks, seed, n_individuals
         gal = known.copy()
         gal[q] = False
         gal &= sightings != sightings[q]
-        lc = local_cache.setdefault(("open", q), {})
+        lc = local_cache.setdefault(q, {})   # same reference indices as the closed-set protocols
         ev = evidence(fs.vectors[q], fs.local[q], flanks[q], refs, exclude=~gal, n_individuals=n_individuals,
                       per_individual=per_individual, use_local=True, local_cache=lc)
         for name, g, l in zip(ev.individuals, ev.g, ev.l):
@@ -235,7 +235,8 @@ def _open_set(det, fs, refs, individuals, sightings, flanks, seed, n_individuals
     top = odds.loc[odds.groupby("query")["o"].idxmax(), ["query", "individual"]].set_index("query")["individual"]
     per_q["top"] = top
     per_q["p_new"] = c / (c + per_q["sum_o"])
-    per_q["called_new"] = per_q["p_new"] >= 0.5
+    max_o = odds.groupby("query")["o"].max()
+    per_q["called_new"] = c >= max_o.reindex(per_q.index)   # P(new) >= the best P(k)
     eligible_known = per_q.known & per_q.index.to_series().map(elig).fillna(False).astype(bool)
     k_ok = (~per_q.called_new & (per_q.top == per_q.truth))[eligible_known]
     baks = float(k_ok.groupby(per_q.truth[eligible_known]).mean().mean())

@@ -15,7 +15,8 @@ The open-set model, fitted on the labelled catalogue and stored with it:
   a query once as a known individual, once with its individual removed, as an unknown one)
   to maximise the chosen target (default: the geometric mean of balanced accuracy on known
   and unknown queries);
-* a detection is called **new** when ``P(new) >= 0.5`` -- a known label is never forced.
+* a detection is called **new** when ``P(new)`` is at least the best candidate's ``P(k)``
+  (the most probable answer wins) -- a known label is never forced.
 """
 from __future__ import annotations
 
@@ -123,25 +124,21 @@ def _choose_new_weight(pairs: pd.DataFrame, prob_col: str, target: str) -> tuple
     """Pick ``c`` maximising the target over known and unknown scenarios (see module doc)."""
     grid = np.exp(np.linspace(np.log(1e-3), np.log(1e3), 121))
     pairs = pairs.assign(odds=pairs[prob_col] / (1 - pairs[prob_col]))
-    sum_all = pairs.groupby("query")["odds"].sum()
     own = pairs[pairs.y == 1].set_index("query")["odds"]
     best_other = pairs[pairs.y == 0].groupby("query")["odds"].max()
-    sum_other = pairs[pairs.y == 0].groupby("query")["odds"].sum()
     truth = pairs.groupby("query")["truth"].first()
     eligible = pairs.groupby("query")["eligible"].first()
     qs = truth.index
     o_own = own.reindex(qs).fillna(0).to_numpy()
     o_best_other = best_other.reindex(qs).fillna(0).to_numpy()
-    s_other = sum_other.reindex(qs).fillna(0).to_numpy()
-    s_all = sum_all.reindex(qs).fillna(0).to_numpy()
     elig = eligible.reindex(qs).to_numpy().astype(bool)
     ind = truth.to_numpy()
     scores = []
     for c in grid:
-        # known scenario: correct if own individual is top and P(new) < 0.5
-        known_ok = (o_own > o_best_other) & (c / (c + s_all) < 0.5)
-        # unknown scenario: own individual removed; correct if P(new) >= 0.5
-        unknown_ok = c / (c + s_other) >= 0.5
+        # known scenario: correct if the own individual beats every other and "new"
+        known_ok = (o_own > o_best_other) & (o_own > c)
+        # unknown scenario (own individual removed): correct if "new" beats every candidate
+        unknown_ok = c >= o_best_other
         baks = pd.Series(known_ok[elig]).groupby(ind[elig]).mean().mean() if elig.any() else np.nan
         baus = pd.Series(unknown_ok).groupby(ind).mean().mean()
         val = np.sqrt(baks * baus) if target == "gmean" else (baks + baus) / 2
@@ -378,7 +375,7 @@ def identify(images, catalogue, megadetector=None, out=None, *, tz: str | None =
         unit_rows.append(dict(unit_id=uid, members=idx, names=names, pk=pk, p_new=pnew,
                               station=det["station"].iat[idx[0]], t0=det["timestamp"].iloc[idx].min()))
     U = pd.DataFrame(unit_rows)
-    U["is_new"] = U["p_new"] >= 0.5
+    U["is_new"] = [r.p_new >= (r.pk[0] if len(r.pk) else 0.0) for r in U.itertuples()]
 
     # new units -> provisional individuals
     new_idx = np.nonzero(U["is_new"].to_numpy())[0] if len(U) else np.array([], int)

@@ -299,9 +299,12 @@ def scan_catalogue(root, layout: str = "auto", individual_tag: str = "individual
             issues.add(rel, "catalogue", "no individual: put the image in a folder named after the individual "
                        f"or tag it '{individual_tag}{delimiter}ID'")
             continue
+        prefix = p.stem.split("_")[0]
+        # "124_leftphoto.jpg": sighting 124. A name that starts with the individual's own ID
+        # ("Amber_Left_Face.jpg") says nothing about sightings: each photo is its own then.
+        sighting = f"{ind}/{p.stem}" if prefix.lower() == str(ind).lower() or prefix == p.stem else f"{ind}/{prefix}"
         rows.append(dict(file=rel, path=str(p.resolve()), individual=str(ind),
-                         flank=(fl.lower() if fl else parse_flank(p.name)),
-                         sighting=f"{ind}/{p.stem.split('_')[0]}"))
+                         flank=(fl.lower() if fl else parse_flank(p.name)), sighting=sighting))
     return pd.DataFrame(rows, columns=["file", "path", "individual", "flank", "sighting"]), issues.table()
 
 
