@@ -197,8 +197,7 @@ plot_scores <- function(detections, review_below = 0.9) {
   new <- as.logical(x$is_new)
   if (all(c("decision", "machine_individual_id") %in% names(x))) {
     reviewed <- x$decision %in% c("confirmed", "reviewed", "rejected")
-    new[reviewed] <- startsWith(ifelse(is.na(x$machine_individual_id[reviewed]), "", x$machine_individual_id[reviewed]),
-                                "NEW-")                # the machine's own call: a provisional ID
+    new[reviewed] <- grepl("^NEW-", x$machine_individual_id[reviewed])   # the machine's own call: a provisional ID
   }
   id <- if ("machine_individual_id" %in% names(x)) x$machine_individual_id else x$individual_id
   key <- paste(x$event_id, ifelse(is.na(id), "", id), sep = "\r")

@@ -46,6 +46,10 @@ test_that("decisions are saved, checked, and applied by identify() and apply_dec
   expect_equal(unique(r2$machine_individual_id), unique(det$individual_id[det$event_id == events[2]]))
   expect_true(all(rerun$decision[rerun$event_id == events[3]] == "confirmed"))
   expect_equal(attr(rerun, "summary")$review$applied, nrow(d))
+  if (requireNamespace("ggplot2", quietly = TRUE)) {        # scores plotted with the machine's own calls
+    b <- ggplot2::ggplot_build(plot_scores(rerun))
+    expect_equal(sum(b$data[[1]]$count), 2 * nrow(unique(det[, c("event_id", "individual_id")])))
+  }
   # the rejected detections stay out of the capture history, with a reason
   ch <- capture_history(rerun, run$sim$stations, occasion_length = 5)
   rows <- which(rerun$event_id == events[1] & !is.na(rerun$timestamp))
