@@ -52,7 +52,7 @@ def _add_runtime_args(p) -> None:
     g.add_argument("--device", help="where the network runs: cpu, cuda, cuda:1 (default: CUDA when present, else cpu)")
     g.add_argument("--threads", type=int, help="torch threads on a CPU (default: half the cores; the other half "
                    "decode JPEGs)")
-    g.add_argument("--batch-size", type=int, help="detections per network call (default: 32)")
+    g.add_argument("--batch-size", type=int, help="detections per network call (default: 8 on a CPU, 32 on a GPU)")
 
 
 def _runtime(a):
@@ -300,6 +300,34 @@ def _review_run(a):
         target = review.save_decisions(a.decisions, a.results)
         print(f"{n} decision row(s) added to {target}; rerun 'lynxid identify ... --out {a.results}' to apply them")
     return 0
+
+
+@command
+def _adapt(sub):
+    p = sub.add_parser("adapt", formatter_class=_formatter,
+                       help="fine-tune the image model on labelled photos of your species (CPU, slow)",
+                       description="Teach the default image model (EfficientNet-Lite0, ImageNet) which individual is "
+                       "which, from labelled photos (DATASET/<individual>/<image>; flank from 'left'/'right' in file "
+                       "names). Writes a .safetensors weights file to use with 'catalogue build --weights' and "
+                       "'evaluate --weights'. Check it with 'lynxid evaluate' on individuals it was not trained on.")
+    p.add_argument("dataset", help="labelled photos: DATASET/<individual>/<image>")
+    p.add_argument("--out", required=True, help="weights file to write (.safetensors); a .json record goes beside it")
+    p.add_argument("--megadetector", help="MegaDetector JSON with boxes for the photos")
+    p.add_argument("--epochs", type=int, default=12, help="passes over the photos (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=32, help="photos per step (default: %(default)s)")
+    p.add_argument("--lr", type=float, default=4e-4, help="learning rate (default: %(default)s)")
+    p.add_argument("--freeze-blocks", type=int, default=3, help="early network blocks kept frozen (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    p.add_argument("--threads", type=int, help="CPU threads (default: all)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    def run(a):
+        from .adapt import adapt
+        rec = adapt(a.dataset, a.out, megadetector=a.megadetector, epochs=a.epochs, batch_size=a.batch_size,
+                    lr=a.lr, freeze_blocks=a.freeze_blocks, seed=a.seed, threads=a.threads, progress=not a.quiet)
+        print(f"adapted on {rec['photos']} photos of {rec['individuals']} individuals in {rec['seconds']} s; "
+              f"final loss {rec['log'][-1]['loss']:.3f}; weights: {a.out}")
+    p.set_defaults(func=run)
 
 
 @command

@@ -188,7 +188,9 @@ def _assemble(det, results: dict, cache_dir: Path, local: bool, load_local: bool
             lkeys[start:start + m] = r["local_keys"]
         issues.extend(pd.DataFrame(r["issues"], columns=["file", "stage", "severity", "reason"]))
         for k, v in r["stats"].items():
-            if k != "seconds":
+            if k in ("batch_size", "decode_workers", "torch_threads"):
+                stats[k] = v
+            elif k != "seconds":
                 stats[k] = stats.get(k, 0) + v
     vectors = np.zeros((n, dim), np.float32)
     emb_cache = cache_mod.ArrayCache(cache_dir, "embeddings")      # a fresh index: sees every worker's shards
