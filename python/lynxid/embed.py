@@ -138,6 +138,15 @@ def _create_from_hub(spec: Backbone, extra):
             f"The offline default 'efficientnet-lite0' needs no download.") from exc
 
 
+def _file_tag(path: Path) -> str:
+    import hashlib
+    h = hashlib.blake2b(digest_size=6)
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return f"{path.stem}-{h.hexdigest()}"
+
+
 class Embedder:
     """A backbone with its preprocessing: embeds crops in batches (see ``features`` for the
     threaded, cached pipeline over detections)."""
@@ -159,7 +168,8 @@ class Embedder:
         self.batch_size = batch_size
         self.workers = workers or min(8, (os.cpu_count() or 2))
         self.pool = pool
-        self.weights_tag = Path(weights).name if weights else "default"
+        # the weights' content, not their file name, identifies cached vectors
+        self.weights_tag = _file_tag(Path(weights)) if weights else "default"
         self._mean = torch.tensor(self.spec.mean).view(1, 3, 1, 1) * 255
         self._std = torch.tensor(self.spec.std).view(1, 3, 1, 1) * 255
 

@@ -319,7 +319,7 @@ def _unit_pair_probability(model: IdentificationModel, fs: FeatureSet, members: 
 def identify(images, catalogue, megadetector=None, out=None, *, tz: str | None = None,
              threshold: float = 0.2, station_from: str = "auto", event_gap: float = DEFAULT_GAP_SECONDS,
              cache_dir=None, new_prefix: str = "NEW-", review_below: float = 0.9, top_k: int = 3,
-             progress: bool = True, decisions=None) -> IdentifyResult:
+             progress: bool = True, decisions=None, background: bool = True) -> IdentifyResult:
     """Identify every detection in ``images`` against ``catalogue`` (a folder or Catalogue).
 
     Returns an :class:`IdentifyResult` whose ``detections`` table has one row per detection:
@@ -332,6 +332,7 @@ def identify(images, catalogue, megadetector=None, out=None, *, tz: str | None =
     ``decisions``: a reviewer's decisions (CSV/Parquet path or table, see ``lynxid.review``)
     that override the machine's calls; ``None`` uses ``out/decisions.csv`` when it exists,
     ``False`` none. Adds the columns ``machine_individual_id`` and ``reviewed_by``.
+    ``background``: ignore keypoints on each fixed camera's static scene (see ``foreground``).
     """
     t_start = time.time()
     cat = catalogue if isinstance(catalogue, Catalogue) else Catalogue.load(catalogue)
@@ -360,6 +361,12 @@ def identify(images, catalogue, megadetector=None, out=None, *, tz: str | None =
     det = det.iloc[keep].reset_index(drop=True)
     fs = fs.subset(keep)
     det["flank"] = det["flank_tag"] if "flank_tag" in det else None
+    if background and model.use_local and fs.local:
+        # keypoints on the station's scenery would vouch for whoever else passed there
+        from .foreground import background_masks, filter_keypoints
+        for i, m in background_masks(det, progress=progress).items():
+            fs.local[i] = filter_keypoints(fs.local[i], m, (det["bbox_x"].iat[i], det["bbox_y"].iat[i],
+                                                             det["bbox_w"].iat[i], det["bbox_h"].iat[i]))
     det = assign_events(det, event_gap)
     refs = references(cat)
 

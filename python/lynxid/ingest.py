@@ -14,6 +14,7 @@ Nothing is silently dropped: every file that cannot be used lands in an *issues*
 from __future__ import annotations
 
 import json
+import os
 import re
 import warnings
 import xml.etree.ElementTree as ET
@@ -156,10 +157,22 @@ def _zone(tz: str):
 # folders
 # --------------------------------------------------------------------------------------
 def _walk(root: Path, recursive=True):
-    it = root.rglob("*") if recursive else root.glob("*")
-    for p in sorted(it):
-        if p.is_file() and not p.name.startswith("."):
-            yield p
+    """Files below ``root`` in a stable order, following folder links (a survey assembled
+    from links to SD-card copies is common), each real folder visited once."""
+    if not recursive:
+        yield from sorted(p for p in root.glob("*") if p.is_file() and not p.name.startswith("."))
+        return
+    seen = set()
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        out.extend(Path(dirpath) / f for f in filenames if not f.startswith("."))
+    yield from sorted(out)
 
 
 def scan_images(root, station_from: str = "auto", tz: str | None = None,

@@ -59,6 +59,7 @@ class Evidence:
     best_ref: np.ndarray       # K index of the reference with the best g
     local_ref: np.ndarray      # K index of the reference with the best l (-1 if none)
     pair_local: dict | None = None   # reference index -> verified matches, for those checked
+    shortlisted: np.ndarray | None = None   # K bool: among the best n_individuals by g
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame({"individual": self.individuals, "g": self.g, "l": self.l,
@@ -93,9 +94,11 @@ def evidence(q_vec: np.ndarray, q_local: LocalFeatures | None, q_flank, refs: Re
     l = np.zeros(n_ind)
     local_ref = np.full(n_ind, -1)
     pair_local = {}
+    short = np.zeros(n_ind, bool)
+    top = np.argsort(-np.where(present, g, -np.inf))[:n_individuals]
+    short[top[present[top]]] = True
     if use_local and q_local is not None and len(q_local):
-        cand = np.argsort(-np.where(present, g, -np.inf))[:n_individuals]
-        cand = cand[present[cand]]
+        cand = np.nonzero(short)[0]
         starts = dict(zip(first[0], first[1]))
         for k in cand:
             s = starts[k]
@@ -116,7 +119,7 @@ def evidence(q_vec: np.ndarray, q_local: LocalFeatures | None, q_flank, refs: Re
                 if score > l[k]:
                     l[k], local_ref[k] = score, r
     idx = np.nonzero(present)[0]
-    return Evidence(refs.names[idx], g[idx], l[idx], best_ref[idx], local_ref[idx], pair_local)
+    return Evidence(refs.names[idx], g[idx], l[idx], best_ref[idx], local_ref[idx], pair_local, short[idx])
 
 
 def pool(evs: list[Evidence]) -> Evidence:
