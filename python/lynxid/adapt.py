@@ -80,8 +80,11 @@ def adapt(dataset, out, backbone: str = "efficientnet-lite0", megadetector=None,
     X = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()   # uint8 N x 3 x H x W
     Y = torch.from_numpy(y.astype(np.int64))
 
-    # frozen stem and first blocks (BatchNorm statistics too)
+    # load_backbone hands out an inference model: make it trainable, then freeze the stem and
+    # first blocks (BatchNorm statistics too)
     model.train()
+    for p in model.parameters():
+        p.requires_grad_(True)
     frozen = [model.conv_stem, model.bn1] + list(model.blocks[:freeze_blocks])
     for m in frozen:
         m.eval()
