@@ -76,3 +76,17 @@ def test_empty_small_and_bad_inputs():
         VectorIndex(16, "annoy")
     with pytest.raises(ValueError):
         VectorIndex(16, "flat").nprobe = 3
+
+
+def test_build_tunes_nprobe_to_the_target_recall():
+    x, q = _clustered()
+    idx = VectorIndex.build(x, "ivf", nlist=64)
+    assert idx.recall >= search.TARGET_RECALL and idx.nprobe == search.NPROBE     # structure: little to scan
+    # no neighbourhood structure: the tuner scans more clusters rather than miss neighbours
+    rng = np.random.default_rng(3)
+    u = _unit(rng.standard_normal((3000, 32)))
+    untuned = VectorIndex.build(u, "ivf", nlist=64, target_recall=None)
+    tuned = VectorIndex.build(u, "ivf", nlist=64)
+    assert untuned.recall is None and recall_at_k(untuned, u, u[:100]) < 0.95
+    assert tuned.nprobe > search.NPROBE and tuned.recall >= 0.95
+    assert recall_at_k(tuned, u, u[100:200]) >= 0.9

@@ -1,13 +1,15 @@
 """Nearest-neighbour search over unit vectors (cosine similarity = inner product) with faiss.
 
 Small catalogues are searched exactly (``IndexFlatIP``). From ``APPROX_FROM`` vectors an
-inverted-file index with 8-bit scalar quantisation (IVF-SQ8) is built instead: it scans
-only the ``nprobe`` closest of ``nlist`` clusters and stores a byte per dimension, so at a
-million 1280-d vectors a query takes about a millisecond and the index about 1.3 GB instead
-of 5.1 GB (``benchmarks/search.py`` measures latency, recall against exact search and
-memory; ``benchmarks/results/search.md`` has the figures and the reason for the threshold).
-HNSW is available (``kind="hnsw"``) but not chosen automatically: on 1280-d vectors its
-graph takes minutes per 10^5 vectors to build on two cores, IVF tens of seconds.
+inverted-file index with 8-bit scalar quantisation (IVF-SQ8) is built instead: it scans only
+the ``nprobe`` closest of ``nlist`` (~4 sqrt(n)) clusters and stores one byte per dimension.
+``build`` tunes ``nprobe`` until recall@10 against exact search reaches 0.95 on a sample of
+the catalogue, so the index is approximate only as far as the data allow.
+
+Memory per million 1280-d vectors: exact 5.1 GB, IVF-SQ8 1.3 GB (+ 20 MB of centroids),
+HNSW (M=32) 5.4 GB. HNSW is available (``kind="hnsw"``) but never chosen automatically:
+on 1280-d vectors its graph took 20-35 s per 10^4 vectors to build on two cores, IVF 3-7 s.
+``benchmarks/search.py`` measures all of this (results in ``benchmarks/results/search.md``).
 Indexes are saved in faiss's own binary format (no pickle).
 """
 from __future__ import annotations
@@ -19,16 +21,17 @@ import numpy as np
 
 from . import storage
 
-__all__ = ["VectorIndex", "APPROX_FROM", "bytes_per_vector", "default_nlist", "recall_at_k"]
+__all__ = ["VectorIndex", "APPROX_FROM", "bytes_per_vector", "default_nlist", "exact_neighbours", "recall_at_k"]
 
 # From this many vectors "auto" builds the approximate index. Measured on 2 cores
-# (benchmarks/results/search.md): exact search of one query costs ~1.5 us per 1280-d vector,
-# so 10 ms at ~7,000 vectors and ~150 ms at 10^5, while IVF-SQ8 answers in ~1 ms with recall@10
-# >= 0.95 when queries have true neighbours. Below 10^5 we keep exact search anyway: a
-# catalogue that small is searched in batches (~0.1 ms per query per 10^4 vectors), and exact
-# results are worth more there than milliseconds.
-APPROX_FROM = 100_000
-NPROBE = 16          # clusters scanned per query (recall >= 0.95 in the benchmark)
+# (benchmarks/results/search.md): an exact single query costs ~1 us per vector (p50 6-8 ms at
+# 10^4, ~100 ms at 10^5, ~0.4-0.8 s at 10^6; ~0.2-0.3 us per vector when 100 queries share a
+# call), while IVF-SQ8 answers in 0.2-2 ms at recall@10 >= 0.95 on re-identification-like data.
+# Below 5 x 10^4 exact search stays under ~50 ms per query (under ~10 ms batched) and its
+# exactness is worth more than the milliseconds; above, the approximate index wins by 10-100x.
+APPROX_FROM = 50_000
+NPROBE = 16          # clusters scanned per query to start with; build() raises it as needed
+TARGET_RECALL = 0.95  # recall@10 against exact search that build() tunes an IVF index to
 FEW_QUERIES = 8      # up to this many queries per call are searched on one thread
 
 
@@ -61,6 +64,7 @@ class VectorIndex:
             kind = "ivf" if n_hint >= APPROX_FROM else "flat"
         self.kind = kind
         self.dim = dim
+        self.recall: float | None = None    # recall@10 measured by build()/tune() (IVF)
         if kind == "flat":
             self.index = faiss.IndexFlatIP(dim)
         elif kind == "hnsw":
@@ -78,13 +82,36 @@ class VectorIndex:
             raise ValueError(f"unknown index kind {kind!r}: use 'auto', 'flat', 'ivf' or 'hnsw'")
 
     @classmethod
-    def build(cls, vectors: np.ndarray, kind: str = "auto", seed: int = 0, **kw) -> "VectorIndex":
+    def build(cls, vectors: np.ndarray, kind: str = "auto", seed: int = 0, target_recall: float | None = TARGET_RECALL,
+              **kw) -> "VectorIndex":
+        """Index ``vectors``. An IVF index is then tuned: ``nprobe`` is doubled until recall@10
+        against exact search reaches ``target_recall`` on a sample of the vectors used as queries
+        (``self.recall`` holds what was measured), so an approximate index never silently
+        misses more than that -- on data without neighbourhood structure it ends up scanning
+        almost everything, i.e. as slow as exact search, not wrong."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         idx = cls(vectors.shape[1], kind, n_hint=len(vectors), **kw)
         if idx.kind == "ivf":
             idx.train(vectors, seed=seed)
         idx.add(vectors)
+        if idx.kind == "ivf" and target_recall:
+            rng = np.random.default_rng(seed)
+            q = vectors[rng.choice(len(vectors), min(len(vectors), 200), replace=False)]
+            idx.tune(q, exact_neighbours(vectors, q, 10), target_recall)
         return idx
+
+    def tune(self, queries: np.ndarray, truth: np.ndarray, target_recall: float = TARGET_RECALL) -> float:
+        """Smallest ``nprobe`` (from the current one, doubling) whose recall@k against the exact
+        neighbours ``truth`` (one row of ids per query) reaches ``target_recall``; returns it."""
+        if self.kind != "ivf":
+            raise ValueError("only IVF indexes are tuned")
+        k = truth.shape[1]
+        while True:
+            _, got = self.search(queries, k)
+            self.recall = float(np.mean([len(set(a) & set(b)) / k for a, b in zip(got, truth)]))
+            if self.recall >= target_recall or self.index.nprobe >= self.index.nlist:
+                return self.recall
+            self.nprobe = self.index.nprobe * 2
 
     def train(self, vectors: np.ndarray, seed: int = 0, per_cluster: int = 40) -> None:
         """Train the IVF clusters on a random sample (``per_cluster`` points per cluster)."""
@@ -155,6 +182,7 @@ class VectorIndex:
         obj = cls.__new__(cls)
         obj.index = index
         obj.dim = index.d
+        obj.recall = None
         if isinstance(index, faiss.IndexHNSWFlat):
             obj.kind = "hnsw"
         elif isinstance(index, faiss.IndexIVF):
@@ -164,9 +192,8 @@ class VectorIndex:
         return obj
 
 
-def recall_at_k(index: VectorIndex, vectors: np.ndarray, queries: np.ndarray, k: int = 10) -> float:
-    """Share of the exact top-``k`` neighbours (inner product over ``vectors``) that ``index``
-    returns for ``queries``: how much an approximate index misses."""
+def exact_neighbours(vectors: np.ndarray, queries: np.ndarray, k: int = 10) -> np.ndarray:
+    """Ids of the exact top-``k`` (inner product) rows of ``vectors`` per query, unordered."""
     v = np.ascontiguousarray(vectors, dtype=np.float32)
     q = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
     k = min(k, len(v))
@@ -174,5 +201,12 @@ def recall_at_k(index: VectorIndex, vectors: np.ndarray, queries: np.ndarray, k:
     for s in range(0, len(q), 256):           # blocks keep the similarity matrix small
         sims = q[s:s + 256] @ v.T
         exact[s:s + 256] = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-    _, got = index.search(q, k)
-    return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(exact, got)]))
+    return exact
+
+
+def recall_at_k(index: VectorIndex, vectors: np.ndarray, queries: np.ndarray, k: int = 10) -> float:
+    """Share of the exact top-``k`` neighbours (inner product over ``vectors``) that ``index``
+    returns for ``queries``: how much an approximate index misses."""
+    exact = exact_neighbours(vectors, queries, k)
+    _, got = index.search(np.atleast_2d(queries), exact.shape[1])
+    return float(np.mean([len(set(a) & set(b)) / exact.shape[1] for a, b in zip(exact, got)]))
