@@ -121,3 +121,21 @@ def test_calibration_on_simulated_photos(cat):
     model = fit_model(refs, progress=False)
     assert model.diagnostics["ece_cv"] <= 0.15
     assert expected_calibration_error([0.1, 0.9], [0, 1]) == pytest.approx(0.1)
+
+
+def test_large_catalogue_path_uses_the_faiss_shortlist(run, monkeypatch, tmp_path):
+    import lynxid.identify as ident
+    from _pipeline import copy_results
+    calls = []
+    real = ident._shortlist_sims
+    monkeypatch.setattr(ident, "_shortlist_sims", lambda cat, q: calls.append(1) or real(cat, q))
+    monkeypatch.setattr(ident, "EXACT_SIMILARITY_UP_TO", 0)
+    out = copy_results(run, tmp_path / "res")
+    res = ident.identify(run.survey.images, run.catalogue, megadetector=run.survey.megadetector_json, out=out,
+                         progress=False, decisions=False)
+    assert len(calls) == len(res.detections)
+    # the shortlist holds every reference of this small catalogue: same answers as exact search
+    a = res.detections.set_index("detection_id")
+    b = run.result.detections.set_index("detection_id").loc[a.index]
+    assert (a.individual_id == b.individual_id).all()
+    assert np.allclose(a.probability.astype(float), b.probability.astype(float), atol=1e-4)

@@ -316,6 +316,20 @@ def _unit_pair_probability(model: IdentificationModel, fs: FeatureSet, members: 
     return P
 
 
+EXACT_SIMILARITY_UP_TO = 50_000   # references; above, the catalogue's faiss index gives a shortlist
+SHORTLIST_REFERENCES = 2_000
+
+
+def _shortlist_sims(cat: Catalogue, q: np.ndarray) -> np.ndarray:
+    """Similarities to the ``SHORTLIST_REFERENCES`` nearest references (faiss), -inf for the
+    rest: a large catalogue is never compared photo by photo."""
+    sims = np.full(len(cat), -np.inf, np.float32)
+    d, i = cat.index.search(q[None, :], SHORTLIST_REFERENCES)
+    ok = i[0] >= 0
+    sims[i[0][ok]] = d[0][ok]
+    return sims
+
+
 def identify(images, catalogue, megadetector=None, out=None, *, tz: str | None = None,
              threshold: float = 0.2, station_from: str = "auto", event_gap: float = DEFAULT_GAP_SECONDS,
              cache_dir=None, new_prefix: str = "NEW-", review_below: float = 0.9, top_k: int = 3,
@@ -374,10 +388,12 @@ def identify(images, catalogue, megadetector=None, out=None, *, tz: str | None =
     from tqdm.auto import tqdm
     groups = det.groupby("unit_id", sort=True).indices
     unit_rows = []
+    big = len(refs) > EXACT_SIMILARITY_UP_TO
     for uid, idx in tqdm(groups.items(), desc="identifying", disable=not progress, unit="event"):
         evs = [evidence(fs.vectors[i], fs.local[i] if fs.local else None, det["flank"].iat[i], refs,
                         n_individuals=model.n_individuals, per_individual=model.per_individual,
-                        use_local=model.use_local) for i in idx]
+                        use_local=model.use_local, sims=_shortlist_sims(cat, fs.vectors[i]) if big else None)
+               for i in idx]
         names, pk, pnew = model.posterior(pool(evs))
         unit_rows.append(dict(unit_id=uid, members=idx, names=names, pk=pk, p_new=pnew,
                               station=det["station"].iat[idx[0]], t0=det["timestamp"].iloc[idx].min()))

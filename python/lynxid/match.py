@@ -81,6 +81,7 @@ def evidence(q_vec: np.ndarray, q_local: LocalFeatures | None, q_flank, refs: Re
     valid = flank_compatible(refs.flanks, np.full(R, q_flank, dtype=object))
     if exclude is not None:
         valid &= ~exclude
+    valid &= np.isfinite(sims)     # references outside a faiss shortlist come as -inf
     n_ind = len(refs.names)
     g = np.full(n_ind, -np.inf)
     np.maximum.at(g, refs.codes[valid], sims[valid])
