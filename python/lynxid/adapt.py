@@ -3,8 +3,8 @@
 An ImageNet network knows what an antelope looks like, not which antelope it is. Programmes
 that already hold labelled photos (a catalogue of known lynx, a previous season) can teach it:
 ``adapt`` fine-tunes the default EfficientNet-Lite0 so that photos of one individual's flank lie
-close together and others far apart (ArcFace loss over individual x flank classes; a mirrored
-photo becomes a class of its own, since a mirrored coat is another pattern). Early layers stay
+close together and others far apart (batch-hard triplet loss over individual x flank classes,
+or ArcFace; a mirrored photo becomes a class of its own, since a mirrored coat is another pattern). Early layers stay
 frozen, which keeps it feasible on a laptop CPU and guards against over-fitting small
 catalogues. The result is a weights file used with ``--weights`` (Python: ``weights=``).
 
@@ -42,9 +42,9 @@ def _load_crops(det: pd.DataFrame, size: int, progress: bool) -> tuple[list, lis
 
 
 def adapt(dataset, out, backbone: str = "efficientnet-lite0", megadetector=None, epochs: int = 12,
-          batch_size: int = 32, lr: float = 4e-4, freeze_blocks: int = 3, image_size: int | None = None,
+          batch_size: int = 32, lr: float = 1e-4, freeze_blocks: int = 2, image_size: int | None = None,
           margin: float = 0.3, scale: float = 30.0, seed: int = 0, threads: int | None = None,
-          loss: str = "arcface", per_class: int = 4, progress: bool = True) -> dict:
+          loss: str = "triplet", per_class: int = 4, progress: bool = True) -> dict:
     """Fine-tune ``backbone`` on labelled photos in ``dataset`` (folder per individual) and
     write the weights to ``out`` (``.safetensors``) with a JSON record beside it."""
     import torch

@@ -315,8 +315,10 @@ def _adapt(sub):
     p.add_argument("--megadetector", help="MegaDetector JSON with boxes for the photos")
     p.add_argument("--epochs", type=int, default=12, help="passes over the photos (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=32, help="photos per step (default: %(default)s)")
-    p.add_argument("--lr", type=float, default=4e-4, help="learning rate (default: %(default)s)")
-    p.add_argument("--freeze-blocks", type=int, default=3, help="early network blocks kept frozen (default: %(default)s)")
+    p.add_argument("--lr", type=float, default=1e-4, help="learning rate (default: %(default)s)")
+    p.add_argument("--loss", choices=["triplet", "arcface"], default="triplet",
+                   help="metric-learning loss (default: %(default)s)")
+    p.add_argument("--freeze-blocks", type=int, default=2, help="early network blocks kept frozen (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--threads", type=int, help="CPU threads (default: all)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -324,7 +326,8 @@ def _adapt(sub):
     def run(a):
         from .adapt import adapt
         rec = adapt(a.dataset, a.out, megadetector=a.megadetector, epochs=a.epochs, batch_size=a.batch_size,
-                    lr=a.lr, freeze_blocks=a.freeze_blocks, seed=a.seed, threads=a.threads, progress=not a.quiet)
+                    lr=a.lr, loss=a.loss, freeze_blocks=a.freeze_blocks, seed=a.seed, threads=a.threads,
+                    progress=not a.quiet)
         print(f"adapted on {rec['photos']} photos of {rec['individuals']} individuals in {rec['seconds']} s; "
               f"final loss {rec['log'][-1]['loss']:.3f}; weights: {a.out}")
     p.set_defaults(func=run)
