@@ -14,7 +14,7 @@ Cases, each in a fresh process (its own peak memory), interleaved over several r
 that load from other users of the machine hits all of them alike:
 
 * ``baseline``: what a straightforward script does -- PIL full decode, EXIF transpose, crop
-  the padded box, torchvision ``to_tensor``/``resize(antialias)``/``pad``/``normalize``, then
+  the padded box, torchvision ``to_tensor``/``resize(antialias)``, letterbox, ``normalize``, then
   one image at a time through the same backbone (NCHW, ``no_grad``), torch's default threads.
 * ``baseline_1thread``: the same with one torch thread (on a busy 2-core machine torch's
   default of 2 spinning OpenMP threads is much slower; the ratio is taken against the faster
@@ -73,6 +73,7 @@ def case_baseline(n: int, threads: int | None, repeat: int) -> dict:
     det = _detections(n, repeat)
     model, spec = load_backbone()
     size, pad = spec.input_size, 0.05
+    fill = torch.tensor([124, 116, 104], dtype=torch.float32).div(255).view(3, 1, 1).expand(3, size, size).contiguous()
 
     def one(path, box):
         im = ImageOps.exif_transpose(Image.open(path)).convert("RGB")    # full 12 MP decode
@@ -83,8 +84,9 @@ def case_baseline(n: int, threads: int | None, repeat: int) -> dict:
         nh, nw = max(1, round(h * s)), max(1, round(w * s))
         x = TF.resize(x, [nh, nw], antialias=True)
         left, top = (size - nw) // 2, (size - nh) // 2
-        x = TF.pad(x, [left, top, size - nw - left, size - nh - top], fill=0.45)
-        x = TF.normalize(x, spec.mean, spec.std).unsqueeze(0)
+        canvas = fill.clone()                    # letterbox with lynxid's fill colour
+        canvas[:, top:top + nh, left:left + nw] = x
+        x = TF.normalize(canvas, spec.mean, spec.std).unsqueeze(0)
         with torch.no_grad():
             f = model.forward_features(x)
             f = f.clamp(min=1e-6).pow(3).mean((2, 3)).pow(1 / 3)

@@ -120,15 +120,16 @@ def extract_features(detections: pd.DataFrame, embedder, local: bool = True, cac
     the same arguments computes only what is missing and returns the same result (network
     outputs do not depend on how detections are grouped into batches). ``workers``: decode
     threads (default: the cores torch does not use); ``batch_size``: detections per network
-    call (default: the embedder's, at most ``CPU_BATCH`` on a CPU). ``compact``: merge the cache's small shards every ``COMPACT_ABOVE``
-    batches (off for cluster workers sharing one cache). ``stats`` on the result counts what
+    call (default: the embedder's, at most ``CPU_BATCH`` on a CPU). ``compact``: merge the
+    cache's small shards every ``COMPACT_ABOVE`` batches (off for cluster workers sharing one
+    cache). ``stats`` on the result counts what
     was computed and what came from the cache. ``threads``: torch threads while extracting
     on a CPU (default :func:`default_threads`; restored afterwards).
     """
     rt = _RUNTIME.get()
     if rt.get("device"):
         _place(embedder, rt["device"])
-    batch_size = batch_size or rt.get("batch_size")
+    batch_size = batch_size if batch_size is not None else rt.get("batch_size")
     workers = workers or rt.get("workers")
     threads = threads or rt.get("threads") or getattr(embedder, "threads", None)
     if getattr(getattr(embedder, "device", None), "type", "cpu") != "cpu":
@@ -136,7 +137,8 @@ def extract_features(detections: pd.DataFrame, embedder, local: bool = True, cac
                         batch_size, compact)
     # on a CPU small batches pipeline better with the decoders (and cost the network no more
     # per image): 8 ran 30 % faster than 32 in benchmarks/throughput.py
-    batch_size = batch_size or min(embedder.batch_size, CPU_BATCH)
+    if batch_size is None:
+        batch_size = min(embedder.batch_size, CPU_BATCH)
     import torch
     before = torch.get_num_threads()
     torch.set_num_threads(int(threads or default_threads()))
@@ -168,7 +170,7 @@ def _extract(detections, embedder, local, cache_dir, progress, desc, local_size,
     worker = _Worker(embedder, local, emb_cache, loc_cache, local_size)
     rows = detections[["path", "bbox_x", "bbox_y", "bbox_w", "bbox_h"]].to_dict("records")
     names = detections["file"].tolist() if "file" in detections else [r["path"] for r in rows]
-    bs = int(batch_size or embedder.batch_size)
+    bs = int(embedder.batch_size if batch_size is None else batch_size)
     if bs < 1:
         raise ValueError(f"batch_size must be at least 1, not {bs}")
     batches = [list(range(i, min(n, i + bs))) for i in range(0, n, bs)]
