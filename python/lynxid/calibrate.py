@@ -118,6 +118,21 @@ class FusionCalibrator:
             p = np.interp(p, self.iso_x, self.iso_y)
         return np.clip(p, 1e-4, 1 - 1e-4)
 
+    def ranking_key(self, g, l=None) -> np.ndarray:
+        """The fitted logistic score (log-odds) before the isotonic step: isotonic output is a step
+        function (and clipped), so many candidates share one probability; this orders them."""
+        g = np.asarray(g, np.float64).ravel()
+        if l is None:
+            l = np.zeros_like(g)
+        # the linear predictor itself: the sigmoid rounds large values to exactly 1.0
+        return ((self._x(g, l) - self.mu) / self.sd) @ self.coef + self.intercept
+
+    def rank(self, g, l=None) -> np.ndarray:
+        """Order (best first) of candidates: probability, then the logistic score, then the
+        global similarity, so tied probabilities never fall back on name order."""
+        g = np.asarray(g, np.float64).ravel()
+        return np.lexsort((-g, -self.ranking_key(g, l), -self.predict(g, l)))
+
     # -- persistence ----------------------------------------------------------------------
     def to_dict(self) -> dict:
         f = lambda a: None if a is None else np.asarray(a).tolist()  # noqa: E731

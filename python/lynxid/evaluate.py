@@ -41,9 +41,9 @@ MODES = ("all", "same-flank", "excl-sighting")
 # --------------------------------------------------------------------------------------
 # metrics
 # --------------------------------------------------------------------------------------
-def _average_precision(scores: np.ndarray, relevant: np.ndarray) -> tuple[float, float]:
-    """(AP, precision at R) of one ranked list."""
-    order = np.argsort(-scores, kind="stable")
+def _average_precision(scores: np.ndarray, relevant: np.ndarray, ranked: bool = False) -> tuple[float, float]:
+    """(AP, precision at R) of one ranked list; ``ranked``: ``scores`` is already the order."""
+    order = scores if ranked else np.argsort(-scores, kind="stable")
     rel = relevant[order].astype(float)
     R = rel.sum()
     if R == 0:
@@ -52,12 +52,24 @@ def _average_precision(scores: np.ndarray, relevant: np.ndarray) -> tuple[float,
     return float((prec * rel).sum() / R), float(rel[: int(R)].mean())
 
 
-def _individual_rank(names: np.ndarray, scores: np.ndarray, truth: str) -> int:
-    """0-based rank of the true individual among candidates (len(names) if absent)."""
-    if truth not in set(names):
+def _individual_rank(names: np.ndarray, keys, truth: str) -> int:
+    """0-based rank of the true individual among candidates (len(names) if absent).
+
+    ``keys``: one score array or a tuple compared in order (probability, then what breaks
+    its ties). Candidates tied with the truth on every key rank ahead of it: an isotonic
+    calibrator gives many candidates the same probability, and counting ties in the truth's
+    favour would report a perfect rank-1 for a method that cannot tell them apart.
+    """
+    names = np.asarray(names)
+    K = np.column_stack([np.asarray(k, float) for k in (keys if isinstance(keys, tuple) else (keys,))])
+    is_true = names == truth
+    if not is_true.any():
         return len(names)
-    s_true = scores[names == truth].max()
-    return int((scores > s_true).sum())
+    order = np.lexsort(tuple(-K[:, j] for j in range(K.shape[1] - 1, -1, -1)))   # best first
+    pos = int(np.argmax(is_true[order]))
+    rest = order[pos + 1:]
+    ties = (~is_true[rest]) & (K[rest] == K[order[pos]]).all(axis=1)
+    return pos + int(ties.sum())
 
 
 # --------------------------------------------------------------------------------------
@@ -164,6 +176,7 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
             pairs = pd.DataFrame(rows, columns=["query", "individual", "g", "l", "y", "truth", "shortlisted"])
             pairs["fold"] = pairs["truth"].map(folds)
             pairs["p"] = np.nan
+            pairs["z"] = np.nan
             cals = {}
             for f in range(n_folds):
                 tr = pairs["fold"] != f
@@ -173,16 +186,20 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
                                                      groups=pairs.loc[tr, "truth"], seed=seed)
                 te = ~tr
                 pairs.loc[te, "p"] = cals[f].predict(pairs.loc[te, "g"], pairs.loc[te, "l"])
+                pairs.loc[te, "z"] = cals[f].ranking_key(pairs.loc[te, "g"], pairs.loc[te, "l"])
             ranks, aps, prs = [], [], []
             for q, grp in pairs.dropna(subset=["p"]).groupby("query"):
-                ranks.append(_individual_rank(grp["individual"].to_numpy(), grp["p"].to_numpy(), individuals[q]))
+                ranks.append(_individual_rank(grp["individual"].to_numpy(), (grp["p"], grp["z"], grp["g"]),
+                                              individuals[q]))
                 # image-level fused score: the fold's calibrator on (cosine, verified matches)
                 gal = _gallery_mask(mode, q, refs, flank_known)
                 idx = np.nonzero(gal)[0]
                 lq = local_cache.get(q, {})
                 lv = np.array([lq.get(r, 0) for r in idx], float)
                 ps = cals[folds[individuals[q]]].predict(S[q, idx], lv)
-                ap, pr = _average_precision(ps + 1e-9 * S[q, idx], individuals[idx] == individuals[q])
+                z = cals[folds[individuals[q]]].ranking_key(S[q, idx], lv)
+                ap, pr = _average_precision(np.lexsort((-S[q, idx], -z, -ps)), individuals[idx] == individuals[q],
+                                            ranked=True)
                 aps.append(ap)
                 prs.append(pr)
             ranks = np.array(ranks)
@@ -190,7 +207,8 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
             # (all-candidate pairs are mostly trivial negatives near 0 that flatter the ECE)
             p_ok = pairs.dropna(subset=["p"])
             p_sh = p_ok[p_ok["shortlisted"]]
-            top1 = p_ok.loc[p_ok.groupby("query")["p"].idxmax()]
+            top1 = p_ok.sort_values(["query", "p", "z", "g"], ascending=[True, False, False, False]) \
+                .drop_duplicates("query")
             report["modes"][mode]["full"] = {
                 "rank1": float((ranks == 0).mean()), "rank5": float((ranks < 5).mean()),
                 "mAP": float(np.nanmean(aps)), "MAP@R": float(np.nanmean(prs)),
@@ -239,7 +257,10 @@ def _open_set(det, fs, refs, individuals, sightings, flanks, seed, n_individuals
     # test: known queries (own sighting excluded) and unknown queries against the catalogue
     odds = pairs.assign(o=pairs.p / (1 - pairs.p))
     per_q = odds.groupby("query").agg(sum_o=("o", "sum"), truth=("truth", "first"), known=("known", "first"))
-    top = odds.loc[odds.groupby("query")["o"].idxmax(), ["query", "individual"]].set_index("query")["individual"]
+    # the best candidate as identify ranks them: probability, then the calibrator's score, then cosine
+    odds["z"] = cal.ranking_key(odds.g, odds.l)
+    top = odds.sort_values(["query", "o", "z", "g"], ascending=[True, False, False, False]) \
+        .drop_duplicates("query").set_index("query")["individual"]
     per_q["top"] = top
     per_q["p_new"] = c / (c + per_q["sum_o"])
     max_o = odds.groupby("query")["o"].max()
