@@ -43,7 +43,7 @@ def labelled(tmp_path_factory):
     return simulate_survey(root / "survey", cfg, progress=False)
 
 
-def test_evaluate_on_distinguishable_animals(labelled, capsys):
+def test_evaluate_on_distinguishable_animals(labelled):
     rep = evaluate_dataset(labelled.catalogue_images, megadetector=labelled.catalogue_megadetector_json,
                            progress=False)
     assert rep["images"] == 36 and rep["individuals"] == 6 and rep["with_flank"] == 36

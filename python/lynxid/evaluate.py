@@ -196,10 +196,8 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
                 idx = np.nonzero(gal)[0]
                 lq = local_cache.get(q, {})
                 lv = np.array([lq.get(r, 0) for r in idx], float)
-                ps = cals[folds[individuals[q]]].predict(S[q, idx], lv)
-                z = cals[folds[individuals[q]]].ranking_key(S[q, idx], lv)
-                ap, pr = _average_precision(np.lexsort((-S[q, idx], -z, -ps)), individuals[idx] == individuals[q],
-                                            ranked=True)
+                order = cals[folds[individuals[q]]].rank(S[q, idx], lv)
+                ap, pr = _average_precision(order, individuals[idx] == individuals[q], ranked=True)
                 aps.append(ap)
                 prs.append(pr)
             ranks = np.array(ranks)
