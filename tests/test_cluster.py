@@ -60,3 +60,26 @@ def test_threshold(p, threshold, merged):
 def test_empty_and_single():
     assert agglomerate(np.zeros((0, 0))).shape == (0,)
     assert agglomerate(np.array([[nan]])).tolist() == [0]
+
+
+def test_units_that_cannot_be_one_animal():
+    """identify's cannot-link: other stations within 30 min of a unit's time span, and two
+    boxes in one photo (two animals side by side are never one new individual)."""
+    import pandas as pd
+    from lynxid.identify import _cannot_link
+    t = pd.to_datetime(["2025-03-01 10:00", "2025-03-01 10:00", "2025-03-01 10:50", "2025-03-01 13:00"])
+    units = pd.DataFrame({
+        "station": ["S1", "S1", "S2", "S3"],
+        "t0": t,
+        # unit 0 lasts until 10:40: S2 at 10:50 is 10 min after its last photo
+        "t1": t + pd.to_timedelta([40, 0, 0, 0], unit="min"),
+        "files": [frozenset({"a.jpg", "b.jpg"}), frozenset({"b.jpg"}), frozenset({"c.jpg"}), frozenset({"d.jpg"})]})
+    cl = _cannot_link(units)
+    assert cl[0, 1] and cl[1, 0]              # share photo b.jpg
+    assert cl[0, 2]                           # spans 10 min apart, other station
+    assert not cl[1, 2]                       # 50 min apart
+    assert not cl[0, 3] and not cl[2, 3]      # hours apart
+    assert not cl.diagonal().any()
+    # without spans and photos: start times only, stations only
+    cl0 = _cannot_link(units[["station", "t0"]])
+    assert not cl0[0, 1] and not cl0[0, 2]

@@ -28,6 +28,9 @@ def test_average_precision_by_hand():
     ap, pr = _average_precision(np.array([0.9, 0.8, 0.7, 0.1]), np.array([1, 0, 1, 0]))
     assert ap == pytest.approx((1 + 2 / 3) / 2)
     assert pr == pytest.approx(0.5)
+    # MAP@R (Musgrave et al.): [miss, hit, hit], R = 2 -> (0 + 1/2) / 2
+    _, mapr = _average_precision(np.array([0.9, 0.8, 0.7]), np.array([0, 1, 1]))
+    assert mapr == pytest.approx(0.25)
     # an explicit order: items 1, 2, 3, 0 -> relevant at ranks 2 and 4
     ap, _ = _average_precision(np.array([1, 2, 3, 0]), np.array([1, 0, 1, 0]), ranked=True)
     assert ap == pytest.approx((1 / 2 + 2 / 4) / 2)

@@ -57,7 +57,7 @@ def test_accuracy_against_truth(run):
     assert acc["new_recall"] >= 0.6, acc
     assert acc["new_purity"] >= 0.9, acc
     assert acc["ari"] >= 0.6, acc
-    assert cat.meta["model"]["diagnostics"]["ece_cv"] < 0.2
+    assert cat.meta["model"]["diagnostics"]["ece_all_pairs"] < 0.2
 
 
 def test_every_bad_file_is_reported(run):

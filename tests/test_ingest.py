@@ -349,3 +349,20 @@ def test_whole_image_detections_and_issues():
     a.extend(None)
     assert len(a) == 3 and a.table().severity.tolist() == ["excluded", "warning", "warning"]
     assert np.array_equal(Issues().table().columns, ["file", "stage", "severity", "reason"])
+
+
+def test_flank_tags_are_left_right_or_unknown():
+    """A tag value other than left/right must not become a third flank that matches nothing."""
+    from lynxid.ingest import Issues, flank_from_tag
+    from lynxid.match import flank_compatible
+    iss = Issues()
+    assert [flank_from_tag(v, "x.jpg", iss) for v in ("Left", " RIGHT ", "L", "rechts", "gauche")] == \
+        ["left", "right", "left", "right", "left"]
+    assert flank_from_tag("Unknown", "x.jpg", iss) is None and flank_from_tag("both", "x.jpg", iss) is None
+    assert len(iss.table()) == 0                     # understood values are not reported
+    assert flank_from_tag("flanc-ouest", "y.jpg", iss) is None
+    t = iss.table()
+    assert len(t) == 1 and t["file"].iat[0] == "y.jpg" and "flanc-ouest" in t["reason"].iat[0]
+    # an unknown flank stays comparable with both sides
+    assert flank_compatible(np.array(["left", "right", None], dtype=object),
+                            np.full(3, flank_from_tag("Unknown", "x.jpg", iss), dtype=object)).all()

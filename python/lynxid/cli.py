@@ -196,7 +196,8 @@ def _catalogue_run(a):
     print(f"catalogue {cat.root}: {s['individuals']} individuals, {s['references']} reference photos")
     if d:
         print(f"  identification model (leave-one-out on the catalogue): known called correctly "
-              f"{100 * d['baks']:.0f} %, unknown called new {100 * d['baus']:.0f} %, calibration error {d['ece_cv']:.3f}")
+              f"{100 * d['baks']:.0f} %, unknown called new {100 * d['baus']:.0f} %, calibration error of the best candidate "
+              f"{d.get('ece_top1', float('nan')):.3f}")
     else:
         print("  no identification model: it needs at least two individuals photographed on two or more occasions")
     skipped = [r for r in cat.meta.get("issues", []) if r.get("severity") != "warning"]

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from . import storage
-from .calibrate import FusionCalibrator, expected_calibration_error, reliability_table
+from .calibrate import FusionCalibrator, cross_validated_probabilities, expected_calibration_error, reliability_table
 from .cluster import agglomerate
 from .ingest import Issues, load_megadetector, scan_catalogue, whole_image_detections
 from .keypoints import match as match_local
@@ -42,14 +42,16 @@ MODES = ("all", "same-flank", "excl-sighting")
 # metrics
 # --------------------------------------------------------------------------------------
 def _average_precision(scores: np.ndarray, relevant: np.ndarray, ranked: bool = False) -> tuple[float, float]:
-    """(AP, precision at R) of one ranked list; ``ranked``: ``scores`` is already the order."""
+    """(AP, MAP@R) of one ranked list; ``ranked``: ``scores`` is already the order."""
     order = scores if ranked else np.argsort(-scores, kind="stable")
     rel = relevant[order].astype(float)
     R = rel.sum()
     if R == 0:
         return np.nan, np.nan
     prec = np.cumsum(rel) / np.arange(1, len(rel) + 1)
-    return float((prec * rel).sum() / R), float(rel[: int(R)].mean())
+    r = int(R)
+    # MAP@R (Musgrave et al. 2020): mean over the first R ranks of precision@i at the relevant ones
+    return float((prec * rel).sum() / R), float((prec[:r] * rel[:r]).sum() / R)
 
 
 def _individual_rank(names: np.ndarray, keys, truth: str) -> int:
@@ -143,7 +145,8 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
     n_query = 0
     for mode in MODES:
         refs = refs_known if mode == "same-flank" else refs_hidden
-        res_g, res_f, rows = [], [], []
+        res_g, rows = [], []
+        mode_local: dict[int, dict] = {}     # this protocol's own verified matches per query
         for q in tqdm(range(len(det)), desc=f"evaluating {mode}", disable=not progress, unit="query"):
             if mode == "same-flank" and not flank_known[q]:
                 continue
@@ -164,6 +167,7 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
                               n_individuals=n_individuals, per_individual=per_individual, use_local=True,
                               sims=sims, local_cache=lc)
                 t_query += time.time() - tq
+                mode_local[q] = ev.pair_local
                 n_query += 1
                 for name, g, l, sh in zip(ev.individuals, ev.g, ev.l, ev.shortlisted):
                     rows.append((q, name, g, l, int(name == individuals[q]), individuals[q], bool(sh)))
@@ -194,7 +198,7 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
                 # image-level fused score: the fold's calibrator on (cosine, verified matches)
                 gal = _gallery_mask(mode, q, refs, flank_known)
                 idx = np.nonzero(gal)[0]
-                lq = local_cache.get(q, {})
+                lq = mode_local.get(q, {})
                 lv = np.array([lq.get(r, 0) for r in idx], float)
                 order = cals[folds[individuals[q]]].rank(S[q, idx], lv)
                 ap, pr = _average_precision(order, individuals[idx] == individuals[q], ranked=True)
@@ -245,35 +249,55 @@ def _open_set(det, fs, refs, individuals, sightings, flanks, seed, n_individuals
         for name, g, l in zip(ev.individuals, ev.g, ev.l):
             rows.append((q, name, g, l, int(name == individuals[q]), individuals[q], bool(known[q])))
     pairs = pd.DataFrame(rows, columns=["query", "individual", "g", "l", "y", "truth", "known"])
-    # the catalogue's own model: fitted on known queries only
+    elig = pairs[pairs.known].groupby("query")["y"].max().astype(bool)
+    pairs["eligible"] = pairs["query"].map(elig).fillna(False).astype(bool)
     kp = pairs[pairs.known]
-    cal = FusionCalibrator(True).fit(kp.g, kp.l, kp.y, groups=kp.truth, seed=seed)
-    pairs["p"] = cal.predict(pairs.g, pairs.l)
-    elig = kp.groupby("query")["y"].max().astype(bool)
-    kp = pairs[pairs.known].assign(eligible=lambda d: d["query"].map(elig).fillna(False))
-    c, fit_metrics = choose(kp, "p", "gmean")
-    # test: known queries (own sighting excluded) and unknown queries against the catalogue
-    odds = pairs.assign(o=pairs.p / (1 - pairs.p))
-    per_q = odds.groupby("query").agg(sum_o=("o", "sum"), truth=("truth", "first"), known=("known", "first"))
-    # the best candidate as identify ranks them: probability, then the calibrator's score, then cosine
-    odds["z"] = cal.ranking_key(odds.g, odds.l)
-    top = odds.sort_values(["query", "o", "z", "g"], ascending=[True, False, False, False]) \
-        .drop_duplicates("query").set_index("query")["individual"]
-    per_q["top"] = top
-    per_q["p_new"] = c / (c + per_q["sum_o"])
-    max_o = odds.groupby("query")["o"].max()
-    per_q["called_new"] = c >= max_o.reindex(per_q.index)   # P(new) >= the best P(k)
-    eligible_known = per_q.known & per_q.index.to_series().map(elig).fillna(False).astype(bool)
-    k_ok = (~per_q.called_new & (per_q.top == per_q.truth))[eligible_known]
-    baks = float(k_ok.groupby(per_q.truth[eligible_known]).mean().mean())
-    u = per_q[~per_q.known]
-    baus = float(u.called_new.groupby(u.truth).mean().mean())
+    # unknown queries: the catalogue's model, fitted on every known individual's queries
+    cal, c, fit_metrics = _fit_open_set_model(kp, seed, choose)
+    u_calls = _open_set_calls(pairs[~pairs.known], cal, c)
+    # known queries: cross-fitted by individual (the model that scores an individual's photos
+    # never saw them), so BAKS is not measured on the data the model was fitted on
+    fold = _fold_of(kp["truth"].to_numpy(), 5, seed)
+    kfold = kp["truth"].map(fold)
+    k_calls = []
+    for f in sorted(kfold.unique()):
+        cal_f, c_f, _ = _fit_open_set_model(kp[kfold != f], seed, choose)
+        k_calls.append(_open_set_calls(kp[kfold == f], cal_f, c_f))
+    k_calls = pd.concat(k_calls)
+    k_calls = k_calls[k_calls.query_eligible]
+    k_ok = ~k_calls.called_new & (k_calls.top == k_calls.truth)
+    baks = float(k_ok.groupby(k_calls.truth).mean().mean())
+    baus = float(u_calls.called_new.groupby(u_calls.truth).mean().mean())
     # cluster the unknown half's detections called new
-    new_q = u.index[u.called_new].to_numpy()
+    new_q = u_calls.index[u_calls.called_new].to_numpy()
     ari = _cluster_ari(new_q, fs, individuals, flanks, cal)
     return {"known_individuals": len(known_names), "unknown_individuals": int(len(names) - len(known_names)),
             "new_weight": c, "BAKS": baks, "BAUS": baus, "gmean": float(np.sqrt(baks * baus)),
-            "catalogue_fit": fit_metrics, "ari_new": ari, "new_detections_clustered": int(len(new_q))}
+            "catalogue_fit": fit_metrics, "baks_cross_fitted": True, "ari_new": ari,
+            "new_detections_clustered": int(len(new_q))}
+
+
+def _fit_open_set_model(kp: pd.DataFrame, seed: int, choose):
+    """What building a catalogue fits (``identify.fit_model``): the calibrator on every pair,
+    the "new" weight on out-of-fold probabilities, ties broken by the calibrator's log-odds."""
+    cal = FusionCalibrator(True).fit(kp.g, kp.l, kp.y, groups=kp.truth, seed=seed)
+    p_cv = cross_validated_probabilities(kp.g, kp.l, kp.y, kp.truth, True, seed=seed)
+    scored = kp.assign(p_cv=p_cv, z=cal.ranking_key(kp.g, kp.l))
+    if scored["p_cv"].notna().sum() < 0.5 * len(scored):
+        scored["p_cv"] = cal.predict(kp.g, kp.l)
+    c, metrics = choose(scored.dropna(subset=["p_cv"]), "p_cv", "gmean")
+    return cal, c, metrics
+
+
+def _open_set_calls(pairs: pd.DataFrame, cal, c: float) -> pd.DataFrame:
+    """Per query: the top candidate as identify ranks them, and whether it is called new
+    (P(new) >= the best P(k))."""
+    odds = pairs.assign(p=cal.predict(pairs.g, pairs.l))
+    odds = odds.assign(o=odds.p / (1 - odds.p), z=cal.ranking_key(odds.g, odds.l))
+    top = odds.sort_values(["query", "o", "z", "g"], ascending=[True, False, False, False]).drop_duplicates("query")
+    return pd.DataFrame({"truth": top["truth"].to_numpy(), "top": top["individual"].to_numpy(),
+                         "called_new": c >= top["o"].to_numpy(), "query_eligible": top["eligible"].to_numpy()},
+                        index=top["query"].to_numpy())
 
 
 def _cluster_ari(qs, fs, individuals, flanks, cal, k_local=10):

@@ -104,13 +104,13 @@ def _loo(refs: References, use_local: bool, n_individuals: int, per_individual: 
     qs = np.arange(n)
     if n > max_queries:
         qs = np.sort(np.random.default_rng(seed).choice(n, max_queries, replace=False))
-    sims_all = refs.vectors @ refs.vectors.T
+    sims_q = refs.vectors[qs] @ refs.vectors.T     # only the rows used (not n x n)
     rows = []
-    for q in tqdm(qs, desc="calibrating on the catalogue", disable=not progress, unit="ref"):
+    for row, q in enumerate(tqdm(qs, desc="calibrating on the catalogue", disable=not progress, unit="ref")):
         excl = refs.sightings == refs.sightings[q]
         ev = evidence(refs.vectors[q], refs.local[q] if refs.local else None, refs.flanks[q], refs,
                       exclude=excl, n_individuals=n_individuals, per_individual=per_individual,
-                      use_local=use_local, sims=sims_all[q])
+                      use_local=use_local, sims=sims_q[row])
         own = refs.individuals[q]
         # can the query's individual be found at all (another sighting, compatible flank)?
         eligible = bool(((refs.individuals == own) & ~excl &
@@ -131,12 +131,17 @@ def _choose_new_weight(pairs: pd.DataFrame, prob_col: str, target: str) -> tuple
     qs = truth.index
     o_own = own.reindex(qs).fillna(0).to_numpy()
     o_best_other = best_other.reindex(qs).fillna(0).to_numpy()
+    # is the own individual the top candidate as identify ranks them (probability, then the
+    # calibrator's log-odds "z" where given, then cosine)?
+    keys = [k for k in (prob_col, "z", "g") if k in pairs]
+    top = pairs.sort_values(["query", *keys], ascending=[True] + [False] * len(keys)).drop_duplicates("query")
+    own_top = top.set_index("query")["y"].reindex(qs).fillna(0).to_numpy().astype(bool)
     elig = eligible.reindex(qs).to_numpy().astype(bool)
     ind = truth.to_numpy()
     scores = []
     for c in grid:
         # known scenario: correct if the own individual beats every other and "new"
-        known_ok = (o_own > o_best_other) & (o_own > c)
+        known_ok = own_top & (o_own > c)
         # unknown scenario (own individual removed): correct if "new" beats every candidate
         unknown_ok = c >= o_best_other
         baks = pd.Series(known_ok[elig]).groupby(ind[elig]).mean().mean() if elig.any() else np.nan
@@ -144,6 +149,10 @@ def _choose_new_weight(pairs: pd.DataFrame, prob_col: str, target: str) -> tuple
         val = np.sqrt(baks * baus) if target == "gmean" else (baks + baus) / 2
         scores.append((val, baks, baus))
     vals = np.array([s[0] for s in scores])
+    if not np.isfinite(vals).any():
+        raise ValueError("cannot choose when to call an animal new: no catalogue photo could be matched against "
+                         "another sighting of its own individual; add photos from at least two sightings (other "
+                         "days or cameras) of several individuals")
     best = np.flatnonzero(vals >= np.nanmax(vals) - 1e-9)
     k = int(best[len(best) // 2])   # middle of the plateau: the most robust choice
     return float(grid[k]), {"baks": float(scores[k][1]), "baus": float(scores[k][2]),
@@ -163,9 +172,18 @@ def fit_model(refs: References, use_local: bool = True, target: str = "gmean", n
     ok = pairs["p_cv"].notna()
     if ok.sum() < 0.5 * len(pairs):           # too few individuals for folds: in-sample
         pairs["p_cv"] = cal.predict(pairs.g, pairs.l)
+    in_sample = not ok.sum() >= 0.5 * len(pairs)
+    pairs["z"] = cal.ranking_key(pairs.g, pairs.l)        # breaks ties of p_cv as identify does
     c, dm = _choose_new_weight(pairs.dropna(subset=["p_cv"]), "p_cv", target)
+    # calibration judged where decisions are made: the best candidate of each query (all pairs
+    # are mostly trivial negatives near 0, whose ECE is flatteringly small)
+    scored = pairs.dropna(subset=["p_cv"])
+    top1 = scored.sort_values(["query", "p_cv", "z", "g"], ascending=[True, False, False, False]) \
+        .drop_duplicates("query")
     diag = {"pairs": int(len(pairs)), "matching_pairs": int(pairs.y.sum()),
-            "ece_cv": expected_calibration_error(pairs.p_cv, pairs.y),
+            "ece_top1": expected_calibration_error(top1.p_cv, top1.y),
+            "ece_all_pairs": expected_calibration_error(scored.p_cv, scored.y),
+            "ece_in_sample": bool(in_sample),
             "queries": int(pairs["query"].nunique()), **dm}
     return IdentificationModel(cal, c, use_local, n_individuals, per_individual, target, diag)
 
@@ -257,15 +275,27 @@ class IdentifyResult:
 
 
 def _cannot_link(units: pd.DataFrame, minutes: float = 30.0) -> np.ndarray:
-    """Two units at different stations within ``minutes`` of each other cannot be one animal."""
-    t = pd.to_datetime(units["t0"])
-    if getattr(t.dt, "tz", None) is not None:
-        t = t.dt.tz_convert("UTC").dt.tz_localize(None)
-    secs = ((t - pd.Timestamp("1970-01-01")).dt.total_seconds()).to_numpy()
+    """Pairs of units that cannot be one animal: at different stations with their time spans
+    (first to last photo) less than ``minutes`` apart, or two boxes in one photo."""
+    def secs(col):
+        t = pd.to_datetime(units[col])
+        if getattr(t.dt, "tz", None) is not None:
+            t = t.dt.tz_convert("UTC").dt.tz_localize(None)
+        return ((t - pd.Timestamp("1970-01-01")).dt.total_seconds()).to_numpy()
+    t0 = secs("t0")
+    t1 = secs("t1") if "t1" in units else t0
     st = units["station"].astype(str).to_numpy()
-    close = np.abs(secs[:, None] - secs[None, :]) < minutes * 60
-    close &= ~np.isnan(secs)[:, None] & ~np.isnan(secs)[None, :]
-    return close & (st[:, None] != st[None, :])
+    gap = np.maximum(t0[:, None] - t1[None, :], t0[None, :] - t1[:, None])   # <= 0 when spans overlap
+    close = gap < minutes * 60
+    close &= ~np.isnan(t0)[:, None] & ~np.isnan(t0)[None, :]
+    out = close & (st[:, None] != st[None, :])
+    if "files" in units:
+        files = list(units["files"])
+        for a in range(len(files)):
+            for b in range(a + 1, len(files)):
+                if files[a] & files[b]:
+                    out[a, b] = out[b, a] = True
+    return out
 
 
 def _unit_pair_probability(model: IdentificationModel, fs: FeatureSet, members: list[np.ndarray],
@@ -396,7 +426,8 @@ def identify(images, catalogue, megadetector=None, out=None, *, tz: str | None =
                for i in idx]
         names, pk, pnew = model.posterior(pool(evs))
         unit_rows.append(dict(unit_id=uid, members=idx, names=names, pk=pk, p_new=pnew,
-                              station=det["station"].iat[idx[0]], t0=det["timestamp"].iloc[idx].min()))
+                              station=det["station"].iat[idx[0]], t0=det["timestamp"].iloc[idx].min(),
+                              t1=det["timestamp"].iloc[idx].max(), files=frozenset(det["file"].iloc[idx])))
     U = pd.DataFrame(unit_rows)
     U["is_new"] = [r.p_new >= (r.pk[0] if len(r.pk) else 0.0) for r in U.itertuples()]
 

@@ -118,6 +118,28 @@ def parse_flank(name: str) -> str | None:
     return m.group(1).lower() if m else None
 
 
+_FLANK_WORDS = {"left": "left", "l": "left", "links": "left", "gauche": "left", "izquierdo": "left",
+                "izquierda": "left", "sinistro": "left", "lewy": "left",
+                "right": "right", "r": "right", "rechts": "right", "droite": "right", "droit": "right",
+                "derecho": "right", "derecha": "right", "destro": "right", "prawy": "right"}
+_NO_FLANK = {"", "unknown", "na", "n/a", "none", "both", "unclear", "?", "-", "front", "back", "head"}
+
+
+def flank_from_tag(value: str | None, rel: str, issues: "Issues") -> str | None:
+    """A flank tag's value as ``left``/``right``/None. Only those two are matched on: any other
+    value would be a third "flank" compatible with neither side, so it counts as unknown
+    (compatible with both), and values we do not recognise are reported."""
+    if value is None:
+        return None
+    v = value.strip().lower()
+    if v in _FLANK_WORDS:
+        return _FLANK_WORDS[v]
+    if v not in _NO_FLANK:
+        issues.add(rel, "scan", f"flank tag '{value}' not understood (expected left or right): flank treated as "
+                   "unknown", "warning")
+    return None
+
+
 def localize_times(naive: pd.Series, offsets: pd.Series, tz: str | None) -> tuple[pd.Series, str]:
     """Turn camera wall-clock times into time-zone-aware times in the survey's zone.
 
@@ -219,7 +241,7 @@ def scan_images(root, station_from: str = "auto", tz: str | None = None,
         rows.append(dict(file=rel, path=str(p.resolve()), station=station, camera=camera,
                          exif_time=when, utc_offset=offset, width=w, height=h,
                          individual_tag=ind, species_tag=tag_value(subj, species_tag, delimiter),
-                         flank_tag=(flank_t.lower() if flank_t else parse_flank(p.name))))
+                         flank_tag=(flank_from_tag(flank_t, rel, issues) if flank_t else parse_flank(p.name))))
     cols = ["file", "path", "station", "camera", "exif_time", "utc_offset", "width", "height",
             "individual_tag", "species_tag", "flank_tag"]
     df = pd.DataFrame(rows, columns=cols)
@@ -317,7 +339,7 @@ def scan_catalogue(root, layout: str = "auto", individual_tag: str = "individual
         # ("Amber_Left_Face.jpg") says nothing about sightings: each photo is its own then.
         sighting = f"{ind}/{p.stem}" if prefix.lower() == str(ind).lower() or prefix == p.stem else f"{ind}/{prefix}"
         rows.append(dict(file=rel, path=str(p.resolve()), individual=str(ind),
-                         flank=(fl.lower() if fl else parse_flank(p.name)), sighting=sighting))
+                         flank=(flank_from_tag(fl, rel, issues) if fl else parse_flank(p.name)), sighting=sighting))
     return pd.DataFrame(rows, columns=["file", "path", "individual", "flank", "sighting"]), issues.table()
 
 

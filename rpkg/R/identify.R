@@ -48,8 +48,8 @@ catalogue_root <- function(x) {
 #' @param progress Show progress bars.
 #' @return A \code{lynxid_catalogue}: a list with \code{path}, \code{individuals},
 #'   \code{n_references}, \code{diagnostics} (leave-one-out accuracy of the fitted model:
-#'   \code{baks} known called correctly, \code{baus} unknown called new, \code{ece_cv}
-#'   calibration error) and \code{issues} (photos not used, with the reason).
+#'   \code{baks} known called correctly, \code{baus} unknown called new, \code{ece_top1}
+#'   calibration error of the best candidate, \code{ece_all_pairs} of all candidates) and \code{issues} (photos not used, with the reason).
 #' @seealso \code{\link{add_to_catalogue}}, \code{\link{identify}}
 #' @examples
 #' \donttest{
@@ -140,8 +140,8 @@ print.lynxid_catalogue <- function(x, ...) {
       " reference photos\n", sep = "")
   d <- x$diagnostics
   if (!is.null(d)) {
-    cat(sprintf("  identification model (leave-one-out): known called correctly %.0f %%, unknown called new %.0f %%, calibration error %.3f\n",
-                100 * d$baks, 100 * d$baus, d$ece_cv))
+    cat(sprintf("  identification model (leave-one-out): known called correctly %.0f %%, unknown called new %.0f %%, calibration error of the best candidate %.3f\n",
+                100 * d$baks, 100 * d$baus, if (is.null(d$ece_top1)) NA_real_ else d$ece_top1))
   } else {
     cat("  no identification model: it needs at least two individuals photographed on two or more occasions\n")
   }
