@@ -298,3 +298,32 @@ def test_r_interop_round_trip():
     assert back.b.isna().tolist() == [False, True]
     one = from_r_columns({"s": ["solo", False], "x": [2.5, False]})     # a one-row R data frame
     assert one.values.tolist() == [["solo", 2.5]]
+
+
+def test_date_typed_station_columns_are_dates():
+    """Setup/retrieval read as date-times at midnight (parse_dates, Excel, Parquet dates) are
+    dates: half days at both ends as with date strings, not a full first day and no last."""
+    import datetime as dt
+    typed = stations(Setup_date=pd.to_datetime(["2020-01-01", "2020-01-02"]),
+                     Retrieval_date=pd.to_datetime(["2020-01-05", "2020-01-06"]))
+    text = stations(Setup_date=["2020-01-01", "2020-01-02"], Retrieval_date=["2020-01-05", "2020-01-06"])
+    objects = typed.assign(Setup_date=[dt.datetime(2020, 1, 1), dt.datetime(2020, 1, 2)],
+                           Retrieval_date=[dt.datetime(2020, 1, 5), dt.datetime(2020, 1, 6)]).astype(object)
+    rec = records([("A", "2020-01-05 03:00:00", "1")])
+    want = capture_history(rec, text)
+    assert want.usage_matrix().to_numpy().tolist()[0] == [0.5, 1, 1, 1, 0.5, 0]
+    for st in (typed, objects):
+        ch = capture_history(rec, st)
+        np.testing.assert_array_equal(ch.usage_matrix().to_numpy(), want.usage_matrix().to_numpy())
+        assert cells(ch) == {("1", 5, "A"): 1}
+
+
+def test_missing_value_markers_are_not_individuals():
+    """R's write.csv writes NA for an unidentified animal: such records are excluded and
+    reported, never one pseudo-individual called "NA"."""
+    rec = records([("A", "2020-01-02 10:00:00", "NA"), ("B", "2020-01-02 10:00:00", "NaN"),
+                   ("A", "2020-01-03 10:00:00", "7")])
+    ch = capture_history(rec, stations())
+    assert cells(ch) == {("7", 3, "A"): 1}
+    iss = ch.issues.set_index("row")
+    assert "no individual ID" in iss.loc[1, "reason"] and "no individual ID" in iss.loc[2, "reason"]

@@ -9,6 +9,8 @@ FALSE`` for non-binary effort) and optionally ``/`` and covariates; both are rea
 import json
 import math
 import shlex
+import shutil
+import subprocess
 
 import pandas as pd
 import pytest
@@ -86,7 +88,30 @@ def test_secr_multisession_with_empty_session(tmp_path):
     t20 = read_table_like_r(tmp_path / "traps_2020.txt")
     assert t19 == [["A", "0", "1000000", "0.5", "1", "0.5"], ["B", "100", "1000000", "0.5", "1", "0.5"]]
     assert [r[3:] for r in t20] == [["0.5", "1", "1", "0.5"]] * 2
-    assert 'c("traps_2019.txt", "traps_2020.txt")' in (tmp_path / "read_secr.R").read_text()
+    assert 'trapfiles <- c("2019" = "traps_2019.txt", "2020" = "traps_2020.txt")' in \
+        (tmp_path / "read_secr.R").read_text()
+
+
+@pytest.mark.skipif(shutil.which("Rscript") is None, reason="R not installed")
+def test_read_secr_pairs_trap_files_with_sessions_as_secr_sorts_them(tmp_path):
+    """secr sorts session labels (R's sort(): "a" before "B" in most locales, while Python
+    puts "B" first) and pairs trap files by position: read_secr.R must order them in R."""
+    st = pd.DataFrame(dict(Station=["A", "A"], ses=["B", "a"], utm_x=[0.0, 0.0], utm_y=[1e6] * 2,
+                           Setup_date=["2019-01-01", "2020-01-01"], Retrieval_date=["2019-01-03", "2020-01-05"]))
+    rec = pd.DataFrame({"station": ["A"], "timestamp": ["2019-01-02 08:00:00"], "individual_id": ["m1"]})
+    ch = capture_history(rec, st, station_options=dict(session_col="ses"))
+    write_secr(ch, tmp_path)
+    script = (tmp_path / "read_secr.R").read_text()
+    setup = script.split("ch <- read.capthist")[0].replace("library(secr)", "")
+    r = subprocess.run(["Rscript", "-e", setup + 'cat(lv, unname(trapfiles[lv]), sep = "\\n")'],
+                       capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    lv, files = r.stdout.split()[:2], r.stdout.split()[2:]
+    want = sorted(["B", "a"], key=str.lower) if lv[0].lower() == "a" else ["B", "a"]   # C locale sorts "B" first
+    assert lv == want
+    for s, f in zip(lv, files):         # each session's file holds that session's usage
+        k = len(read_table_like_r(tmp_path / f)[0]) - 3
+        assert k == (3 if s == "B" else 5), (s, f)
 
 
 def test_oscr(survey, tmp_path):
@@ -238,3 +263,27 @@ def test_no_usable_detection_still_writes_every_format(tmp_path):
     assert read_table_like_r(tmp_path / "capt.txt") == [["1", "NONE", "1", "A"]]     # secr's noncapt line
     assert pd.read_csv(tmp_path / "rmark_ch.csv").empty and pd.read_csv(tmp_path / "oscr_edf.csv").empty
     assert json.loads((tmp_path / "nimble_constants.json").read_text())["n"] == 0
+
+
+def test_rmark_sessions_of_different_lengths_are_not_padded_with_zeros():
+    st = pd.DataFrame(dict(Station=["A", "A"], yr=["2019", "2020"], utm_x=[0.0, 0.0], utm_y=[1e6] * 2,
+                           Setup_date=["2019-01-01", "2020-01-01"], Retrieval_date=["2019-01-03", "2020-01-05"]))
+    rec = pd.DataFrame({"station": ["A", "A"], "timestamp": ["2019-01-02 08:00:00", "2020-01-04 08:00:00"],
+                        "individual_id": ["m1", "m2"]})
+    ch = capture_history(rec, st, station_options=dict(session_col="yr"))
+    t = rmark_table(ch).set_index("individual")
+    assert t.loc["m1", "ch"] == "010.." and t.loc["m2", "ch"] == "00010"
+    m = closed_matrix(ch).set_index("individual")
+    assert m.loc["m1", ["o4", "o5"]].isna().all() and m.loc["m2", "o4"] == 1
+
+
+def test_camtrap_dp_leaves_out_other_species(tmp_path):
+    st = pd.DataFrame(dict(Station=["A"], utm_x=[500000.0], utm_y=[5200000.0], Setup_date=["2020-01-01"],
+                           Retrieval_date=["2020-01-05"]))
+    rec = pd.DataFrame({"Station": ["A", "A"], "Species": ["Lynx lynx", "Felis silvestris"], "Individual": ["L3", "W1"],
+                        "DateTimeOriginal": ["2020-01-02 10:00:00", "2020-01-03 10:00:00"]})
+    ch = capture_history(rec, st, species="Lynx lynx", tz="Europe/Zurich")
+    assert list(ch.records.reason) == ["", "other species"]
+    write_camtrap_dp(ch, tmp_path, crs="EPSG:32632")
+    obs = pd.read_csv(tmp_path / "camtrap-dp" / "observations.csv")
+    assert obs.individualID.tolist() == ["L3"] and obs.scientificName.tolist() == ["Lynx lynx"]

@@ -195,6 +195,7 @@ def read_detections(detections, *, station_col=None, time_col=None, individual_c
             log.add("-", "records", "info", f"{int((~is_sp).sum())} record(s) of other species than {want!r} "
                     f"(column {spc!r}) are not used")
         ok &= is_sp
+        out["other_species"] = ~is_sp
     for col, what in (("station", f"station (column {sc!r})"), ("time", f"date/time (column {tc!r})"),
                       ("individual", f"individual ID (column {ic!r})")):
         miss = ok & pd.isna(out[col]).to_numpy()
@@ -527,14 +528,16 @@ def capture_history(detections, stations, *, occasion_length: float = 1, day1: s
 
     # ---- records -> units (all on integer codes: no per-record Python) -----------------------
     STATUS = ["used", "excluded", "filtered"]
-    REASONS = ["", "missing value or other species (see issues)", "unknown station",
+    REASONS = ["", "missing value (see issues)", "unknown station",
                "outside every session's deployment", "duplicate (remove_duplicates)",
                "not independent (min_delta_minutes)", "before the first occasion", "after max_days",
-               "after the last occasion", "occasion without effort at the station"]
+               "after the last occasion", "occasion without effort at the station", "other species"]
     n_rec = len(rec)
     valid = rec.ok.to_numpy().copy()
     status = np.where(valid, 0, 1).astype(np.int8)
     reason = np.where(valid, 0, 1).astype(np.int8)
+    if "other_species" in rec:
+        reason[rec["other_species"].to_numpy(bool)] = REASONS.index("other species")
     rows = rec.row.to_numpy()
     st_code, st_uniq = pd.factorize(rec.station)
     st_uniq = np.asarray(st_uniq, dtype=object)

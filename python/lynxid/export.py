@@ -161,11 +161,20 @@ def write_secr(ch: CaptureHistory, out_dir) -> dict:
         storage.write_text(out / name, hdr + secr_traps_text(ch, s, covs))
         trapfiles.append(name)
     files["trapfiles"] = [str(out / t) for t in trapfiles]
-    tf = trapfiles[0] if len(trapfiles) == 1 else "c(" + ", ".join(f'"{t}"' for t in trapfiles) + ")"
-    tf = f'"{tf}"' if len(trapfiles) == 1 else tf
     covarg = f",\n                    trapcovnames = c({', '.join(repr(c) for c in covs)})" if covs else ""
+    if len(trapfiles) == 1:
+        tf, order = f'"{trapfiles[0]}"', ""
+    else:
+        # secr matches trap files to sessions by position after sorting the session labels
+        # (numerically when they are all numbers, else R's sort(), which depends on the
+        # locale): order the files the same way in R rather than trusting Python's order
+        named = ", ".join(f'"{str(s)}" = "{t}"' for s, t in zip(sessions, trapfiles))
+        order = (f"trapfiles <- c({named})\n"
+                 "lv <- names(trapfiles)\n"
+                 "lv <- if (all(!is.na(suppressWarnings(as.numeric(lv))))) lv[order(as.numeric(lv))] else sort(lv)\n")
+        tf = "trapfiles[lv]"
     script = (f"# Read the lynxid capture history into secr (run in this folder).\n"
-              f"library(secr)\n"
+              f"library(secr)\n{order}"
               f"ch <- read.capthist(\"capt.txt\", {tf},\n"
               f"                    detector = \"{ch.detector_type}\", fmt = \"trapID\",\n"
               f"                    binary.usage = FALSE, noncapt = \"NONE\"{covarg})\n"
@@ -294,18 +303,19 @@ def closed_matrix(ch: CaptureHistory) -> pd.DataFrame:
 
 def rmark_table(ch: CaptureHistory) -> pd.DataFrame:
     """RMark's data frame: ``ch`` (the 0/1 history as text), ``freq`` (1), ``individual``,
-    ``session`` (a grouping variable when there are several sessions)."""
+    ``session`` (a grouping variable when there are several sessions). Occasions a session
+    does not have (sessions of different lengths) are ".", MARK's code for "not sampled",
+    never 0 ("sampled, not detected"), which would bias p and N."""
     m = closed_matrix(ch)
     occ = [c for c in m.columns if re.fullmatch(r"o\d+", c)]
-    ch_str = (m[occ].fillna(0).astype(int).astype(str).agg("".join, axis=1) if len(m)
-              else pd.Series([], dtype=object))
+    ch_str = (m[occ].apply(lambda col: col.map(lambda v: "." if pd.isna(v) else str(int(v)))).agg("".join, axis=1)
+              if len(m) else pd.Series([], dtype=object))
     return pd.DataFrame({"ch": ch_str, "freq": 1, "individual": m.individual, "session": m.session})
 
 
 def write_closed(ch: CaptureHistory, out_dir) -> dict:
-    """``closed_matrix.csv`` for Rcapture (``closedp(X[, -(1:2)])``)."""
-    if ch.settings.get("day1") == "station":
-        pass  # occasions are per-station days; a closed model just sees "occasion k"
+    """``closed_matrix.csv`` for Rcapture (``closedp(X[, -(1:2)])``); with sessions of different
+    lengths a session's missing occasions are empty cells (NA): analyse one session at a time."""
     return {"closed": str(storage.write_table(closed_matrix(ch), Path(out_dir) / "closed_matrix.csv"))}
 
 
@@ -421,7 +431,9 @@ def write_camtrap_dp(ch: CaptureHistory, out_dir, *, crs=None, scientific_name: 
 
     # records -> deployment working periods
     rec = ch.records
-    okrec = rec[rec.station.notna() & rec.time.notna() & rec.individual.notna()]
+    # every identified record of the focal species is an observation (effort or not); records
+    # of other species are not: they would be written under the focal scientificName
+    okrec = rec[rec.station.notna() & rec.time.notna() & rec.individual.notna() & (rec.reason != "other species")]
     dep_key = pd.DataFrame({"unit": g, "start": s_, "end": e_, "deploymentID": dep_id,
                             "station": dep.station.to_numpy(object)[g],
                             "camera": dep.camera.astype(object).to_numpy()[g],

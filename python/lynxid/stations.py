@@ -149,6 +149,13 @@ def _parse_with(s: pd.Series, date_fmt: str) -> tuple[pd.Series, pd.Series]:
     return out, date_only
 
 
+def _all_midnight(t: pd.Series) -> bool:
+    """Is every non-missing time exactly 00:00:00 (and one present)?"""
+    t = pd.to_datetime(t, errors="coerce")
+    ok = t.notna()
+    return bool(ok.any()) and bool((t[ok] == t[ok].dt.normalize()).all())
+
+
 def parse_datetimes(values: pd.Series, date_format: str | None = None, tz: str | None = None,
                     what: str = "dates") -> tuple[pd.Series, pd.Series, pd.Series, str | None]:
     """Parse a column of dates / date-times the way camtrapR's ``dateFormat`` does.
@@ -167,18 +174,22 @@ def parse_datetimes(values: pd.Series, date_format: str | None = None, tz: str |
         return (t.dt.tz_localize(None).astype("datetime64[ns]"), pd.Series(False, index=idx),
                 pd.Series(False, index=idx), None)
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
-        return values.astype("datetime64[ns]"), pd.Series(False, index=idx), pd.Series(False, index=idx), None
+        t = values.astype("datetime64[ns]")
+        # a date column read as date-times (parse_dates, Excel, Parquet dates) is all midnights:
+        # those are dates without a time of day (camtrapR: noon), not setups at 00:00
+        return t, t.notna() & _all_midnight(t), pd.Series(False, index=idx), None
     # python date / datetime objects (e.g. from Excel or R)
     kind = pd.api.types.infer_dtype(values, skipna=True)
     if kind in ("date", "datetime", "datetime64", "mixed"):
         import datetime as _dt
+        as_dates = kind in ("datetime", "datetime64") and _all_midnight(values)
 
         def conv(v):
             if isinstance(v, (_dt.datetime, pd.Timestamp)):
                 ts = pd.Timestamp(v)
                 if ts.tzinfo is not None:
                     ts = (ts.tz_convert(_zone(tz)) if tz else ts).tz_localize(None)
-                return ts.strftime("%Y-%m-%d %H:%M:%S")
+                return ts.strftime("%Y-%m-%d" if as_dates else "%Y-%m-%d %H:%M:%S")
             if isinstance(v, _dt.date):
                 return v.strftime("%Y-%m-%d")
             return v
@@ -284,8 +295,14 @@ def _session_order(labels: list) -> list:
         return sorted(labels)
 
 
+# how R (write.csv), pandas and databases write a missing value into a text file: an ID that
+# reads "NA" is a record without an ID, not an individual called "NA"
+_MISSING_TEXT = {"", "na", "nan", "<na>", "null", "none", "n/a"}
+
+
 def _str_ids(col: pd.Series) -> pd.Series:
-    """IDs as text: 12.0 (a float column with blanks) becomes '12', blanks become NA."""
+    """IDs as text: 12.0 (a float column with blanks) becomes '12'; blanks and R's/pandas'
+    missing-value markers ("NA", "NaN", "NULL", ...) become NA."""
     if pd.api.types.is_float_dtype(col.dtype):
         ok = col.notna()
         if ok.any() and np.all(np.mod(col[ok].to_numpy(), 1) == 0):
@@ -293,7 +310,7 @@ def _str_ids(col: pd.Series) -> pd.Series:
             out[ok] = col[ok].astype("int64").astype(str)
             return out
     s = col.astype("string").str.strip()
-    return s.where(s.notna() & (s != ""), pd.NA)
+    return s.where(s.notna() & ~s.str.lower().isin(_MISSING_TEXT), pd.NA)
 
 
 def read_stations(source, *, station_col: str = "Station", x_col: str = "utm_x", y_col: str = "utm_y",

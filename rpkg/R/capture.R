@@ -402,6 +402,9 @@ secr_capthist <- function(d) {
                                    Detector = vapply(empty, function(s) traps[[s]]$detector[1], ""),
                                    stringsAsFactors = FALSE))
   }
+  # make.capthist sorts session labels (numerically, else with the locale's sort()) and pairs
+  # them with the traps list by position; a factor keeps lynxid's order, the order of 'trl'
+  caps$Session <- factor(as.character(caps$Session), levels = sessions)
   if (length(sessions) == 1) {
     secr::make.capthist(caps, trl[[1]], fmt = "trapID", noccasions = noccasions[[1]])
   } else {
