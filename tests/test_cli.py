@@ -101,3 +101,20 @@ def test_demo_end_to_end(tmp_path, capsys):
     assert main(["catalogue", "info", str(out / "catalogue")]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["individuals"] == 2 and info["fitted"] is True
+
+
+def test_wrong_folders_are_errors(tmp_path, capsys):
+    """An empty survey folder, or an evaluation set too small for the full method, is an error
+    that says what to do, not a run that 'succeeds' with nothing."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("x")
+    from _pipeline import small_run
+    from lynxid.identify import identify
+    with pytest.raises(ValueError, match="no readable images under"):
+        identify(tmp_path / "empty", small_run().catalogue, progress=False)
+    from PIL import Image
+    for ind in ("A", "B", "C"):
+        (tmp_path / "three" / ind).mkdir(parents=True)
+        Image.new("RGB", (40, 30)).save(tmp_path / "three" / ind / "1_left.jpg")
+    assert main(["evaluate", str(tmp_path / "three"), "--quiet"]) == 2
+    assert "needs at least 4" in capsys.readouterr().err

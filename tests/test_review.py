@@ -282,3 +282,6 @@ def test_review_command_line(run, tmp_path, capsys):
     bad.write_text("detection_id,action\nx#0,maybe\n")
     assert main(["review", "import", str(bad), "--results", str(results)]) == 2
     assert "row 1" in capsys.readouterr().err
+    # a typo in the results folder must not file the review where no identify run looks
+    assert main(["review", "import", str(f), "--results", str(tmp_path / "reslts")]) == 2
+    assert "not an identify output folder" in capsys.readouterr().err and not (tmp_path / "reslts").exists()

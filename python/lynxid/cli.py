@@ -297,6 +297,11 @@ def _review_run(a):
                                    progress=not a.quiet)
         print(f"review page written: {path}  (open it in a browser)")
     else:
+        from pathlib import Path
+        if not (Path(a.results) / "detections.parquet").exists():
+            # a typo would otherwise store the review where no identify run will look for it
+            raise ValueError(f"{a.results} is not an identify output folder (no detections.parquet): "
+                             "give the folder passed to 'lynxid identify --out'")
         n = len(review.read_decisions(a.decisions))
         target = review.save_decisions(a.decisions, a.results)
         print(f"{n} decision row(s) added to {target}; rerun 'lynxid identify ... --out {a.results}' to apply them")

@@ -111,6 +111,10 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
     issues.extend(iss)
     if len(imgs) == 0:
         raise ValueError(f"no labelled images under {root}: expected a folder per individual")
+    if "full" in methods and imgs["individual"].nunique() < 4:
+        raise ValueError(f"{root} has {imgs['individual'].nunique()} individual(s): the full evaluation needs at "
+                         "least 4 (calibration is cross-validated by individual, and the open-set test makes half "
+                         "of them unknown); use --global-only for fewer")
     if megadetector:
         det, iss = load_megadetector(megadetector, imgs, max_per_image=1)
         issues.extend(iss)

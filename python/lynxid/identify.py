@@ -391,6 +391,10 @@ def identify(images, catalogue, megadetector=None, out=None, *, tz: str | None =
     issues = Issues()
     imgs, iss = scan_images(images, station_from=station_from, tz=tz, progress=progress)
     issues.extend(iss)
+    if len(imgs) == 0:
+        raise ValueError(f"no readable images under {images} ({len(iss)} file(s) skipped, e.g. "
+                         f"{'; '.join(iss['reason'].astype(str).head(2)) if len(iss) else 'none found'}): "
+                         "point to the survey folder that holds the station folders")
     if megadetector:
         det, iss = load_megadetector(megadetector, imgs, threshold=threshold)
         issues.extend(iss)

@@ -340,7 +340,44 @@ def scan_catalogue(root, layout: str = "auto", individual_tag: str = "individual
         sighting = f"{ind}/{p.stem}" if prefix.lower() == str(ind).lower() or prefix == p.stem else f"{ind}/{prefix}"
         rows.append(dict(file=rel, path=str(p.resolve()), individual=str(ind),
                          flank=(flank_from_tag(fl, rel, issues) if fl else parse_flank(p.name)), sighting=sighting))
-    return pd.DataFrame(rows, columns=["file", "path", "individual", "flank", "sighting"]), issues.table()
+    df = pd.DataFrame(rows, columns=["file", "path", "individual", "flank", "sighting"])
+    return _sightings_from_times(df, issues), issues.table()
+
+
+SIGHTING_GAP_HOURS = 1.0
+
+
+def _sightings_from_times(df: pd.DataFrame, issues: Issues) -> pd.DataFrame:
+    """Where file names say nothing about sightings -- all of an individual's photos share one
+    prefix ("IMG_0001.JPG", ...) or none do -- photos taken within ``SIGHTING_GAP_HOURS`` of
+    each other (EXIF DateTimeOriginal) form a sighting. Without times, an individual whose
+    photos all count as one sighting is reported: it cannot be used to calibrate."""
+    for ind, idx in df.groupby("individual").groups.items():
+        if len(idx) < 2:
+            continue
+        n_s = df.loc[idx, "sighting"].nunique()
+        if 1 < n_s < len(idx):
+            continue                                    # the names group photos: keep them
+        times = []
+        for path in df.loc[idx, "path"]:
+            try:
+                with Image.open(path) as im:
+                    times.append(read_exif_time(im)[0])
+            except Exception:
+                times.append(None)
+        if all(t is not None for t in times):
+            order = np.argsort(np.array(times, dtype="datetime64[s]"))
+            t_sorted = np.array(times, dtype="datetime64[s]")[order]
+            gaps = np.diff(t_sorted).astype("timedelta64[s]").astype(float) > SIGHTING_GAP_HOURS * 3600
+            cluster = np.empty(len(idx), int)
+            cluster[order] = np.concatenate([[0], np.cumsum(gaps)])
+            df.loc[idx, "sighting"] = [f"{ind}/t{c + 1}" for c in cluster]
+        elif n_s == 1:
+            issues.add(str(ind), "catalogue", f"all {len(idx)} photos of {ind} count as one sighting (file names "
+                       f"before '_' are all {df.loc[idx[0], 'sighting'].split('/', 1)[1]!r} and the photos have no "
+                       "EXIF times), so none can confirm another: name them '<sighting>_<anything>.jpg' "
+                       "(e.g. 2024-03-01a_left.jpg)", "warning")
+    return df
 
 
 # --------------------------------------------------------------------------------------
