@@ -54,6 +54,21 @@ def split_dataset(src: Path, dst: Path, test_fraction: float, seed: int) -> tupl
     return out["train"], out["test"]
 
 
+SIM_INDIVIDUALS = 20
+
+
+def simulated_dataset(seed: int) -> tuple[Path, Path]:
+    """The simulator's reference catalogue of SIM_INDIVIDUALS lynx (3 sightings x 2 flanks
+    each, file names "01_left.jpg"): lynx-like coats whose truth is known."""
+    from lynxid.simulate import SurveyConfig, simulate_survey
+    root = WORK / f"simulated-{seed}"
+    if not (root / "catalogue_megadetector.json").exists():
+        cfg = SurveyConfig(n_individuals=SIM_INDIVIDUALS, n_known=SIM_INDIVIDUALS, n_days=5, max_detections=1,
+                           inject_bad_files=False, seed=seed + 1)
+        simulate_survey(root, cfg, progress=True)
+    return root / "catalogue", root / "catalogue_megadetector.json"
+
+
 def latency(n_refs: int = 2000, n_queries: int = 100, seed: int = 0) -> dict:
     """One query (global + local evidence, features cached) against ``n_refs`` references."""
     from lynxid.embed import Embedder
@@ -94,13 +109,14 @@ def latency(n_refs: int = 2000, n_queries: int = 100, seed: int = 0) -> dict:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--datasets", nargs="+", default=["nyala", "lion"])
+    ap.add_argument("--datasets", nargs="+", default=["nyala", "lion", "simulated"],
+                    help="nyala, lion (../shared/data/reid) and/or simulated (made by lynxid's simulator)")
     ap.add_argument("--adapt", action="store_true", help="also adapt on 2/3 of nyala's individuals, test on the rest")
     ap.add_argument("--adapt-epochs", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-latency", action="store_true")
     a = ap.parse_args(argv)
-    if not (SHARED / "reid").exists():
+    if not (SHARED / "reid").exists() and set(a.datasets) - {"simulated"}:
         sys.exit(f"shared data not found at {SHARED}; set LYNXID_SHARED_DATA")
     started = time.strftime("%Y-%m-%d %H:%M")
     results = {"measured": started, "machine": f"{platform.platform()}, {os.cpu_count()} CPUs",
@@ -113,8 +129,15 @@ def main(argv=None):
         results["latency"] = old.get("latency")
     for name in a.datasets:
         print(f"== {name}", flush=True)
-        rep = evaluate_dataset(SHARED / "reid" / name, cache_dir=WORK / "cache", seed=a.seed, progress=True)
-        rep["command"] = f"lynxid evaluate ../shared/data/reid/{name} --seed {a.seed}"
+        if name == "simulated":
+            root, md = simulated_dataset(a.seed)
+            rep = evaluate_dataset(root, megadetector=md, cache_dir=WORK / "cache", seed=a.seed, progress=True)
+            rep["command"] = (f"lynxid simulate DIR --individuals {SIM_INDIVIDUALS} --known {SIM_INDIVIDUALS} --days 5 "
+                              f"--seed {a.seed + 1}; lynxid evaluate DIR/catalogue --megadetector "
+                              f"DIR/catalogue_megadetector.json --seed {a.seed}")
+        else:
+            rep = evaluate_dataset(SHARED / "reid" / name, cache_dir=WORK / "cache", seed=a.seed, progress=True)
+            rep["command"] = f"lynxid evaluate ../shared/data/reid/{name} --seed {a.seed}"
         results["datasets"][name] = rep
         print(format_report(rep), flush=True)
         _plot(rep, name)
