@@ -404,7 +404,7 @@ class CaptureHistory:
                          f"{r.effort_days:g} trap-days")
         left = int((self.records.status != "used").sum())
         if left:
-            lines.append(f"  {left} record(s) not used: see .issues")
+            lines.append(f"  {left} record(s) not used: see the issues")
         return "\n".join(lines)
 
     # ---- export shortcuts -----------------------------------------------------------
@@ -569,8 +569,8 @@ def capture_history(detections, stations, *, occasion_length: float = 1, day1: s
             ex = ", ".join(map(str, rows[unknown][:10]))
             raise ValueError(f"{meta['source']}: {int(unknown.sum())} record(s) at station(s) not in the station table: "
                              f"{msg}; rows {ex}{' ...' if unknown.sum() > 10 else ''}. Add the stations to the station "
-                             "table, correct the names, or pass unknown_stations='exclude' to leave these records out "
-                             "(they are then listed in .issues).")
+                             "table, correct the names, or pass unknown_stations='exclude' (command line: --unknown-stations "
+                             "exclude) to leave these records out (they are then listed in the issues).")
         idx = np.flatnonzero(unknown)
         log.add(rows[idx], "records", "excluded", ("station " + _q(stn(idx)) + " is not in the station table").to_numpy())
         set_status(idx, 1, "unknown station")

@@ -215,7 +215,7 @@ def _read_results(results) -> tuple[pd.DataFrame, Path | None]:
     p = root / "detections.parquet" if root.is_dir() else root
     if not p.exists():
         raise FileNotFoundError(f"no identification results at {root} (detections.parquet missing); "
-                                "run identify with out= first")
+                                "run identify with out= (command line: --out) first")
     det = storage.read_table(p)
     if "path" not in det:
         raise ValueError(f"{p} has no 'path' column (image locations); use identify's detections.parquet, "

@@ -352,7 +352,10 @@ def read_stations(source, *, station_col: str = "Station", x_col: str = "utm_x",
     if missing:
         raise ValueError(f"{name}: column(s) not found: {', '.join(missing)}. The table has: "
                          f"{', '.join(map(str, cols))}. Name the columns with station_col=, x_col=, y_col=, "
-                         "setup_col=, retrieval_col= (camtrapR's stationCol, Xcol, Ycol, setupCol, retrievalCol).")
+                         "setup_col=, retrieval_col= (command line: --station-col, --x-col, ...; camtrapR's "
+                         "stationCol, Xcol, Ycol, setupCol, retrievalCol)."
+                         + (" The table looks ';'-separated: save it as a comma-separated CSV."
+                            if len(cols) == 1 and ";" in str(cols[0]) else ""))
     rows = np.arange(1, len(df) + 1)
     if len(df) == 0:
         raise ValueError(f"{name}: the station table has no rows")
