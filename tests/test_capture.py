@@ -327,3 +327,13 @@ def test_missing_value_markers_are_not_individuals():
     assert cells(ch) == {("7", 3, "A"): 1}
     iss = ch.issues.set_index("row")
     assert "no individual ID" in iss.loc[1, "reason"] and "no individual ID" in iss.loc[2, "reason"]
+
+
+def test_session_without_occasions_is_an_error():
+    """day1 after a whole session: an error naming it, not a zero-occasion session that secr
+    would read as one occasion of full effort without captures."""
+    st = stations(Session=["1", "2"], Setup_date=["2020-01-01", "2020-03-01"],
+                  Retrieval_date=["2020-01-05", "2020-03-05"])
+    rec = records([("B", "2020-03-02 10:00:00", "1")])
+    with pytest.raises(ValueError, match=r"session\(s\) 1 have no occasion"):
+        capture_history(rec, st, day1="2020-02-15", station_options=dict(session_col="Session"))

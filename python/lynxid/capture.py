@@ -516,6 +516,13 @@ def capture_history(detections, stations, *, occasion_length: float = 1, day1: s
     Kmax = int(K_sess.max()) if n_sess else 0
     if Kmax == 0:
         raise ValueError("no occasion has any effort: check day1, buffer_days and the station dates")
+    if (K_sess == 0).any():
+        # secr would read such a session as one fully used occasion without captures, pulling a
+        # shared density down; camtrapR drops it. Say so rather than guess which the user meant.
+        empty = [str(sess_list[i]) for i in np.flatnonzero(K_sess == 0)]
+        raise ValueError(f"session(s) {', '.join(empty)} have no occasion with effort (day1 / buffer_days / "
+                         "max_days leave nothing of them): remove their stations from the station table or "
+                         "change day1")
 
     # ---- usage -------------------------------------------------------------------------
     wg, ws, we, ww = units.work
