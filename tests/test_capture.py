@@ -337,3 +337,14 @@ def test_session_without_occasions_is_an_error():
     rec = records([("B", "2020-03-02 10:00:00", "1")])
     with pytest.raises(ValueError, match=r"session\(s\) 1 have no occasion"):
         capture_history(rec, st, day1="2020-02-15", station_options=dict(session_col="Session"))
+
+
+def test_station_times_with_offsets_keep_their_local_clock():
+    """Without tz=, station times written with +01:00 are read on that clock, like record
+    times (they were read as UTC: setup 12:00+01:00 became 11:00)."""
+    st = stations(Setup_date=["2020-01-01T12:00:00+01:00"] * 2, Retrieval_date=["2020-01-05T12:00:00+01:00"] * 2)
+    rec = records([("A", "2020-01-01T11:30:00+01:00", "1"), ("A", "2020-01-01T12:30:00+01:00", "2")])
+    ch = capture_history(rec, st)
+    np.testing.assert_allclose(ch.usage_matrix().to_numpy()[0], [0.5, 1, 1, 1, 0.5])
+    w = ch.issues[ch.issues.severity == "warning"]
+    assert 1 in set(w.row) and 2 not in set(w.row)      # 11:30 is before the 12:00 setup

@@ -39,7 +39,7 @@ import pandas as pd
 
 from . import storage
 from .effort import _day_floor, _sweep, bin_effort, operating_intervals
-from .stations import (DAY_NS, HOUR_NS, ProblemLog, StationTable, _formats_for, _str_ids, _zone,
+from .stations import (DAY_NS, HOUR_NS, ProblemLog, StationTable, _formats_for, _offset_zone, _str_ids, _zone,
                        parse_datetimes, read_stations)
 
 __all__ = ["CaptureHistory", "capture_history", "read_detections", "independent_records",
@@ -124,14 +124,7 @@ def _parse_record_times(col: pd.Series, time_format: str | None, tz: str | None,
 
 def _from_utc(t_utc: pd.Series, raw: pd.Series, tz, name):
     if tz is None:
-        offs = raw.dropna().astype(str).str.extract(r"([+-]\d{2}:?\d{2}|Z)$")[0].str.replace(":", "", regex=False)
-        u = offs.dropna().unique()
-        if len(u) > 1:
-            raise ValueError(f"{name}: the times carry different UTC offsets ({', '.join(sorted(map(str, u))[:5])}), "
-                             "e.g. summer and winter time; give the survey's time zone (tz='Europe/Zurich', camtrapR's "
-                             "timeZone) so that days and occasions follow local time")
-        off = u[0] if len(u) else "Z"
-        tz = "UTC" if off in ("Z", "+0000") else f"{off[:3]}:{off[3:]}"
+        tz = _offset_zone(raw, name)
     return (t_utc.dt.tz_convert(_zone(tz)).dt.tz_localize(None).astype("datetime64[ns]"),
             raw.notna() & t_utc.isna(), tz)
 

@@ -149,6 +149,19 @@ def _parse_with(s: pd.Series, date_fmt: str) -> tuple[pd.Series, pd.Series]:
     return out, date_only
 
 
+def _offset_zone(raw: pd.Series, name: str) -> str:
+    """The zone of times written with a UTC offset when no survey zone is given: their one
+    offset (days then follow that local clock, as for record times), never UTC by default."""
+    offs = raw.dropna().astype(str).str.extract(r"([+-]\d{2}:?\d{2}|Z)$")[0].str.replace(":", "", regex=False)
+    u = offs.dropna().unique()
+    if len(u) > 1:
+        raise ValueError(f"{name}: the times carry different UTC offsets ({', '.join(sorted(map(str, u))[:5])}), "
+                         "e.g. summer and winter time; give the survey's time zone (tz='Europe/Zurich', camtrapR's "
+                         "timeZone) so that days and occasions follow local time")
+    off = u[0] if len(u) else "Z"
+    return "UTC" if off in ("Z", "+0000") else f"{off[:3]}:{off[3:]}"
+
+
 def _all_midnight(t: pd.Series) -> bool:
     """Is every non-missing time exactly 00:00:00 (and one present)?"""
     t = pd.to_datetime(t, errors="coerce")
@@ -201,8 +214,7 @@ def parse_datetimes(values: pd.Series, date_format: str | None = None, tz: str |
     if present.any() and s[present].str.contains(_TZ_SUFFIX, regex=True).all():
         t = pd.to_datetime(s, utc=True, errors="coerce", format="ISO8601")
         bad = present & t.isna()
-        if tz:
-            t = t.dt.tz_convert(_zone(tz))
+        t = t.dt.tz_convert(_zone(tz or _offset_zone(s, what)))
         return t.dt.tz_localize(None).astype("datetime64[ns]"), pd.Series(False, index=idx), bad, "ISO8601"
     if date_format:
         fmts = _formats_for(date_format)
