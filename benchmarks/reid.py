@@ -222,7 +222,7 @@ def to_markdown(res: dict) -> str:
                     ece = f"{m['ece']:.3f}" if "ece" in m else ""
                     e1 = f"{m['ece_top1']:.3f}" if "ece_top1" in m else ""
                     out.append(f"| {mode} | {meth} | {100 * m['rank1']:.1f} % | {100 * m['rank5']:.1f} % | "
-                               f"{100 * m['mAP']:.1f} % | {100 * m['MAP@R']:.1f} % | {ece} | {e1} | {r['queries']} |")
+                               f"{100 * m['mAP']:.1f} % | {100 * m['MAP@R']:.1f} % | {ece} | {e1} | {m.get('queries', r['queries'])} |")
         o = rep.get("open_set")
         if o:
             out += ["", f"Open set ({o['known_individuals']} known / {o['unknown_individuals']} unknown individuals, "

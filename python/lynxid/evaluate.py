@@ -218,6 +218,8 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
             report["modes"][mode]["full"] = {
                 "rank1": float((ranks == 0).mean()), "rank5": float((ranks < 5).mean()),
                 "mAP": float(np.nanmean(aps)), "MAP@R": float(np.nanmean(prs)),
+                # queries of a fold whose calibrator could not be fitted are left out: say how many remain
+                "queries": int(len(ranks)),
                 "ece": expected_calibration_error(p_sh["p"], p_sh["y"]),
                 "ece_top1": expected_calibration_error(top1["p"], top1["y"]),
                 "ece_all_pairs": expected_calibration_error(p_ok["p"], p_ok["y"]),
@@ -338,7 +340,8 @@ def format_report(rep: dict) -> str:
                 m = r[meth]
                 extra = f"  ECE = {m['ece']:.4f} (top-1 {m['ece_top1']:.4f})" if "ece" in m else ""
                 lines.append(f"{mode:<14} {meth:<6} rank-1 = {100 * m['rank1']:5.1f} %  rank-5 = {100 * m['rank5']:5.1f} %  "
-                             f"mAP = {100 * m['mAP']:5.1f} %  MAP@R = {100 * m['MAP@R']:5.1f} %{extra}  ({r['queries']} queries)")
+                             f"mAP = {100 * m['mAP']:5.1f} %  MAP@R = {100 * m['MAP@R']:5.1f} %{extra}  "
+                             f"({m.get('queries', r['queries'])} queries)")
     if "open_set" in rep:
         o = rep["open_set"]
         lines.append(f"open set ({o['known_individuals']} known / {o['unknown_individuals']} unknown individuals): "
