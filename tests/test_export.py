@@ -287,3 +287,9 @@ def test_camtrap_dp_leaves_out_other_species(tmp_path):
     write_camtrap_dp(ch, tmp_path, crs="EPSG:32632")
     obs = pd.read_csv(tmp_path / "camtrap-dp" / "observations.csv")
     assert obs.individualID.tolist() == ["L3"] and obs.scientificName.tolist() == ["Lynx lynx"]
+
+
+def test_camtrap_dp_times_are_never_empty_at_clock_changes():
+    from lynxid.export import _iso
+    ns = pd.to_datetime(["2024-10-27 02:30:00", "2024-03-31 02:30:00"]).values.astype("datetime64[ns]").astype("int64")
+    assert _iso(ns, "Europe/Zurich").tolist() == ["2024-10-27T02:30:00+02:00", "2024-03-31T03:00:00+02:00"]

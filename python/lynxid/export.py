@@ -373,7 +373,9 @@ def _parse_crs(crs) -> tuple[int, bool]:
 def _iso(ns, tz) -> pd.Series:
     from .stations import _zone
     t = pd.Series(pd.to_datetime(np.asarray(ns, dtype=np.int64)))
-    t = t.dt.tz_localize(_zone(tz), ambiguous="NaT", nonexistent="shift_forward")
+    # Camtrap DP requires every time: a wall-clock time in the hour repeated when clocks go back
+    # is taken as its first (summer-time) occurrence, one in the skipped hour moves forward
+    t = t.dt.tz_localize(_zone(tz), ambiguous=np.ones(len(t), dtype=bool), nonexistent="shift_forward")
     return t.map(lambda v: v.isoformat() if not pd.isna(v) else "")
 
 
