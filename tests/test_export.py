@@ -293,3 +293,17 @@ def test_camtrap_dp_times_are_never_empty_at_clock_changes():
     from lynxid.export import _iso
     ns = pd.to_datetime(["2024-10-27 02:30:00", "2024-03-31 02:30:00"]).values.astype("datetime64[ns]").astype("int64")
     assert _iso(ns, "Europe/Zurich").tolist() == ["2024-10-27T02:30:00+02:00", "2024-03-31T03:00:00+02:00"]
+
+
+def test_camtrap_dp_records_without_camera_at_multi_camera_stations(tmp_path):
+    st = pd.DataFrame(dict(Station=["A", "A"], Camera=["c1", "c2"], utm_x=[500000.0] * 2, utm_y=[5200000.0] * 2,
+                           Setup_date=["2020-01-01", "2020-01-01"], Retrieval_date=["2020-01-05", "2020-01-05"]))
+    rec = pd.DataFrame({"Station": ["A", "A"], "Individual": ["L1", "L2"],
+                        "DateTimeOriginal": ["2020-01-02 10:00:00", "2020-01-03 10:00:00"]})
+    ch = capture_history(rec, st, tz="Europe/Zurich", station_options=dict(camera_col="Camera"))
+    res = write_camtrap_dp(ch, tmp_path, crs="EPSG:32632", scientific_name="Lynx lynx")
+    assert any("2 observation(s) have no camera" in i for i in res["issues"])
+    obs = pd.read_csv(tmp_path / "camtrap-dp" / "observations.csv")
+    dep = pd.read_csv(tmp_path / "camtrap-dp" / "deployments.csv")
+    assert obs.individualID.tolist() == ["L1", "L2"]
+    assert set(obs.deploymentID) <= set(dep.deploymentID)

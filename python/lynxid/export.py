@@ -443,8 +443,16 @@ def write_camtrap_dp(ch: CaptureHistory, out_dir, *, crs=None, scientific_name: 
     r = okrec[["row", "station", "camera", "session", "time", "individual"]].copy()
     r["t"] = r.time.to_numpy("datetime64[ns]").view(np.int64)
     if st.has_cameras:
-        r["_k"] = r.station.astype(str) + "\x1f" + r.camera.astype(str)
+        # a record without a camera (a table with none) is matched to whichever camera of its
+        # station was working: the station's deployments are added under the station alone
+        no_cam = r.camera.isna().to_numpy()
+        r["_k"] = np.where(no_cam, r.station.astype(str), r.station.astype(str) + "\x1f" + r.camera.astype(str))
+        by_station = dep_key.assign(_k=dep_key.station.astype(str))
         dep_key["_k"] = dep_key.station.astype(str) + "\x1f" + dep_key.camera.astype(str)
+        if no_cam.any():
+            dep_key = pd.concat([dep_key, by_station], ignore_index=True)
+            issues.append(f"{int(no_cam.sum())} observation(s) have no camera: each is attached to a working "
+                          "deployment of its station")
     else:
         r["_k"] = r.station.astype(str)
         dep_key["_k"] = dep_key.station.astype(str)
@@ -461,7 +469,8 @@ def write_camtrap_dp(ch: CaptureHistory, out_dir, *, crs=None, scientific_name: 
                       "they are attached to the nearest deployment")
     nodep = m.deploymentID.isna()
     if nodep.any():
-        issues.append(f"{int(nodep.sum())} observation(s) have no deployment (camera not in the station table) and are left out")
+        issues.append(f"{int(nodep.sum())} observation(s) have no deployment (their station/camera is not in the "
+                      "station table) and are left out")
         m = m[~nodep]
     m = m.sort_values("row")
     rawr = raw.reset_index(drop=True).iloc[m.row.to_numpy() - 1]
