@@ -83,3 +83,28 @@ def test_units_that_cannot_be_one_animal():
     # without spans and photos: start times only, stations only
     cl0 = _cannot_link(units[["station", "t0"]])
     assert not cl0[0, 1] and not cl0[0, 2]
+
+
+def test_two_animals_in_one_photo_never_get_one_name():
+    """A female and her kitten in one photo both look most like L1: the more probable keeps L1,
+    the other takes its next candidate if that beats "new", else becomes new."""
+    import pandas as pd
+    from lynxid.identify import _one_animal_per_name
+    U = pd.DataFrame({"names": [np.array(["L1", "L2"]), np.array(["L1", "L2"]), np.array(["L1", "L3"]),
+                                np.array(["L1"])],
+                      "pk": [np.array([0.6, 0.3]), np.array([0.8, 0.1]), np.array([0.7, 0.2]), np.array([0.9])],
+                      "p_new": [0.1, 0.1, 0.1, 0.05], "is_new": False,
+                      "individual_id": ["L1", "L1", "L1", "L1"], "probability": [0.6, 0.8, 0.7, 0.9],
+                      "files": [frozenset({"a.jpg"}), frozenset({"a.jpg", "b.jpg"}), frozenset({"b.jpg"}),
+                                frozenset({"z.jpg"})]})
+    _one_animal_per_name(U)
+    # units 0, 1, 2 share photos (a, b): 1 (0.8) keeps L1, 2 takes L3 (0.2 > 0.1), 0 takes L2
+    assert U.individual_id.tolist() == ["L2", "L1", "L3", "L1"]
+    assert U.probability.tolist() == [0.3, 0.8, 0.2, 0.9]
+    U2 = pd.DataFrame({"names": [np.array(["L1", "L2"]), np.array(["L1", "L2"])],
+                       "pk": [np.array([0.6, 0.05]), np.array([0.8, 0.1])], "p_new": [0.2, 0.1], "is_new": False,
+                       "individual_id": ["L1", "L1"], "probability": [0.6, 0.8],
+                       "files": [frozenset({"a.jpg"}), frozenset({"a.jpg"})]})
+    _one_animal_per_name(U2)
+    assert U2.is_new.tolist() == [True, False] and pd.isna(U2.individual_id[0]) and U2.individual_id[1] == "L1"
+    assert U2.probability.tolist() == [0.2, 0.8]

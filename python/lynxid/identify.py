@@ -274,6 +274,44 @@ class IdentifyResult:
         return self.files
 
 
+def _one_animal_per_name(U: pd.DataFrame) -> None:
+    """Animals seen together in one photo (a female with her kittens) are different animals:
+    within a group of units sharing a photo, a known name goes to the unit most probably it;
+    the others take their next candidate that is still more probable than "new", else "new"."""
+    files = list(U["files"])
+    seen: dict = {}
+    for u, fs in enumerate(files):
+        for f in fs:
+            seen.setdefault(f, []).append(u)
+    parent = list(range(len(U)))
+
+    def find(a):
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+    for us in seen.values():
+        for b in us[1:]:
+            parent[find(b)] = find(us[0])
+    groups: dict = {}
+    for u in range(len(U)):
+        groups.setdefault(find(u), []).append(u)
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        taken = set()
+        for u in sorted(members, key=lambda i: -U.at[i, "probability"] if not U.at[i, "is_new"] else 1.0):
+            if U.at[u, "is_new"]:
+                continue
+            names, pk, p_new = U.at[u, "names"], U.at[u, "pk"], U.at[u, "p_new"]
+            pick = next((j for j in range(len(names)) if names[j] not in taken and pk[j] > p_new), None)
+            if pick is None:
+                U.at[u, "is_new"], U.at[u, "individual_id"], U.at[u, "probability"] = True, None, float(p_new)
+            else:
+                U.at[u, "individual_id"], U.at[u, "probability"] = names[pick], float(pk[pick])
+                taken.add(names[pick])
+
+
 def _cannot_link(units: pd.DataFrame, minutes: float = 30.0) -> np.ndarray:
     """Pairs of units that cannot be one animal: at different stations with their time spans
     (first to last photo) less than ``minutes`` apart, or two boxes in one photo."""
@@ -434,11 +472,13 @@ def identify(images, catalogue, megadetector=None, out=None, *, tz: str | None =
                               t1=det["timestamp"].iloc[idx].max(), files=frozenset(det["file"].iloc[idx])))
     U = pd.DataFrame(unit_rows)
     U["is_new"] = [r.p_new >= (r.pk[0] if len(r.pk) else 0.0) for r in U.itertuples()]
+    U["individual_id"] = [r.names[0] if (not r.is_new and len(r.names)) else None for r in U.itertuples()]
+    U["probability"] = [float(r.pk[0]) if (not r.is_new and len(r.pk)) else float(r.p_new) for r in U.itertuples()]
+    if len(U):
+        _one_animal_per_name(U)
 
     # new units -> provisional individuals
     new_idx = np.nonzero(U["is_new"].to_numpy())[0] if len(U) else np.array([], int)
-    U["individual_id"] = [r.names[0] if (not r.is_new and len(r.names)) else None for r in U.itertuples()]
-    U["probability"] = [float(r.pk[0]) if (not r.is_new and len(r.pk)) else float(r.p_new) for r in U.itertuples()]
     if len(new_idx):
         sub = U.iloc[new_idx]
         members = list(sub["members"])
