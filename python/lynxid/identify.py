@@ -169,10 +169,9 @@ def fit_model(refs: References, use_local: bool = True, target: str = "gmean", n
     cal = FusionCalibrator(use_local).fit(pairs.g, pairs.l, pairs.y, groups=pairs.truth)
     # out-of-fold probabilities (folds by individual) for honest error and threshold choice
     pairs["p_cv"] = cross_validated_probabilities(pairs.g, pairs.l, pairs.y, pairs.truth, use_local)
-    ok = pairs["p_cv"].notna()
-    if ok.sum() < 0.5 * len(pairs):           # too few individuals for folds: in-sample
+    in_sample = pairs["p_cv"].notna().sum() < 0.5 * len(pairs)
+    if in_sample:                              # too few individuals for folds: in-sample
         pairs["p_cv"] = cal.predict(pairs.g, pairs.l)
-    in_sample = not ok.sum() >= 0.5 * len(pairs)
     pairs["z"] = cal.ranking_key(pairs.g, pairs.l)        # breaks ties of p_cv as identify does
     c, dm = _choose_new_weight(pairs.dropna(subset=["p_cv"]), "p_cv", target)
     # calibration judged where decisions are made: the best candidate of each query (all pairs
@@ -300,9 +299,8 @@ def _one_animal_per_name(U: pd.DataFrame) -> None:
         if len(members) < 2:
             continue
         taken = set()
-        for u in sorted(members, key=lambda i: -U.at[i, "probability"] if not U.at[i, "is_new"] else 1.0):
-            if U.at[u, "is_new"]:
-                continue
+        known = [u for u in members if not U.at[u, "is_new"]]
+        for u in sorted(known, key=lambda i: -U.at[i, "probability"]):
             names, pk, p_new = U.at[u, "names"], U.at[u, "pk"], U.at[u, "p_new"]
             pick = next((j for j in range(len(names)) if names[j] not in taken and pk[j] > p_new), None)
             if pick is None:
