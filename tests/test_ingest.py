@@ -388,7 +388,7 @@ def test_catalogue_sightings_from_exif_times_when_names_say_nothing(tmp_path):
         Image.fromarray(img).save(tmp_path / "bare" / "L02" / f"IMG_{k:04d}.jpg")
     imgs, iss = scan_catalogue(tmp_path / "bare")
     assert imgs["sighting"].nunique() == 1
-    assert len(iss) == 1 and "count as one sighting" in iss["reason"].iat[0]
+    assert len(iss) == 1 and "are one sighting" in iss["reason"].iat[0]
     # names that do group photos are kept as they are (nyala: "130_leftphoto.jpg")
     (tmp_path / "named" / "N1").mkdir(parents=True)
     for name in ("130_leftphoto.jpg", "130_rightphoto.jpg", "359_leftphoto.jpg"):

@@ -373,10 +373,11 @@ def _sightings_from_times(df: pd.DataFrame, issues: Issues) -> pd.DataFrame:
             cluster[order] = np.concatenate([[0], np.cumsum(gaps)])
             df.loc[idx, "sighting"] = [f"{ind}/t{c + 1}" for c in cluster]
         elif n_s == 1:
-            issues.add(str(ind), "catalogue", f"all {len(idx)} photos of {ind} count as one sighting (file names "
-                       f"before '_' are all {df.loc[idx[0], 'sighting'].split('/', 1)[1]!r} and the photos have no "
-                       "EXIF times), so none can confirm another: name them '<sighting>_<anything>.jpg' "
-                       "(e.g. 2024-03-01a_left.jpg)", "warning")
+            issues.add(str(ind), "catalogue", f"all {len(idx)} photos of {ind} are one sighting (file names "
+                       f"before '_' are all {df.loc[idx[0], 'sighting'].split('/', 1)[1]!r}, no EXIF times): none "
+                       "can confirm another, so they serve as references but not to calibrate; if they come from "
+                       "different occasions, name them '<sighting>_<anything>.jpg' (e.g. 2024-03-01a_left.jpg)",
+                       "warning")
     return df
 
 
