@@ -31,7 +31,7 @@ from .calibrate import FusionCalibrator, cross_validated_probabilities, expected
 from .cluster import agglomerate
 from .ingest import Issues, load_megadetector, scan_catalogue, whole_image_detections
 from .keypoints import match as match_local
-from .match import References, evidence
+from .match import SHORTLIST_INDIVIDUALS, SHORTLIST_PER_INDIVIDUAL, References, evidence
 
 __all__ = ["evaluate_dataset", "survey_accuracy", "format_report"]
 
@@ -96,8 +96,8 @@ def _fold_of(individuals: np.ndarray, n_folds: int, seed: int) -> dict:
 
 
 def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, megadetector=None,
-                     methods=("global", "full"), seed: int = 0, n_folds: int = 5, n_individuals: int = 10,
-                     per_individual: int = 3, cache_dir=None, out=None, progress: bool = True,
+                     methods=("global", "full"), seed: int = 0, n_folds: int = 5,
+                     n_individuals: int = SHORTLIST_INDIVIDUALS, per_individual: int = SHORTLIST_PER_INDIVIDUAL, cache_dir=None, out=None, progress: bool = True,
                      embedder=None) -> dict:
     """Evaluate identification on a labelled dataset folder (see module docstring)."""
     from tqdm.auto import tqdm

@@ -36,7 +36,7 @@ from .events import DEFAULT_GAP_SECONDS, assign_events
 from .features import FeatureSet, extract_features
 from .ingest import Issues, load_megadetector, scan_catalogue, scan_images, whole_image_detections
 from .keypoints import LocalFeatures, match as match_local
-from .match import Evidence, References, evidence, flank_compatible, pool
+from .match import SHORTLIST_INDIVIDUALS, SHORTLIST_PER_INDIVIDUAL, Evidence, References, evidence, flank_compatible, pool
 
 __all__ = ["IdentificationModel", "fit_model", "build_catalogue", "add_to_catalogue", "identify",
            "IdentifyResult", "references"]
@@ -52,8 +52,8 @@ class IdentificationModel:
     calibrator: FusionCalibrator
     new_weight: float = 1.0           # c: weight of "not in the catalogue"
     use_local: bool = True
-    n_individuals: int = 10           # local matching shortlist: individuals ...
-    per_individual: int = 3           # ... and references per individual
+    n_individuals: int = SHORTLIST_INDIVIDUALS       # local matching shortlist: individuals ...
+    per_individual: int = SHORTLIST_PER_INDIVIDUAL   # ... and references per individual
     target: str = "gmean"
     diagnostics: dict = field(default_factory=dict)
 
@@ -159,8 +159,9 @@ def _choose_new_weight(pairs: pd.DataFrame, prob_col: str, target: str) -> tuple
                             "target_value": float(scores[k][0])}
 
 
-def fit_model(refs: References, use_local: bool = True, target: str = "gmean", n_individuals: int = 10,
-              per_individual: int = 3, progress: bool = True) -> IdentificationModel:
+def fit_model(refs: References, use_local: bool = True, target: str = "gmean",
+              n_individuals: int = SHORTLIST_INDIVIDUALS, per_individual: int = SHORTLIST_PER_INDIVIDUAL,
+              progress: bool = True) -> IdentificationModel:
     """Fit the fused calibration and the open-set weight on a labelled catalogue."""
     if target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}")

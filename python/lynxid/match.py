@@ -66,8 +66,18 @@ class Evidence:
                              "best_ref": self.best_ref, "local_ref": self.local_ref})
 
 
+# Local matching shortlist: the photos of this many individuals most similar by the global
+# embedding, this many photos each. The embedding is a weak judge of identity (it sees the
+# scene as much as the coat): with 10 individuals, same-flank rank-1 on 20 simulated lynx was
+# 36 %, with all of them (30) 78 % (benchmarks/README.md). 30 covers a typical lynx catalogue
+# whole, at ~90 matches (~0.1 s) per photo.
+SHORTLIST_INDIVIDUALS = 30
+SHORTLIST_PER_INDIVIDUAL = 3
+
+
 def evidence(q_vec: np.ndarray, q_local: LocalFeatures | None, q_flank, refs: References,
-             exclude: np.ndarray | None = None, n_individuals: int = 10, per_individual: int = 3,
+             exclude: np.ndarray | None = None, n_individuals: int = SHORTLIST_INDIVIDUALS,
+             per_individual: int = SHORTLIST_PER_INDIVIDUAL,
              use_local: bool = True, sims: np.ndarray | None = None, local_cache: dict | None = None) -> Evidence:
     """Scores of one query against every individual in ``refs``.
 
