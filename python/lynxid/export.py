@@ -59,6 +59,10 @@ def _session_file(base: str, session: str, n_sessions: int, ext: str) -> str:
     if n_sessions == 1:
         return f"{base}.{ext}"
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", str(session))
+    if safe != str(session):
+        # "a b" and "a_b" would share a file: a label changed for the file system gets a tag of its own
+        import hashlib
+        safe += "-" + hashlib.sha1(str(session).encode("utf-8")).hexdigest()[:6]
     return f"{base}_{safe}.{ext}"
 
 
