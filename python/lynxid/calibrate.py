@@ -150,6 +150,14 @@ class FusionCalibrator:
         return c
 
 
+def top_candidates(pairs, prob_col: str = "p"):
+    """Per ``query``, the row of its best candidate as identify ranks them
+    (:meth:`FusionCalibrator.rank`): probability, then the calibrator's log-odds ``z`` where
+    the table has it, then the cosine ``g``."""
+    keys = [k for k in (prob_col, "z", "g") if k in pairs]
+    return pairs.sort_values(["query", *keys], ascending=[True] + [False] * len(keys)).drop_duplicates("query")
+
+
 def cross_validated_probabilities(g, l, y, groups, use_local=True, n_folds=5, seed=0) -> np.ndarray:
     """Out-of-fold calibrated probabilities (the whole calibrator refitted per fold): what
     the calibration error is measured on."""

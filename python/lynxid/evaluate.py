@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 
 from . import storage
-from .calibrate import FusionCalibrator, cross_validated_probabilities, expected_calibration_error, reliability_table
+from .calibrate import (FusionCalibrator, cross_validated_probabilities, expected_calibration_error, reliability_table,
+                        top_candidates)
 from .cluster import agglomerate
 from .ingest import Issues, load_megadetector, scan_catalogue, whole_image_detections
 from .keypoints import match as match_local
@@ -213,8 +214,7 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
             # (all-candidate pairs are mostly trivial negatives near 0 that flatter the ECE)
             p_ok = pairs.dropna(subset=["p"])
             p_sh = p_ok[p_ok["shortlisted"]]
-            top1 = p_ok.sort_values(["query", "p", "z", "g"], ascending=[True, False, False, False]) \
-                .drop_duplicates("query")
+            top1 = top_candidates(p_ok, "p")
             report["modes"][mode]["full"] = {
                 "rank1": float((ranks == 0).mean()), "rank5": float((ranks < 5).mean()),
                 "mAP": float(np.nanmean(aps)), "MAP@R": float(np.nanmean(prs)),
@@ -300,7 +300,7 @@ def _open_set_calls(pairs: pd.DataFrame, cal, c: float) -> pd.DataFrame:
     (P(new) >= the best P(k))."""
     odds = pairs.assign(p=cal.predict(pairs.g, pairs.l))
     odds = odds.assign(o=odds.p / (1 - odds.p), z=cal.ranking_key(odds.g, odds.l))
-    top = odds.sort_values(["query", "o", "z", "g"], ascending=[True, False, False, False]).drop_duplicates("query")
+    top = top_candidates(odds, "p")
     return pd.DataFrame({"truth": top["truth"].to_numpy(), "top": top["individual"].to_numpy(),
                          "called_new": c >= top["o"].to_numpy(), "query_eligible": top["eligible"].to_numpy()},
                         index=top["query"].to_numpy())

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from . import storage
-from .calibrate import FusionCalibrator, cross_validated_probabilities, expected_calibration_error
+from .calibrate import FusionCalibrator, cross_validated_probabilities, expected_calibration_error, top_candidates
 from .catalogue import Catalogue
 from .cluster import agglomerate
 from .events import DEFAULT_GAP_SECONDS, assign_events
@@ -131,11 +131,8 @@ def _choose_new_weight(pairs: pd.DataFrame, prob_col: str, target: str) -> tuple
     qs = truth.index
     o_own = own.reindex(qs).fillna(0).to_numpy()
     o_best_other = best_other.reindex(qs).fillna(0).to_numpy()
-    # is the own individual the top candidate as identify ranks them (probability, then the
-    # calibrator's log-odds "z" where given, then cosine)?
-    keys = [k for k in (prob_col, "z", "g") if k in pairs]
-    top = pairs.sort_values(["query", *keys], ascending=[True] + [False] * len(keys)).drop_duplicates("query")
-    own_top = top.set_index("query")["y"].reindex(qs).fillna(0).to_numpy().astype(bool)
+    # is the own individual the top candidate as identify ranks them?
+    own_top = top_candidates(pairs, prob_col).set_index("query")["y"].reindex(qs).fillna(0).to_numpy().astype(bool)
     elig = eligible.reindex(qs).to_numpy().astype(bool)
     ind = truth.to_numpy()
     scores = []
@@ -178,8 +175,7 @@ def fit_model(refs: References, use_local: bool = True, target: str = "gmean",
     # calibration judged where decisions are made: the best candidate of each query (all pairs
     # are mostly trivial negatives near 0, whose ECE is flatteringly small)
     scored = pairs.dropna(subset=["p_cv"])
-    top1 = scored.sort_values(["query", "p_cv", "z", "g"], ascending=[True, False, False, False]) \
-        .drop_duplicates("query")
+    top1 = top_candidates(scored, "p_cv")
     diag = {"pairs": int(len(pairs)), "matching_pairs": int(pairs.y.sum()),
             "ece_top1": expected_calibration_error(top1.p_cv, top1.y),
             "ece_all_pairs": expected_calibration_error(scored.p_cv, scored.y),
