@@ -127,11 +127,13 @@ class FusionCalibrator:
         # the linear predictor itself: the sigmoid rounds large values to exactly 1.0
         return ((self._x(g, l) - self.mu) / self.sd) @ self.coef + self.intercept
 
-    def rank(self, g, l=None) -> np.ndarray:
+    def rank(self, g, l=None, p=None) -> np.ndarray:
         """Order (best first) of candidates: probability, then the logistic score, then the
-        global similarity, so tied probabilities never fall back on name order."""
+        global similarity, so tied probabilities never fall back on name order. ``p``: the
+        probabilities when the caller has them already."""
         g = np.asarray(g, np.float64).ravel()
-        return np.lexsort((-g, -self.ranking_key(g, l), -self.predict(g, l)))
+        p = self.predict(g, l) if p is None else p
+        return np.lexsort((-g, -self.ranking_key(g, l), -p))
 
     # -- persistence ----------------------------------------------------------------------
     def to_dict(self) -> dict:

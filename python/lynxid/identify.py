@@ -65,7 +65,7 @@ class IdentificationModel:
         odds = p / (1 - p)
         z = self.new_weight + odds.sum()
         pk = odds / z
-        order = self.calibrator.rank(ev.g, ev.l)
+        order = self.calibrator.rank(ev.g, ev.l, p)
         return ev.individuals[order], pk[order], float(self.new_weight / z)
 
     def to_dict(self) -> dict:
