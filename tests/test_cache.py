@@ -147,3 +147,18 @@ def test_concurrent_first_lookups_never_see_a_partial_index(tmp_path):
         with cf.ThreadPoolExecutor(8) as ex:
             found = list(ex.map(lambda k: k in c, keys[::-1] * 2))
         assert all(found)
+
+
+def test_compact_keeps_entries_of_another_layout_apart(tmp_path):
+    """A cache written by an older version (entries without the arrays newer entries have,
+    as local features before the dense grid) must still compact and read: each layout is
+    merged with its own kind."""
+    c = ArrayCache(tmp_path, "local")
+    old = {f"old{i}": {"xy": np.ones((3, 2), np.float32)} for i in range(3)}
+    new = {f"new{i}": {"xy": np.ones((3, 2), np.float32), "dense": np.zeros((5, 4), np.float16)} for i in range(3)}
+    for k, v in list(old.items()) + list(new.items()):
+        c.put_many({k: v})
+    assert c.n_shards == 6
+    assert c.compact() == 6 and c.n_shards == 2
+    back = ArrayCache(tmp_path, "local")
+    _same(back.get_many(list(old) + list(new)), {**old, **new})

@@ -168,15 +168,27 @@ class ArrayCache:
             self._index = None   # rescan: shards of other processes count too
             self._load_index()
             chosen = [(p, n) for p, n in zip(self._shards, self._rows) if small_rows is None or n < small_rows]
-        if len(chosen) < 2:
-            return 0
+        # shards written by another version of an entry (other array names) are merged apart:
+        # one Parquet file holds one schema
+        groups: dict[tuple, list] = {}
+        for path, _ in chosen:
+            try:
+                groups.setdefault(tuple(pq.read_schema(path).names), []).append(path)
+            except Exception:
+                continue
+        merged = sum(self._merge(paths) for paths in groups.values() if len(paths) >= 2)
+        with self._lock:
+            self._index = None
+        return merged
+
+    def _merge(self, paths: list) -> int:
         target = self.dir / f"shard-{uuid.uuid4().hex}.parquet"
         seen: set[str] = set()
         merged = []
         with storage.atomic_path(target) as tmp:
             writer = None
             try:
-                for path, _ in chosen:
+                for path in paths:
                     try:
                         tab = pq.read_table(path)
                     except Exception:
@@ -198,8 +210,6 @@ class ArrayCache:
             return 0
         for path in merged:
             path.unlink(missing_ok=True)
-        with self._lock:
-            self._index = None
         return len(merged)
 
     def keys_frame(self) -> pd.DataFrame:

@@ -1,8 +1,9 @@
 """Turn match scores into probabilities that mean what they say.
 
-Two matchers give evidence that a query shows individual *k*: the global cosine similarity
-``g`` and the local score ``l`` (RANSAC-verified keypoint matches). A logistic regression on
-``[g, log1p(l)]`` fuses them; an isotonic regression fitted on *out-of-fold* logistic
+Three matchers give evidence that a query shows individual *k*: the global cosine similarity
+``g``, the local score ``l`` (RANSAC-verified SIFT keypoint matches) and the dense score ``d``
+(RANSAC-verified cells of a CNN feature grid, see ``dense``). A logistic regression on
+``[g, log1p(l), log1p(d)]`` fuses them; an isotonic regression fitted on *out-of-fold* logistic
 outputs then corrects what the logistic shape gets wrong (WildFusion's idea, with fusion and
 calibration in one model). Both are fitted on the labelled catalogue itself, with queries
 never compared with their own sighting, and the whole model is plain numbers in JSON.
@@ -18,10 +19,11 @@ MIN_POSITIVES_FOR_ISOTONIC = 100   # below this, the logistic (Platt) step alone
 
 
 class FusionCalibrator:
-    """P(same individual | global score g, local score l)."""
+    """P(same individual | global score g, local score l, dense score d)."""
 
-    def __init__(self, use_local: bool = True):
+    def __init__(self, use_local: bool = True, use_dense: bool = False):
         self.use_local = use_local
+        self.use_dense = use_local and use_dense
         self.coef: np.ndarray | None = None
         self.intercept: float = 0.0
         self.mu: np.ndarray | None = None
@@ -32,12 +34,15 @@ class FusionCalibrator:
         self.n_neg = 0
 
     # -- features -------------------------------------------------------------------------
-    def _x(self, g, l):
+    def _x(self, g, l, d=None):
         g = np.asarray(g, np.float64).ravel()
-        if self.use_local:
-            l = np.log1p(np.maximum(np.asarray(l, np.float64).ravel(), 0))
-            return np.column_stack([g, l])
-        return g[:, None]
+        if not self.use_local:
+            return g[:, None]
+        cols = [g, np.log1p(np.maximum(np.asarray(l, np.float64).ravel(), 0))]
+        if self.use_dense:
+            d = np.zeros_like(g) if d is None else np.asarray(d, np.float64).ravel()
+            cols.append(np.log1p(np.maximum(d, 0)))
+        return np.column_stack(cols)
 
     def _logit_fit(self, X, y):
         """Logistic regression whose weights are kept >= 0: a higher similarity must never
@@ -70,10 +75,10 @@ class FusionCalibrator:
         return 1.0 / (1.0 + np.exp(-z))
 
     # -- fit / predict --------------------------------------------------------------------
-    def fit(self, g, l, y, groups=None, n_folds: int = 5, seed: int = 0) -> "FusionCalibrator":
+    def fit(self, g, l, y, groups=None, n_folds: int = 5, seed: int = 0, d=None) -> "FusionCalibrator":
         """Fit on labelled pairs; ``groups`` (e.g. the query's individual) keep related
         pairs in one fold when the isotonic step is fitted on out-of-fold predictions."""
-        X = self._x(g, l)
+        X = self._x(g, l, d)
         y = np.asarray(y, int).ravel()
         self.n_pos, self.n_neg = int(y.sum()), int((1 - y).sum())
         if self.n_pos < 2 or self.n_neg < 2:
@@ -106,45 +111,45 @@ class FusionCalibrator:
             oof[te] = self._logit_predict(X[te], c, b, mu, sd)
         return oof
 
-    def predict(self, g, l=None) -> np.ndarray:
+    def predict(self, g, l=None, d=None) -> np.ndarray:
         if self.coef is None:
             raise RuntimeError("calibrator is not fitted")
         g = np.asarray(g, np.float64).ravel()
         if l is None:
             l = np.zeros_like(g)   # no local evidence checked: zero verified matches
-        X = self._x(g, l)
+        X = self._x(g, l, d)
         p = self._logit_predict(X, self.coef, self.intercept, self.mu, self.sd)
         if self.iso_x is not None:
             p = np.interp(p, self.iso_x, self.iso_y)
         return np.clip(p, 1e-4, 1 - 1e-4)
 
-    def ranking_key(self, g, l=None) -> np.ndarray:
+    def ranking_key(self, g, l=None, d=None) -> np.ndarray:
         """The fitted logistic score (log-odds) before the isotonic step: isotonic output is a step
         function (and clipped), so many candidates share one probability; this orders them."""
         g = np.asarray(g, np.float64).ravel()
         if l is None:
             l = np.zeros_like(g)
         # the linear predictor itself: the sigmoid rounds large values to exactly 1.0
-        return ((self._x(g, l) - self.mu) / self.sd) @ self.coef + self.intercept
+        return ((self._x(g, l, d) - self.mu) / self.sd) @ self.coef + self.intercept
 
-    def rank(self, g, l=None, p=None) -> np.ndarray:
+    def rank(self, g, l=None, p=None, d=None) -> np.ndarray:
         """Order (best first) of candidates: probability, then the logistic score, then the
         global similarity, so tied probabilities never fall back on name order. ``p``: the
         probabilities when the caller has them already."""
         g = np.asarray(g, np.float64).ravel()
-        p = self.predict(g, l) if p is None else p
-        return np.lexsort((-g, -self.ranking_key(g, l), -p))
+        p = self.predict(g, l, d) if p is None else p
+        return np.lexsort((-g, -self.ranking_key(g, l, d), -p))
 
     # -- persistence ----------------------------------------------------------------------
     def to_dict(self) -> dict:
         f = lambda a: None if a is None else np.asarray(a).tolist()  # noqa: E731
-        return {"use_local": self.use_local, "coef": f(self.coef), "intercept": self.intercept,
+        return {"use_local": self.use_local, "use_dense": self.use_dense, "coef": f(self.coef), "intercept": self.intercept,
                 "mu": f(self.mu), "sd": f(self.sd), "iso_x": f(self.iso_x), "iso_y": f(self.iso_y),
                 "n_pos": self.n_pos, "n_neg": self.n_neg}
 
     @classmethod
     def from_dict(cls, d: dict) -> "FusionCalibrator":
-        c = cls(d["use_local"])
+        c = cls(d["use_local"], d.get("use_dense", False))
         arr = lambda a: None if a is None else np.asarray(a, np.float64)  # noqa: E731
         c.coef, c.intercept, c.mu, c.sd = arr(d["coef"]), float(d["intercept"]), arr(d["mu"]), arr(d["sd"])
         c.iso_x, c.iso_y = arr(d["iso_x"]), arr(d["iso_y"])
@@ -160,18 +165,21 @@ def top_candidates(pairs, prob_col: str = "p"):
     return pairs.sort_values(["query", *keys], ascending=[True] + [False] * len(keys)).drop_duplicates("query")
 
 
-def cross_validated_probabilities(g, l, y, groups, use_local=True, n_folds=5, seed=0) -> np.ndarray:
+def cross_validated_probabilities(g, l, y, groups, use_local=True, n_folds=5, seed=0, d=None,
+                                  use_dense=None) -> np.ndarray:
     """Out-of-fold calibrated probabilities (the whole calibrator refitted per fold): what
     the calibration error is measured on."""
     from sklearn.model_selection import GroupKFold
     g, l, y, groups = (np.asarray(a) for a in (g, l, y, groups))
+    use_dense = (d is not None) if use_dense is None else use_dense
+    d = np.zeros(len(g)) if d is None else np.asarray(d)
     out = np.full(len(y), np.nan)
     k = min(n_folds, len(np.unique(groups)))
     for tr, te in GroupKFold(n_splits=k).split(g, y, groups):
         if y[tr].sum() < 2 or (1 - y[tr]).sum() < 2:
             continue
-        cal = FusionCalibrator(use_local).fit(g[tr], l[tr], y[tr], groups[tr], seed=seed)
-        out[te] = cal.predict(g[te], l[te])
+        cal = FusionCalibrator(use_local, use_dense).fit(g[tr], l[tr], y[tr], groups[tr], seed=seed, d=d[tr])
+        out[te] = cal.predict(g[te], l[te], d[te])
     return out
 
 

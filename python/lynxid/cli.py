@@ -352,6 +352,8 @@ def _evaluate(sub):
     p.add_argument("--weights", help="local weights file for the backbone")
     p.add_argument("--megadetector", help="MegaDetector JSON with boxes for the dataset's images")
     p.add_argument("--global-only", action="store_true", help="evaluate the global embedding alone (fast)")
+    p.add_argument("--no-dense", action="store_true",
+                   help="leave the dense CNN grid score out of the fused method (ablation: keypoints only)")
     p.add_argument("--seed", type=int, default=0, help="seed of the individual splits (default: %(default)s)")
     p.add_argument("--cache", help="feature cache folder (default: none)")
     p.add_argument("--out", help="write the full report as JSON here")
@@ -363,7 +365,7 @@ def _evaluate(sub):
         with _runtime(a):
             rep = evaluate_dataset(a.dataset, backbone=a.backbone, weights=a.weights, megadetector=a.megadetector,
                                    methods=("global",) if a.global_only else ("global", "full"), seed=a.seed,
-                                   cache_dir=a.cache, out=a.out, progress=not a.quiet)
+                                   cache_dir=a.cache, out=a.out, progress=not a.quiet, dense=not a.no_dense)
         print(format_report(rep))
     p.set_defaults(func=run)
 

@@ -15,8 +15,8 @@ measures, with every image a query once against all the others (leave-one-out):
 * calibration: expected calibration error of the fused probability (cross-validated by
   individual) and a reliability table.
 
-Two methods are compared: ``global`` (cosine of the embedding) and ``full`` (global + local
-keypoint evidence fused by the calibrated model that ``lynxid identify`` uses).
+Two methods are compared: ``global`` (cosine of the embedding) and ``full`` (global + SIFT
+keypoint + dense grid evidence fused by the calibrated model that ``lynxid identify`` uses).
 """
 from __future__ import annotations
 
@@ -99,8 +99,9 @@ def _fold_of(individuals: np.ndarray, n_folds: int, seed: int) -> dict:
 def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, megadetector=None,
                      methods=("global", "full"), seed: int = 0, n_folds: int = 5,
                      n_individuals: int = SHORTLIST_INDIVIDUALS, per_individual: int = SHORTLIST_PER_INDIVIDUAL, cache_dir=None, out=None, progress: bool = True,
-                     embedder=None) -> dict:
-    """Evaluate identification on a labelled dataset folder (see module docstring)."""
+                     embedder=None, dense: bool = True) -> dict:
+    """Evaluate identification on a labelled dataset folder (see module docstring).
+    ``dense=False`` leaves the dense grid score out of the fusion (an ablation: keypoints only)."""
     from tqdm.auto import tqdm
 
     from .features import extract_features
@@ -126,6 +127,7 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
         from .embed import Embedder
         embedder = Embedder(backbone, weights=weights)
     use_local = "full" in methods
+    use_dense = use_local and dense
     t_feat = time.time()
     fs = extract_features(det, embedder, local=use_local, cache_dir=cache_dir, progress=progress,
                           desc="dataset features")
@@ -145,6 +147,7 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
     local_cache: dict[int, dict] = {}
     report: dict = {"dataset": str(root), "images": int(len(det)), "individuals": int(len(np.unique(individuals))),
                     "with_flank": int(flank_known.sum()), "backbone": embedder.tag, "seed": seed,
+                    "dense": bool(use_dense),
                     "excluded_files": issues.table().to_dict("records"), "modes": {}}
     t_query = 0.0
     n_query = 0
@@ -174,15 +177,15 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
                 t_query += time.time() - tq
                 mode_local[q] = ev.pair_local
                 n_query += 1
-                for name, g, l, sh in zip(ev.individuals, ev.g, ev.l, ev.shortlisted):
-                    rows.append((q, name, g, l, int(name == individuals[q]), individuals[q], bool(sh)))
+                for name, g, l, d, sh in zip(ev.individuals, ev.g, ev.l, ev.d, ev.shortlisted):
+                    rows.append((q, name, g, l, d, int(name == individuals[q]), individuals[q], bool(sh)))
         report["modes"][mode] = {"queries": len(res_g)}
         if "global" in methods and res_g:
             a = np.array([(r[1], r[2], r[3]) for r in res_g], float)
             report["modes"][mode]["global"] = {"rank1": float((a[:, 0] == 0).mean()), "rank5": float((a[:, 0] < 5).mean()),
                                                "mAP": float(np.nanmean(a[:, 1])), "MAP@R": float(np.nanmean(a[:, 2]))}
         if use_local and rows:
-            pairs = pd.DataFrame(rows, columns=["query", "individual", "g", "l", "y", "truth", "shortlisted"])
+            pairs = pd.DataFrame(rows, columns=["query", "individual", "g", "l", "d", "y", "truth", "shortlisted"])
             pairs["fold"] = pairs["truth"].map(folds)
             pairs["p"] = np.nan
             pairs["z"] = np.nan
@@ -191,11 +194,12 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
                 tr = pairs["fold"] != f
                 if pairs.loc[tr, "y"].sum() < 2:
                     continue
-                cals[f] = FusionCalibrator(True).fit(pairs.loc[tr, "g"], pairs.loc[tr, "l"], pairs.loc[tr, "y"],
-                                                     groups=pairs.loc[tr, "truth"], seed=seed)
+                cals[f] = FusionCalibrator(True, use_dense).fit(pairs.loc[tr, "g"], pairs.loc[tr, "l"], pairs.loc[tr, "y"],
+                                                                groups=pairs.loc[tr, "truth"], seed=seed,
+                                                                d=pairs.loc[tr, "d"])
                 te = ~tr
-                pairs.loc[te, "p"] = cals[f].predict(pairs.loc[te, "g"], pairs.loc[te, "l"])
-                pairs.loc[te, "z"] = cals[f].ranking_key(pairs.loc[te, "g"], pairs.loc[te, "l"])
+                pairs.loc[te, "p"] = cals[f].predict(pairs.loc[te, "g"], pairs.loc[te, "l"], pairs.loc[te, "d"])
+                pairs.loc[te, "z"] = cals[f].ranking_key(pairs.loc[te, "g"], pairs.loc[te, "l"], pairs.loc[te, "d"])
             ranks, aps, prs = [], [], []
             for q, grp in pairs.dropna(subset=["p"]).groupby("query"):
                 ranks.append(_individual_rank(grp["individual"].to_numpy(), (grp["p"], grp["z"], grp["g"]),
@@ -204,8 +208,8 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
                 gal = _gallery_mask(mode, q, refs, flank_known)
                 idx = np.nonzero(gal)[0]
                 lq = mode_local.get(q, {})
-                lv = np.array([lq.get(r, 0) for r in idx], float)
-                order = cals[folds[individuals[q]]].rank(S[q, idx], lv)
+                lv = np.array([lq.get(r, (0, 0)) for r in idx], float).reshape(len(idx), 2)
+                order = cals[folds[individuals[q]]].rank(S[q, idx], lv[:, 0], d=lv[:, 1])
                 ap, pr = _average_precision(order, individuals[idx] == individuals[q], ranked=True)
                 aps.append(ap)
                 prs.append(pr)
@@ -227,7 +231,7 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
                 "reliability": reliability_table(p_sh["p"], p_sh["y"]).to_dict("records")}
     if use_local:
         report["open_set"] = _open_set(det, fs, refs_known, individuals, sightings, flanks, seed, n_individuals,
-                                       per_individual, local_cache, progress, _choose_new_weight)
+                                       per_individual, local_cache, progress, _choose_new_weight, use_dense)
     report["seconds"] = {"total": round(time.time() - t0, 1), "features_per_image": round(t_feat / max(1, len(det)), 4),
                          "identification_per_query": round(t_query / max(1, n_query), 4)}
     if out is not None:
@@ -236,7 +240,7 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
 
 
 def _open_set(det, fs, refs, individuals, sightings, flanks, seed, n_individuals, per_individual,
-              local_cache, progress, choose):
+              local_cache, progress, choose, use_dense=False):
     """Half the individuals are the catalogue, the other half unknown (flanks known, the
     query's own sighting never in the gallery)."""
     from tqdm.auto import tqdm
@@ -252,14 +256,14 @@ def _open_set(det, fs, refs, individuals, sightings, flanks, seed, n_individuals
         lc = local_cache.setdefault(q, {})   # same reference indices as the closed-set protocols
         ev = evidence(fs.vectors[q], fs.local[q], flanks[q], refs, exclude=~gal, n_individuals=n_individuals,
                       per_individual=per_individual, use_local=True, local_cache=lc)
-        for name, g, l in zip(ev.individuals, ev.g, ev.l):
-            rows.append((q, name, g, l, int(name == individuals[q]), individuals[q], bool(known[q])))
-    pairs = pd.DataFrame(rows, columns=["query", "individual", "g", "l", "y", "truth", "known"])
+        for name, g, l, d in zip(ev.individuals, ev.g, ev.l, ev.d):
+            rows.append((q, name, g, l, d, int(name == individuals[q]), individuals[q], bool(known[q])))
+    pairs = pd.DataFrame(rows, columns=["query", "individual", "g", "l", "d", "y", "truth", "known"])
     elig = pairs[pairs.known].groupby("query")["y"].max().astype(bool)
     pairs["eligible"] = pairs["query"].map(elig).fillna(False).astype(bool)
     kp = pairs[pairs.known]
     # unknown queries: the catalogue's model, fitted on every known individual's queries
-    cal, c, fit_metrics = _fit_open_set_model(kp, seed, choose)
+    cal, c, fit_metrics = _fit_open_set_model(kp, seed, choose, use_dense)
     u_calls = _open_set_calls(pairs[~pairs.known], cal, c)
     # known queries: cross-fitted by individual (the model that scores an individual's photos
     # never saw them), so BAKS is not measured on the data the model was fitted on
@@ -267,7 +271,7 @@ def _open_set(det, fs, refs, individuals, sightings, flanks, seed, n_individuals
     kfold = kp["truth"].map(fold)
     k_calls = []
     for f in sorted(kfold.unique()):
-        cal_f, c_f, _ = _fit_open_set_model(kp[kfold != f], seed, choose)
+        cal_f, c_f, _ = _fit_open_set_model(kp[kfold != f], seed, choose, use_dense)
         k_calls.append(_open_set_calls(kp[kfold == f], cal_f, c_f))
     k_calls = pd.concat(k_calls)
     k_calls = k_calls[k_calls.query_eligible]
@@ -283,14 +287,14 @@ def _open_set(det, fs, refs, individuals, sightings, flanks, seed, n_individuals
             "new_detections_clustered": int(len(new_q))}
 
 
-def _fit_open_set_model(kp: pd.DataFrame, seed: int, choose):
+def _fit_open_set_model(kp: pd.DataFrame, seed: int, choose, use_dense: bool = False):
     """What building a catalogue fits (``identify.fit_model``): the calibrator on every pair,
     the "new" weight on out-of-fold probabilities, ties broken by the calibrator's log-odds."""
-    cal = FusionCalibrator(True).fit(kp.g, kp.l, kp.y, groups=kp.truth, seed=seed)
-    p_cv = cross_validated_probabilities(kp.g, kp.l, kp.y, kp.truth, True, seed=seed)
-    scored = kp.assign(p_cv=p_cv, z=cal.ranking_key(kp.g, kp.l))
+    cal = FusionCalibrator(True, use_dense).fit(kp.g, kp.l, kp.y, groups=kp.truth, seed=seed, d=kp.d)
+    p_cv = cross_validated_probabilities(kp.g, kp.l, kp.y, kp.truth, True, seed=seed, d=kp.d, use_dense=use_dense)
+    scored = kp.assign(p_cv=p_cv, z=cal.ranking_key(kp.g, kp.l, kp.d))
     if scored["p_cv"].notna().sum() < 0.5 * len(scored):
-        scored["p_cv"] = cal.predict(kp.g, kp.l)
+        scored["p_cv"] = cal.predict(kp.g, kp.l, kp.d)
     c, metrics = choose(scored.dropna(subset=["p_cv"]), "p_cv", "gmean")
     return cal, c, metrics
 
@@ -298,8 +302,8 @@ def _fit_open_set_model(kp: pd.DataFrame, seed: int, choose):
 def _open_set_calls(pairs: pd.DataFrame, cal, c: float) -> pd.DataFrame:
     """Per query: the top candidate as identify ranks them, and whether it is called new
     (P(new) >= the best P(k))."""
-    odds = pairs.assign(p=cal.predict(pairs.g, pairs.l))
-    odds = odds.assign(o=odds.p / (1 - odds.p), z=cal.ranking_key(odds.g, odds.l))
+    odds = pairs.assign(p=cal.predict(pairs.g, pairs.l, pairs.d))
+    odds = odds.assign(o=odds.p / (1 - odds.p), z=cal.ranking_key(odds.g, odds.l, odds.d))
     top = top_candidates(odds, "p")
     return pd.DataFrame({"truth": top["truth"].to_numpy(), "top": top["individual"].to_numpy(),
                          "called_new": c >= top["o"].to_numpy(), "query_eligible": top["eligible"].to_numpy()},
@@ -317,15 +321,20 @@ def _cluster_ari(qs, fs, individuals, flanks, cal, k_local=10):
     G = np.where(comp, G, -np.inf)
     np.fill_diagonal(G, -np.inf)
     L = np.zeros_like(G)
+    Dn = np.zeros_like(G)
+    done = np.zeros(G.shape, bool)
     for a in range(len(qs)):
         for b in np.argsort(-G[a])[:k_local]:
-            if np.isfinite(G[a, b]) and L[a, b] == 0 and fs.local:
+            if np.isfinite(G[a, b]) and not done[a, b] and fs.local:
+                done[a, b] = done[b, a] = True
                 la, lb = fs.local[qs[a]], fs.local[qs[b]]
                 if la is not None and lb is not None:
-                    L[a, b] = L[b, a] = match_local(la, lb).inliers
+                    m = match_local(la, lb)
+                    L[a, b] = L[b, a] = m.inliers
+                    Dn[a, b] = Dn[b, a] = m.dense
     P = np.full(G.shape, np.nan)
     fin = np.isfinite(G)
-    P[fin] = cal.predict(G[fin], L[fin])
+    P[fin] = cal.predict(G[fin], L[fin], Dn[fin])
     labels = agglomerate(P)
     return float(adjusted_rand_score(individuals[qs], labels))
 

@@ -26,6 +26,7 @@ import pandas as pd
 from . import cache as cache_mod
 from .decode import DecodeError, crop_box_pixels, open_image, to_square_array
 from .ingest import Issues
+from .dense import DENSE_VERSION, extract_dense
 from .keypoints import LOCAL_VERSION, LocalFeatures, extract
 
 __all__ = ["FeatureSet", "extract_features", "LOCAL_SIZE", "runtime", "cpu_count", "default_threads"]
@@ -84,7 +85,7 @@ class _Worker:
         digest = cache_mod.file_digest(data)
         bbox = _bbox(row)
         ek = cache_mod.content_key(digest, bbox, self.embedder.tag)
-        lk = cache_mod.content_key(digest, bbox, LOCAL_VERSION, self.local_size, LOCAL_KEYPOINTS)
+        lk = local_key(digest, bbox, self.local_size)
         need_e = self.emb_cache is None or ek not in self.emb_cache
         need_l = self.local and (self.loc_cache is None or lk not in self.loc_cache)
         out = {"ekey": ek, "lkey": lk, "array": None, "local": None}
@@ -102,8 +103,20 @@ class _Worker:
         if need_l:
             s = min(1.0, self.local_size / max(crop.size))
             lc = crop if s >= 1 else crop.resize((max(1, round(crop.size[0] * s)), max(1, round(crop.size[1] * s))))
-            out["local"] = extract(np.asarray(lc), max_keypoints=LOCAL_KEYPOINTS)
+            out["local"] = local_features(np.asarray(lc))
         return out, None
+
+
+def local_key(digest: str, bbox, local_size: int = LOCAL_SIZE) -> str:
+    """Cache key of a detection's local features (keypoints and dense grid)."""
+    return cache_mod.content_key(digest, bbox, LOCAL_VERSION, DENSE_VERSION, local_size, LOCAL_KEYPOINTS)
+
+
+def local_features(rgb: np.ndarray) -> LocalFeatures:
+    """RootSIFT keypoints and the dense CNN grid of one crop (RGB uint8, long side LOCAL_SIZE)."""
+    lf = extract(rgb, max_keypoints=LOCAL_KEYPOINTS)
+    lf.dense_xy, lf.dense_desc = extract_dense(rgb)
+    return lf
 
 
 def extract_features(detections: pd.DataFrame, embedder, local: bool = True, cache_dir=None,

@@ -78,7 +78,8 @@ def background_masks(det: pd.DataFrame, threshold: float = 22.0, progress: bool 
 
 
 def filter_keypoints(lf: LocalFeatures, mask: np.ndarray, bbox, pad: float = 0.05) -> LocalFeatures:
-    """Keep the keypoints of a detection's crop that fall on the foreground ``mask``."""
+    """Keep the keypoints (and dense grid cells) of a detection's crop that fall on the
+    foreground ``mask``."""
     if lf is None or len(lf) == 0:
         return lf
     h, w = mask.shape
@@ -89,11 +90,16 @@ def filter_keypoints(lf: LocalFeatures, mask: np.ndarray, bbox, pad: float = 0.0
     x1 = min(1.0, x + bw + pad * bw)
     y1 = min(1.0, y + bh + pad * bh)
     cw, ch = lf.size
-    u = x0 + lf.xy[:, 0] / max(cw, 1) * (x1 - x0)
-    v = y0 + lf.xy[:, 1] / max(ch, 1) * (y1 - y0)
-    col = np.clip((u * w).astype(int), 0, w - 1)
-    row = np.clip((v * h).astype(int), 0, h - 1)
-    keep = mask[row, col]
+
+    def on_mask(xy):
+        u = x0 + xy[:, 0] / max(cw, 1) * (x1 - x0)
+        v = y0 + xy[:, 1] / max(ch, 1) * (y1 - y0)
+        return mask[np.clip((v * h).astype(int), 0, h - 1), np.clip((u * w).astype(int), 0, w - 1)]
+
+    keep = on_mask(lf.xy)
+    dense_keep = on_mask(lf.dense_xy) if lf.dense_xy is not None else None
+    if dense_keep is not None and dense_keep.sum() < MIN_KEEP:
+        dense_keep = None          # too little left: keep the whole grid
     if keep.sum() < MIN_KEEP:
-        return lf
-    return LocalFeatures(lf.xy[keep], lf.desc[keep], lf.size)
+        keep = np.ones(len(lf), bool)
+    return lf.subset(keep, dense_keep)

@@ -7,8 +7,8 @@ decision (a known individual, or new) -> new events clustered into provisional i
 
 The open-set model, fitted on the labelled catalogue and stored with it:
 
-* ``p_k = calibrator(g_k, l_k)``: probability that the query shows individual *k*, from its
-  best global and local scores against *k*'s references (see ``calibrate``);
+* ``p_k = calibrator(g_k, l_k, d_k)``: probability that the query shows individual *k*, from
+  its best global, keypoint and dense scores against *k*'s references (see ``calibrate``);
 * with odds ``o_k = p_k / (1 - p_k)``, ``P(k) = o_k / (c + sum_j o_j)`` and
   ``P(new) = c / (c + sum_j o_j)``: candidates compete with "an individual not in the
   catalogue", whose weight ``c`` is chosen on the catalogue by leave-one-out (every reference
@@ -61,11 +61,11 @@ class IdentificationModel:
         """``(names, P(k), P(new))`` with candidates sorted by decreasing probability."""
         if len(ev.individuals) == 0:
             return np.array([], object), np.array([]), 1.0
-        p = self.calibrator.predict(ev.g, ev.l)
+        p = self.calibrator.predict(ev.g, ev.l, ev.d)
         odds = p / (1 - p)
         z = self.new_weight + odds.sum()
         pk = odds / z
-        order = self.calibrator.rank(ev.g, ev.l, p)
+        order = self.calibrator.rank(ev.g, ev.l, p, d=ev.d)
         return ev.individuals[order], pk[order], float(self.new_weight / z)
 
     def to_dict(self) -> dict:
@@ -98,7 +98,7 @@ def references(cat: Catalogue) -> References:
 def _loo(refs: References, use_local: bool, n_individuals: int, per_individual: int, progress: bool,
          max_queries: int = 1500, seed: int = 0):
     """Every reference (up to ``max_queries``) as a query against the rest, its own sighting
-    excluded. Returns a long table: query, individual, g, l, y."""
+    excluded. Returns a long table: query, individual, g, l, d, y."""
     from tqdm.auto import tqdm
     n = len(refs)
     qs = np.arange(n)
@@ -115,9 +115,9 @@ def _loo(refs: References, use_local: bool, n_individuals: int, per_individual: 
         # can the query's individual be found at all (another sighting, compatible flank)?
         eligible = bool(((refs.individuals == own) & ~excl &
                          flank_compatible(refs.flanks, np.full(n, refs.flanks[q], dtype=object))).any())
-        for name, g, l in zip(ev.individuals, ev.g, ev.l):
-            rows.append((q, name, g, l, int(name == own), eligible, own))
-    return pd.DataFrame(rows, columns=["query", "individual", "g", "l", "y", "eligible", "truth"])
+        for name, g, l, d in zip(ev.individuals, ev.g, ev.l, ev.d):
+            rows.append((q, name, g, l, d, int(name == own), eligible, own))
+    return pd.DataFrame(rows, columns=["query", "individual", "g", "l", "d", "y", "eligible", "truth"])
 
 
 def _choose_new_weight(pairs: pd.DataFrame, prob_col: str, target: str) -> tuple[float, dict]:
@@ -163,14 +163,16 @@ def fit_model(refs: References, use_local: bool = True, target: str = "gmean",
     if target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}")
     use_local = use_local and bool(refs.local) and any(x is not None for x in refs.local)
+    use_dense = use_local and any(x is not None and x.dense_desc is not None for x in refs.local)
     pairs = _loo(refs, use_local, n_individuals, per_individual, progress)
-    cal = FusionCalibrator(use_local).fit(pairs.g, pairs.l, pairs.y, groups=pairs.truth)
+    cal = FusionCalibrator(use_local, use_dense).fit(pairs.g, pairs.l, pairs.y, groups=pairs.truth, d=pairs.d)
     # out-of-fold probabilities (folds by individual) for honest error and threshold choice
-    pairs["p_cv"] = cross_validated_probabilities(pairs.g, pairs.l, pairs.y, pairs.truth, use_local)
+    pairs["p_cv"] = cross_validated_probabilities(pairs.g, pairs.l, pairs.y, pairs.truth, use_local, d=pairs.d,
+                                                  use_dense=use_dense)
     in_sample = pairs["p_cv"].notna().sum() < 0.5 * len(pairs)
     if in_sample:                              # too few individuals for folds: in-sample
-        pairs["p_cv"] = cal.predict(pairs.g, pairs.l)
-    pairs["z"] = cal.ranking_key(pairs.g, pairs.l)        # breaks ties of p_cv as identify does
+        pairs["p_cv"] = cal.predict(pairs.g, pairs.l, pairs.d)
+    pairs["z"] = cal.ranking_key(pairs.g, pairs.l, pairs.d)   # breaks ties of p_cv as identify does
     c, dm = _choose_new_weight(pairs.dropna(subset=["p_cv"]), "p_cv", target)
     # calibration judged where decisions are made: the best candidate of each query (all pairs
     # are mostly trivial negatives near 0, whose ECE is flatteringly small)
@@ -353,29 +355,34 @@ def _unit_pair_probability(model: IdentificationModel, fs: FeatureSet, members: 
             G[a, b] = G[b, a] = s[k]
             best[(a, b)] = (ia[k[0]], ib[k[1]], s)
     L = np.zeros((n, n))
+    Dn = np.zeros((n, n))
+    done = np.zeros((n, n), bool)
     if model.use_local and fs.local:
         # local matching only towards each unit's nearest units (it is the expensive part)
         for a in range(n):
             nbrs = np.argsort(-G[a])[:k_local]
             for b in nbrs:
-                if not np.isfinite(G[a, b]) or L[a, b] > 0:
+                if not np.isfinite(G[a, b]) or done[a, b]:
                     continue
+                done[a, b] = done[b, a] = True
                 key = (min(a, b), max(a, b))
                 ia, ib, s = best[key]
                 A, B = members[key[0]], members[key[1]]
                 # try the three most similar photo pairs
                 flat = np.argsort(-s, axis=None)[:3]
-                sc = 0
+                sc = dn = 0
                 for f in flat:
                     i, j = np.unravel_index(f, s.shape)
                     if not np.isfinite(s[i, j]):
                         continue
                     la, lb = fs.local[A[i]], fs.local[B[j]]
                     if la is not None and lb is not None:
-                        sc = max(sc, match_local(la, lb).inliers)
+                        m = match_local(la, lb)
+                        sc, dn = max(sc, m.inliers), max(dn, m.dense)
                 L[a, b] = L[b, a] = sc
+                Dn[a, b] = Dn[b, a] = dn
     fin = np.isfinite(G)
-    P[fin] = model.calibrator.predict(G[fin], L[fin])
+    P[fin] = model.calibrator.predict(G[fin], L[fin], Dn[fin])
     return P
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 __all__ = ["LocalFeatures", "extract", "match", "MatchResult", "LOCAL_VERSION"]
 
-LOCAL_VERSION = "rootsift-v1"
+LOCAL_VERSION = "rootsift-v1"   # (features.py adds dense.DENSE_VERSION to the cache key)
 
 
 @dataclass
@@ -24,20 +24,38 @@ class LocalFeatures:
     xy: np.ndarray        # N x 2 float32, pixel coordinates in the crop
     desc: np.ndarray      # N x 128 float32 RootSIFT (unit L2 norm)
     size: tuple[int, int]  # crop (width, height)
+    dense_xy: np.ndarray | None = None     # M x 2 grid-cell centres, same pixel frame (see dense.py)
+    dense_desc: np.ndarray | None = None   # M x C float32 unit-length CNN descriptors
 
     def __len__(self):
         return len(self.xy)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         # descriptors stored as uint8 (RootSIFT values lie in [0, 1]) to keep caches small
-        return {"xy": self.xy.astype(np.float32), "desc": np.round(self.desc * 255).astype(np.uint8),
-                "size": np.array(self.size, np.int32)}
+        out = {"xy": self.xy.astype(np.float32), "desc": np.round(self.desc * 255).astype(np.uint8),
+               "size": np.array(self.size, np.int32)}
+        if self.dense_desc is not None:
+            out["dense_xy"] = self.dense_xy.astype(np.float32)
+            out["dense_desc"] = self.dense_desc.astype(np.float16)
+        return out
 
     @classmethod
     def from_arrays(cls, d: dict[str, np.ndarray]) -> "LocalFeatures":
         desc = d["desc"].astype(np.float32) / 255.0
         n = np.linalg.norm(desc, axis=1, keepdims=True)
-        return cls(d["xy"].astype(np.float32), desc / np.maximum(n, 1e-6), tuple(int(v) for v in d["size"]))
+        dxy = dd = None
+        if "dense_desc" in d:
+            dxy = d["dense_xy"].astype(np.float32)
+            dd = d["dense_desc"].astype(np.float32)
+            dd /= np.maximum(np.linalg.norm(dd, axis=1, keepdims=True), 1e-6)
+        return cls(d["xy"].astype(np.float32), desc / np.maximum(n, 1e-6), tuple(int(v) for v in d["size"]), dxy, dd)
+
+    def subset(self, keep: np.ndarray, dense_keep: np.ndarray | None = None) -> "LocalFeatures":
+        """Only the keypoints (and grid cells) selected by the boolean masks."""
+        if self.dense_desc is None or dense_keep is None:
+            return LocalFeatures(self.xy[keep], self.desc[keep], self.size, self.dense_xy, self.dense_desc)
+        return LocalFeatures(self.xy[keep], self.desc[keep], self.size, self.dense_xy[dense_keep],
+                             self.dense_desc[dense_keep])
 
 
 _SIFT = None
@@ -70,6 +88,7 @@ class MatchResult:
     inliers: int
     tentative: int
     pairs: np.ndarray     # K x 2 indices (a, b) of inlier matches
+    dense: int = 0        # verified dense grid cells (dense.match_dense), 0 without dense features
 
     @property
     def score(self) -> float:
@@ -141,7 +160,17 @@ def _one_blas_thread():
 
 def match(a: LocalFeatures, b: LocalFeatures, ratio: float = 0.85, reproj_px: float | None = None,
           min_matches: int = 4) -> MatchResult:
-    """Verified matches between two feature sets (ratio test, mutual NN, RANSAC affine)."""
+    """Verified matches between two feature sets (ratio test, mutual NN, RANSAC affine), and
+    the dense grid score when both carry dense features."""
+    r = _match_sift(a, b, ratio, reproj_px, min_matches)
+    if a.dense_desc is not None and b.dense_desc is not None:
+        from .dense import match_dense
+        r.dense = match_dense(a.dense_xy, a.dense_desc, b.dense_xy, b.dense_desc, b.size)
+    return r
+
+
+def _match_sift(a: LocalFeatures, b: LocalFeatures, ratio: float, reproj_px: float | None,
+                min_matches: int) -> MatchResult:
     if len(a) < min_matches or len(b) < min_matches:
         return MatchResult(0, 0, np.zeros((0, 2), np.int64))
     pairs = _tentative(a, b, ratio)

@@ -6,10 +6,11 @@ For a query and each candidate individual *k* we compute
   *k* (only same-flank references when both flanks are known: a left flank is never
   compared with a right one);
 * ``l``: the most RANSAC-verified keypoint matches between the query and *k*'s references,
-  computed only for a shortlist (the ``n_individuals`` best individuals by ``g``, their
-  ``per_individual`` best references), since local matching is the expensive part.
+  and ``d``: the most verified dense grid cells (``dense``), both computed only for a
+  shortlist (the ``n_individuals`` best individuals by ``g``, their ``per_individual`` best
+  references), since local matching is the expensive part.
 
-``calibrate.FusionCalibrator`` turns ``(g, l)`` into a probability.
+``calibrate.FusionCalibrator`` turns ``(g, l, d)`` into a probability.
 """
 from __future__ import annotations
 
@@ -58,11 +59,16 @@ class Evidence:
     l: np.ndarray              # K (0 where not checked)
     best_ref: np.ndarray       # K index of the reference with the best g
     local_ref: np.ndarray      # K index of the reference with the best l (-1 if none)
-    pair_local: dict | None = None   # reference index -> verified matches, for those checked
+    pair_local: dict | None = None   # reference index -> (keypoint, dense) verified matches, for those checked
     shortlisted: np.ndarray | None = None   # K bool: among the best n_individuals by g
+    d: np.ndarray | None = None      # K best dense score (0 where not checked)
+
+    def __post_init__(self):
+        if self.d is None:
+            self.d = np.zeros(len(self.g))
 
     def frame(self) -> pd.DataFrame:
-        return pd.DataFrame({"individual": self.individuals, "g": self.g, "l": self.l,
+        return pd.DataFrame({"individual": self.individuals, "g": self.g, "l": self.l, "d": self.d,
                              "best_ref": self.best_ref, "local_ref": self.local_ref})
 
 
@@ -83,7 +89,8 @@ def evidence(q_vec: np.ndarray, q_local: LocalFeatures | None, q_flank, refs: Re
 
     ``exclude`` masks references that must not be used (e.g. the query's own sighting
     when calibrating or evaluating). ``sims`` may pass precomputed cosine similarities;
-    ``local_cache`` (reference index -> score, for this query) avoids repeating matches.
+    ``local_cache`` (reference index -> (keypoint, dense) scores, for this query) avoids
+    repeating matches.
     """
     R = len(refs)
     if sims is None:
@@ -103,6 +110,7 @@ def evidence(q_vec: np.ndarray, q_local: LocalFeatures | None, q_flank, refs: Re
     first = np.unique(refs.codes[order], return_index=True)
     best_ref[first[0]] = order[first[1]]
     l = np.zeros(n_ind)
+    d = np.zeros(n_ind)
     local_ref = np.full(n_ind, -1)
     pair_local = {}
     short = np.zeros(n_ind, bool)
@@ -122,15 +130,19 @@ def evidence(q_vec: np.ndarray, q_local: LocalFeatures | None, q_flank, refs: Re
                 rl = refs.local[r] if refs.local else None
                 if rl is None:
                     continue
-                score = local_cache.get(r) if local_cache is not None and r in local_cache else \
-                    match_local(q_local, rl).inliers
+                if local_cache is not None and r in local_cache:
+                    score = local_cache[r]
+                else:
+                    m = match_local(q_local, rl)
+                    score = (m.inliers, m.dense)
                 if local_cache is not None:
                     local_cache[r] = score
                 pair_local[r] = score
-                if score > l[k]:
-                    l[k], local_ref[k] = score, r
+                if score[0] > l[k]:
+                    l[k], local_ref[k] = score[0], r
+                d[k] = max(d[k], score[1])
     idx = np.nonzero(present)[0]
-    return Evidence(refs.names[idx], g[idx], l[idx], best_ref[idx], local_ref[idx], pair_local, short[idx])
+    return Evidence(refs.names[idx], g[idx], l[idx], best_ref[idx], local_ref[idx], pair_local, short[idx], d[idx])
 
 
 def pool(evs: list[Evidence]) -> Evidence:
@@ -148,4 +160,5 @@ def pool(evs: list[Evidence]) -> Evidence:
     best_l = df.loc[gi["l"].idxmax()].set_index("individual")
     names = best_g.index.to_numpy()
     return Evidence(names, best_g["g"].to_numpy(), best_l.loc[names, "l"].to_numpy(),
-                    best_g["best_ref"].to_numpy(), best_l.loc[names, "local_ref"].to_numpy())
+                    best_g["best_ref"].to_numpy(), best_l.loc[names, "local_ref"].to_numpy(),
+                    d=gi["d"].max().reindex(names).to_numpy())

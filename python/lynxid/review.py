@@ -280,10 +280,10 @@ def _query_local(path, bbox, cache):
     """Local features of a survey detection: from identify's cache, else computed as there."""
     from . import cache as cache_mod
     from .decode import crop_box_pixels, open_image
-    from .features import LOCAL_KEYPOINTS, LOCAL_SIZE
-    from .keypoints import LOCAL_VERSION, LocalFeatures, extract
+    from .features import LOCAL_SIZE, local_features, local_key
+    from .keypoints import LocalFeatures
     data = Path(path).read_bytes()
-    key = cache_mod.content_key(cache_mod.file_digest(data), bbox, LOCAL_VERSION, LOCAL_SIZE, LOCAL_KEYPOINTS)
+    key = local_key(cache_mod.file_digest(data), bbox)
     if cache is not None and key in cache:
         return LocalFeatures.from_arrays(cache.get_many([key])[key])
     im = open_image(data, bbox, int(LOCAL_SIZE * 1.1))
@@ -291,7 +291,7 @@ def _query_local(path, bbox, cache):
     s = min(1.0, LOCAL_SIZE / max(crop.size))
     if s < 1:
         crop = crop.resize((max(1, round(crop.size[0] * s)), max(1, round(crop.size[1] * s))))
-    return LocalFeatures.from_arrays(extract(np.asarray(crop), max_keypoints=LOCAL_KEYPOINTS).to_arrays())
+    return LocalFeatures.from_arrays(local_features(np.asarray(crop)).to_arrays())
 
 
 def _jpeg_uri(im, quality: int = 78) -> str:
