@@ -26,7 +26,7 @@ catalogue_root <- function(x) {
 #' Build a catalogue of known individuals
 #'
 #' Reads labelled reference photos of known individuals, computes their features (a global
-#' image embedding and local keypoints of the coat pattern), fits the identification model
+#' image embedding and local features -- keypoints and a dense CNN grid -- of the coat pattern), fits the identification model
 #' on them (calibrated probabilities and the threshold for "new individual", chosen by
 #' leave-one-out on the catalogue) and saves everything in the folder \code{path}.
 #'
@@ -42,7 +42,7 @@ catalogue_root <- function(x) {
 #' @param backbone Image model; the default works offline.
 #' @param weights Optional local weights file for \code{backbone}.
 #' @param threshold MegaDetector confidence threshold.
-#' @param local Use local keypoints as well as the global embedding (slower, more accurate).
+#' @param local Use local features (keypoints and the dense grid) as well as the global embedding (slower, more accurate).
 #' @param target What the known/new decision is tuned for: \code{"gmean"} (geometric mean of
 #'   the accuracy on known and on new animals) or \code{"balanced"} (their mean).
 #' @param progress Show progress bars.
