@@ -35,7 +35,12 @@ from lynxid.ingest import scan_catalogue, whole_image_detections  # noqa: E402
 
 RESULTS = HERE / "results"
 DEFAULT = HERE / "_work" / "reid" / "nyala_split" / "test"
-SETTINGS = [(2, 448, 0.5), (2, 448, 0.3), (3, 448, 0.5), (4, 448, 0.5), (4, 640, 0.5), (5, 640, 0.5)]
+# (block, crop px, share of cells kept, centre descriptors per photo, ratio test). The first
+# rows chose block, size and share (before centring, ratio 0.8); the last three the centring
+# and the ratio that lynxid uses now (block 2, 448 px, 50 %, centred, 0.95).
+SETTINGS = [(2, 448, 0.5, False, 0.8), (2, 448, 0.3, False, 0.8), (3, 448, 0.5, False, 0.8),
+            (4, 448, 0.5, False, 0.8), (4, 640, 0.5, False, 0.8), (5, 640, 0.5, False, 0.8),
+            (2, 448, 0.5, False, 0.95), (2, 448, 0.5, True, 0.8), (2, 448, 0.5, True, 0.95)]
 
 
 def rank1(score: np.ndarray, tie: np.ndarray, ind: np.ndarray, flank: np.ndarray) -> tuple[float, float, int]:
@@ -55,6 +60,7 @@ def rank1(score: np.ndarray, tie: np.ndarray, ind: np.ndarray, flank: np.ndarray
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dataset", nargs="?", default=str(DEFAULT))
+    ap.add_argument("--only", type=int, nargs="*", help="rows of SETTINGS to run (0-based; default all)")
     a = ap.parse_args(argv)
     root = Path(a.dataset)
     if not root.exists():
@@ -71,8 +77,15 @@ def main(argv=None):
     r = rank1(G, G, ind, flank)
     out["global"] = {"rank1": r[0], "rank5": r[1], "queries": r[2]}
     print(f"global embedding: same-flank rank-1 {r[0]:.1f} %, rank-5 {r[1]:.1f} % ({r[2]} queries)", flush=True)
-    for stage, size, keep in SETTINGS:
-        dense.STAGE, dense.DENSE_SIZE, dense.KEEP = stage, size, keep
+    prev = storage.read_json(RESULTS / "dense_grid.json") if a.only and (RESULTS / "dense_grid.json").exists() else {}
+    done = {_key(r): r for r in prev.get("rows", []) if prev.get("dataset") == str(root)}
+    for i, (stage, size, keep, centre, ratio) in enumerate(SETTINGS):
+        if a.only and i not in a.only:
+            if _key({"block": stage, "size": size, "keep": keep, "centred": centre, "ratio": ratio}) in done:
+                old = done[_key({"block": stage, "size": size, "keep": keep, "centred": centre, "ratio": ratio})]
+                out["rows"].append({"centred": False, "ratio": 0.8, "measured": prev["measured"], **old})
+            continue
+        dense.STAGE, dense.DENSE_SIZE, dense.KEEP, dense.CENTRE = stage, size, keep, centre
         t = time.time()
         grids = []
         for p in det["path"]:
@@ -85,11 +98,13 @@ def main(argv=None):
         for i in range(len(det)):
             for j in range(i + 1, len(det)):
                 if flank[i] == flank[j]:
-                    L[i, j] = L[j, i] = dense.match_dense(grids[i][0], grids[i][1], grids[j][0], grids[j][1], grids[j][2])
+                    L[i, j] = L[j, i] = dense.match_dense(grids[i][0], grids[i][1], grids[j][0], grids[j][1], grids[j][2],
+                                                                ratio=ratio)
                     n_pairs += 1
         t_pair = (time.time() - t) / max(n_pairs, 1)
         r = rank1(L, G, ind, flank)
-        row = {"block": stage, "size": size, "keep": keep, "cells": int(np.mean([len(g[0]) for g in grids])),
+        row = {"block": stage, "size": size, "keep": keep, "centred": centre, "ratio": ratio,
+               "measured": out["measured"], "cells": int(np.mean([len(g[0]) for g in grids])),
                "rank1": r[0], "rank5": r[1], "queries": r[2], "ms_per_photo": 1000 * t_ext, "ms_per_pair": 1000 * t_pair}
         out["rows"].append(row)
         print(row, flush=True)
@@ -101,13 +116,19 @@ def main(argv=None):
              "photo of its flank, dense score alone (no shortlist, no fusion).", "",
              f"Global embedding (cosine): same-flank rank-1 {out['global']['rank1']:.1f} %, "
              f"rank-5 {out['global']['rank5']:.1f} %.", "",
-             "| block (timm index, 0-based) | crop px | cells kept | cells | rank-1 | rank-5 | ms / photo | ms / pair |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| block (timm index, 0-based) | crop px | cells kept | centred | ratio | cells | rank-1 | rank-5 | "
+             "ms / photo | ms / pair | measured |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for x in out["rows"]:
-        lines.append(f"| {x['block']} | {x['size']} | {x['keep']:.0%} | {x['cells']} | {x['rank1']:.1f} % | "
-                     f"{x['rank5']:.1f} % | {x['ms_per_photo']:.0f} | {x['ms_per_pair']:.2f} |")
+        lines.append(f"| {x['block']} | {x['size']} | {x['keep']:.0%} | {'yes' if x['centred'] else 'no'} | "
+                     f"{x['ratio']} | {x['cells']} | {x['rank1']:.1f} % | "
+                     f"{x['rank5']:.1f} % | {x['ms_per_photo']:.0f} | {x['ms_per_pair']:.2f} | {x['measured']} |")
     storage.write_text(RESULTS / "dense_grid.md", "\n".join(lines) + "\n")
     print(f"written {RESULTS / 'dense_grid.md'}")
+
+
+def _key(r: dict) -> tuple:
+    return (r["block"], r["size"], r["keep"], bool(r.get("centred", False)), r.get("ratio", 0.8))
 
 
 if __name__ == "__main__":

@@ -91,19 +91,30 @@ def latency(n_refs: int = 2000, n_queries: int = 100, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     # the catalogue: n_refs photos (all of them if fewer); queries: others' photos
     idx = rng.permutation(len(det))
-    n_refs = min(n_refs, len(det) - n_queries)
+    n_refs = min(n_refs, len(det) - n_queries - 20)   # 20 more photos fit the verifier
     ref_i, q_i = idx[:n_refs], idx[n_refs:n_refs + n_queries]
     refs = References(fs.vectors[ref_i], [fs.local[i] for i in ref_i], det["individual"].to_numpy()[ref_i].astype(str),
                       det["flank"].to_numpy(dtype=object)[ref_i], det["sighting"].to_numpy()[ref_i].astype(str))
+    # a pair verifier (as a catalogue stores one) fitted on 20 other photos' checked pairs, so the
+    # timed queries include applying it; these 20 also warm up the caches and thread pool
+    from lynxid.identify import pair_rows, pair_table
+    from lynxid.verify import PairVerifier
+    prows = []
+    for q in idx[n_refs + n_queries:n_refs + n_queries + 20]:
+        ev = evidence(fs.vectors[q], fs.local[q], det["flank"].iat[q], refs)
+        prows += pair_rows(q, ev, refs, refs.vectors @ fs.vectors[q], str(det["individual"].iat[q]))
+    pt = pair_table(prows)
+    verifier = PairVerifier().fit(np.stack(pt["X"].to_numpy()), pt["y"]) if pt["y"].nunique() == 2 else None
     times = []
     for q in q_i:
         t = time.perf_counter()
-        evidence(fs.vectors[q], fs.local[q], det["flank"].iat[q], refs)
+        evidence(fs.vectors[q], fs.local[q], det["flank"].iat[q], refs, verifier=verifier)
         times.append(time.perf_counter() - t)
     t = np.array(times) * 1000
     return {"references": int(n_refs), "queries": int(len(q_i)), "p50_ms": float(np.percentile(t, 50)),
             "p95_ms": float(np.percentile(t, 95)), "mean_ms": float(t.mean()),
-            "note": f"global similarity to every reference + RANSAC-verified local matching against the {SHORTLIST_PER_INDIVIDUAL} best "
+            "verifier": verifier is not None,
+            "note": f"global similarity to every reference + RANSAC-verified keypoint and dense grid matching, pair verifier, against the {SHORTLIST_PER_INDIVIDUAL} best "
                     f"photos of the {SHORTLIST_INDIVIDUALS} best individuals (up to "
                     f"{SHORTLIST_INDIVIDUALS * SHORTLIST_PER_INDIVIDUAL} pairs); features cached"}
 
@@ -152,6 +163,7 @@ def main(argv=None):
         base = evaluate_dataset(test, cache_dir=WORK / "cache", seed=a.seed)
         adapted = evaluate_dataset(test, weights=weights, cache_dir=WORK / "cache", seed=a.seed)
         results["adaptation"] = {
+            "measured": time.strftime("%Y-%m-%d %H:%M"),
             "protocol": "nyala individuals split by seed: 2/3 train (lynxid adapt), 1/3 test (never seen in "
                         "training); both rows evaluated on the test third with lynxid evaluate",
             "train_individuals": rec["individuals"], "train_photos": rec["photos"], "epochs": rec["epochs"],
@@ -229,6 +241,10 @@ def to_markdown(res: dict) -> str:
             out += ["", f"Open set ({o['known_individuals']} known / {o['unknown_individuals']} unknown individuals, "
                     f"flanks known): BAKS {o['BAKS']:.3f}, BAUS {o['BAUS']:.3f}, sqrt(BAKS·BAUS) **{o['gmean']:.3f}**; "
                     f"clustering of the detections called new: ARI {o['ari_new']:.3f}."]
+            if "ece_decision" in o:
+                out += ["", f"The probability reported with each of these {o['decisions']} decisions (P of the named "
+                        f"individual, or P(new)): mean {o['mean_shown_probability']:.3f}, decisions right "
+                        f"{o['decision_accuracy']:.3f}, ECE **{o['ece_decision']:.3f}**."]
         s = rep.get("seconds", {})
         if s:
             out += ["", f"Time: {s['total']} s in all; features {1000 * s['features_per_image']:.0f} ms per photo; "
@@ -239,7 +255,10 @@ def to_markdown(res: dict) -> str:
         lines += table(rep, f"{name} (`{rep.get('command', '')}`)")
     ad = res.get("adaptation")
     if ad:
-        lines += ["## Adaptation to a species (`lynxid adapt`)", "", ad["protocol"] + ".",
+        when = (f"Measured {ad['measured']}" if ad.get("measured") else
+                "Measured in an earlier run than the tables above, with the lynxid of that time")
+        lines += ["## Adaptation to a species (`lynxid adapt`)", "", f"{when} (`benchmarks/reid.py --adapt`).",
+                  ad["protocol"] + ".",
                   f"Trained on {ad['train_photos']} photos of {ad['train_individuals']} individuals, "
                   f"{ad['epochs']} epochs, {ad['adapt_seconds']} s.", "", "Commands: " +
                   "; ".join(f"`{c}`" for c in ad["commands"]), ""]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from lynxid.evaluate import _average_precision, _individual_rank, evaluate_dataset, format_report
@@ -67,6 +68,8 @@ def test_evaluate_on_distinguishable_animals(labelled):
     o = rep["open_set"]
     assert o["known_individuals"] == 3 and o["unknown_individuals"] == 3
     assert 0 <= o["BAKS"] <= 1 and 0 <= o["BAUS"] <= 1 and o["gmean"] == pytest.approx(np.sqrt(o["BAKS"] * o["BAUS"]))
+    # every unknown photo and every known one with another sighting in the catalogue is a decision
+    assert 18 <= o["decisions"] <= 36 and 0 <= o["ece_decision"] <= 1 and 0 < o["mean_shown_probability"] <= 1
     text = format_report(rep)
     line = next(ln for ln in text.splitlines() if ln.startswith("same-flank") and " full " in ln)
     assert "rank-1 =" in line and f"{100 * sf['rank1']:5.1f} %" in line
@@ -88,3 +91,25 @@ def test_evaluate_cannot_be_flattered_by_ties(labelled, tmp_path):
         r = rep["modes"][mode]
         if r["queries"]:
             assert r["full"]["rank1"] < 0.6, mode   # chance is 1/6; a tie-flattered rank-1 is 1.0
+
+
+def test_open_set_calls_report_what_identify_shows():
+    """Per query: the probability shown with the decision is P(named individual) or P(new),
+    from the odds of all candidates and the 'new' weight c."""
+    from lynxid.evaluate import _open_set_calls
+
+    class Identity:   # a calibrator whose probability is the global score itself
+        def predict(self, g, l=None, d=None):
+            return np.asarray(g, float)
+
+        def ranking_key(self, g, l=None, d=None):
+            return np.asarray(g, float)
+
+    pairs = pd.DataFrame({"query": [0, 0, 1, 1], "individual": ["a", "b", "a", "b"], "g": [0.8, 0.5, 0.2, 0.1],
+                          "l": 0.0, "d": 0.0, "truth": ["a", "a", "z", "z"], "eligible": [True, True, False, False]})
+    c = 1.0
+    calls = _open_set_calls(pairs, pd.DataFrame(), Identity(), c)
+    o0, o1 = np.array([4.0, 1.0]), np.array([0.25, 0.1 / 0.9])   # odds p / (1 - p)
+    assert calls.loc[0, "top"] == "a" and not calls.loc[0, "called_new"]
+    assert calls.loc[0, "shown"] == pytest.approx(o0[0] / (c + o0.sum()))
+    assert calls.loc[1, "called_new"] and calls.loc[1, "shown"] == pytest.approx(c / (c + o1.sum()))

@@ -44,12 +44,13 @@ def test_known_individual_found_and_removed_individual_called_new(cat):
     for q in range(len(refs)):
         own = refs.individuals[q]
         same_sighting = refs.sightings == refs.sightings[q]
-        ev = evidence(refs.vectors[q], refs.local[q], refs.flanks[q], refs, exclude=same_sighting)
+        ev = evidence(refs.vectors[q], refs.local[q], refs.flanks[q], refs, exclude=same_sighting,
+                      verifier=m.verifier)
         names, pk, pnew = m.posterior(ev)
         wins_known += names[0] == own and pk[0] > pnew
         # the same photo when its individual is not in the catalogue at all
         ev_u = evidence(refs.vectors[q], refs.local[q], refs.flanks[q], refs,
-                        exclude=same_sighting | (refs.individuals == own))
+                        exclude=same_sighting | (refs.individuals == own), verifier=m.verifier)
         names_u, pk_u, pnew_u = m.posterior(ev_u)
         wins_new += pnew_u >= (pk_u[0] if len(pk_u) else 0)
         n += 1
@@ -152,3 +153,30 @@ def test_new_weight_needs_matchable_sightings():
                           "p_cv": [0.3, 0.2, 0.1, 0.4]})
     with pytest.raises(ValueError, match="two sightings"):
         _choose_new_weight(pairs, "p_cv", "gmean")
+
+
+def test_model_stores_the_pair_verifier_behind_dense_evidence(cat):
+    from lynxid.verify import PAIR_FEATURES
+    m = IdentificationModel.from_dict(cat.meta["model"])
+    assert m.verifier is not None and len(m.verifier.coef) == len(PAIR_FEATURES)
+    assert m.diagnostics["photo_pairs_verified"] > 0
+    # d is a sum of pair probabilities: with the verifier, evidence never exceeds the pairs checked
+    refs = references(cat)
+    ev = evidence(refs.vectors[0], refs.local[0], refs.flanks[0], refs, exclude=refs.sightings == refs.sightings[0],
+                  verifier=m.verifier)
+    from lynxid.verify import BEST_PAIRS
+    assert (ev.d >= 0).all() and (ev.d <= BEST_PAIRS + 1e-9).all() and ev.d.max() > 0
+
+
+def test_catalogue_of_other_local_features_is_refused(run, tmp_path):
+    import shutil
+    from lynxid.identify import identify, local_features_version
+    root = tmp_path / "cat"
+    shutil.copytree(run.catalogue, root)
+    c = Catalogue.load(root)
+    assert c.meta["local_version"] == local_features_version()
+    c.meta["local_version"] = "rootsift-v0+effl0-s2-v1"
+    c.save()
+    with pytest.raises(ValueError, match="rebuild it"):
+        identify(run.survey.images, root, megadetector=run.survey.megadetector_json, out=tmp_path / "res",
+                 progress=False)

@@ -32,7 +32,7 @@ from .calibrate import (FusionCalibrator, cross_validated_probabilities, expecte
 from .cluster import agglomerate
 from .ingest import Issues, load_megadetector, scan_catalogue, whole_image_detections
 from .keypoints import match as match_local
-from .match import SHORTLIST_INDIVIDUALS, SHORTLIST_PER_INDIVIDUAL, References, evidence
+from .match import SHORTLIST_INDIVIDUALS, References, evidence, per_individual_for
 
 __all__ = ["evaluate_dataset", "survey_accuracy", "format_report"]
 
@@ -98,14 +98,16 @@ def _fold_of(individuals: np.ndarray, n_folds: int, seed: int) -> dict:
 
 def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, megadetector=None,
                      methods=("global", "full"), seed: int = 0, n_folds: int = 5,
-                     n_individuals: int = SHORTLIST_INDIVIDUALS, per_individual: int = SHORTLIST_PER_INDIVIDUAL, cache_dir=None, out=None, progress: bool = True,
+                     n_individuals: int = SHORTLIST_INDIVIDUALS, per_individual: int | None = None, cache_dir=None, out=None, progress: bool = True,
                      embedder=None, dense: bool = True) -> dict:
     """Evaluate identification on a labelled dataset folder (see module docstring).
-    ``dense=False`` leaves the dense grid score out of the fusion (an ablation: keypoints only)."""
+    ``dense=False`` leaves the dense grid score out of the fusion (an ablation: keypoints only).
+    ``per_individual`` None: as a catalogue of the gallery's individuals would
+    (``match.per_individual_for``)."""
     from tqdm.auto import tqdm
 
     from .features import extract_features
-    from .identify import _choose_new_weight
+    from .identify import _choose_new_weight, pair_rows, pair_table
     t0 = time.time()
     root = Path(root)
     issues = Issues()
@@ -144,16 +146,17 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
     refs_hidden = References(fs.vectors, fs.local, individuals, hidden, sightings)
     S = fs.vectors @ fs.vectors.T
     folds = _fold_of(individuals, n_folds, seed)
+    per_closed = per_individual or per_individual_for(len(np.unique(individuals)))
     local_cache: dict[int, dict] = {}
     report: dict = {"dataset": str(root), "images": int(len(det)), "individuals": int(len(np.unique(individuals))),
                     "with_flank": int(flank_known.sum()), "backbone": embedder.tag, "seed": seed,
-                    "dense": bool(use_dense),
+                    "dense": bool(use_dense), "shortlist": [int(n_individuals), int(per_closed)],
                     "excluded_files": issues.table().to_dict("records"), "modes": {}}
     t_query = 0.0
     n_query = 0
     for mode in MODES:
         refs = refs_known if mode == "same-flank" else refs_hidden
-        res_g, rows = [], []
+        res_g, rows, prows = [], [], []
         mode_local: dict[int, dict] = {}     # this protocol's own verified matches per query
         for q in tqdm(range(len(det)), desc=f"evaluating {mode}", disable=not progress, unit="query"):
             if mode == "same-flank" and not flank_known[q]:
@@ -172,10 +175,11 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
                 tq = time.time()
                 lc = local_cache.setdefault(q, {})
                 ev = evidence(fs.vectors[q], fs.local[q], refs.flanks[q], refs, exclude=~gal,
-                              n_individuals=n_individuals, per_individual=per_individual, use_local=True,
+                              n_individuals=n_individuals, per_individual=per_closed, use_local=True,
                               sims=sims, local_cache=lc)
                 t_query += time.time() - tq
                 mode_local[q] = ev.pair_local
+                prows += pair_rows(q, ev, refs, sims, individuals[q])
                 n_query += 1
                 for name, g, l, d, sh in zip(ev.individuals, ev.g, ev.l, ev.d, ev.shortlisted):
                     rows.append((q, name, g, l, d, int(name == individuals[q]), individuals[q], bool(sh)))
@@ -189,17 +193,22 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
             pairs["fold"] = pairs["truth"].map(folds)
             pairs["p"] = np.nan
             pairs["z"] = np.nan
-            cals = {}
+            ptab = pair_table(prows)
+            ptab["fold"] = ptab["truth"].map(folds)
+            cals, vers = {}, {}
             for f in range(n_folds):
-                tr = pairs["fold"] != f
+                tr = (pairs["fold"] != f).to_numpy()
                 if pairs.loc[tr, "y"].sum() < 2:
                     continue
-                cals[f] = FusionCalibrator(True, use_dense).fit(pairs.loc[tr, "g"], pairs.loc[tr, "l"], pairs.loc[tr, "y"],
-                                                                groups=pairs.loc[tr, "truth"], seed=seed,
-                                                                d=pairs.loc[tr, "d"])
                 te = ~tr
-                pairs.loc[te, "p"] = cals[f].predict(pairs.loc[te, "g"], pairs.loc[te, "l"], pairs.loc[te, "d"])
-                pairs.loc[te, "z"] = cals[f].ranking_key(pairs.loc[te, "g"], pairs.loc[te, "l"], pairs.loc[te, "d"])
+                # what a catalogue of the other folds' individuals fits (identify.fit_model):
+                # the pair verifier, then the calibrator on its cross-fitted sums
+                d_tr, d_te, vers[f] = _fold_dense(pairs, ptab, tr, ptab["fold"] != f, use_dense)
+                cals[f] = FusionCalibrator(True, vers[f] is not None).fit(
+                    pairs.loc[tr, "g"], pairs.loc[tr, "l"], pairs.loc[tr, "y"], groups=pairs.loc[tr, "truth"],
+                    seed=seed, d=d_tr)
+                pairs.loc[te, "p"] = cals[f].predict(pairs.loc[te, "g"], pairs.loc[te, "l"], d_te)
+                pairs.loc[te, "z"] = cals[f].ranking_key(pairs.loc[te, "g"], pairs.loc[te, "l"], d_te)
             ranks, aps, prs = [], [], []
             for q, grp in pairs.dropna(subset=["p"]).groupby("query"):
                 ranks.append(_individual_rank(grp["individual"].to_numpy(), (grp["p"], grp["z"], grp["g"]),
@@ -207,9 +216,9 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
                 # image-level fused score: the fold's calibrator on (cosine, verified matches)
                 gal = _gallery_mask(mode, q, refs, flank_known)
                 idx = np.nonzero(gal)[0]
-                lq = mode_local.get(q, {})
-                lv = np.array([lq.get(r, (0, 0)) for r in idx], float).reshape(len(idx), 2)
-                order = cals[folds[individuals[q]]].rank(S[q, idx], lv[:, 0], d=lv[:, 1])
+                f = folds[individuals[q]]
+                lv = _image_local(mode_local.get(q, {}), idx, S[q], vers[f])
+                order = cals[f].rank(S[q, idx], lv[:, 0], d=lv[:, 1])
                 ap, pr = _average_precision(order, individuals[idx] == individuals[q], ranked=True)
                 aps.append(ap)
                 prs.append(pr)
@@ -239,6 +248,37 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
     return report
 
 
+def _fold_dense(pairs: pd.DataFrame, ptab: pd.DataFrame, tr: np.ndarray, ptr, use_dense: bool):
+    """Dense evidence of one cross-validation fold: ``(d of the training rows, d of the test
+    rows, verifier)``, the verifier fitted on the training individuals' photo pairs only.
+    Without a verifier (dense off, or too few pairs) ``d`` is 0."""
+    from .identify import dense_evidence
+    ptr = np.asarray(ptr, bool)
+    if not use_dense:
+        return np.zeros(int(tr.sum())), np.zeros(int((~tr).sum())), None
+    d_tr, ver = dense_evidence(pairs[tr], ptab[ptr])
+    if ver is None:
+        return d_tr, np.zeros(int((~tr).sum())), None
+    d_te, _ = dense_evidence(pairs[~tr], ptab[~ptr], ver)
+    return d_tr, d_te, ver
+
+
+def _image_local(checked: dict, idx: np.ndarray, sims: np.ndarray, verifier) -> np.ndarray:
+    """Per gallery image (``idx``): (keypoint inliers, dense evidence of that one pair), 0 where
+    local matching did not check it -- the image-level scores behind mAP."""
+    from .verify import pair_matrix
+    out = np.zeros((len(idx), 2))
+    rows = [(i, checked[r]) for i, r in enumerate(idx) if r in checked]
+    for i, (kp, _) in rows:
+        out[i, 0] = kp
+    dense = [(i, kp, f) for i, (kp, f) in rows if f is not None]
+    if dense and verifier is not None:
+        ii = np.array([i for i, _, _ in dense])
+        out[ii, 1] = verifier.predict(pair_matrix(np.stack([f for _, _, f in dense]), sims[idx[ii]],
+                                                  [kp for _, kp, _ in dense]))
+    return out
+
+
 def _open_set(det, fs, refs, individuals, sightings, flanks, seed, n_individuals, per_individual,
               local_cache, progress, choose, use_dense=False):
     """Half the individuals are the catalogue, the other half unknown (flanks known, the
@@ -248,7 +288,9 @@ def _open_set(det, fs, refs, individuals, sightings, flanks, seed, n_individuals
     rng = np.random.default_rng(seed + 1)
     known_names = set(rng.choice(names, len(names) // 2, replace=False))
     known = np.array([i in known_names for i in individuals])
-    rows = []
+    per_individual = per_individual or per_individual_for(len(known_names))
+    from .identify import pair_rows, pair_table
+    rows, prows = [], []
     for q in tqdm(range(len(det)), desc="evaluating open set", disable=not progress, unit="query"):
         gal = known.copy()
         gal[q] = False
@@ -258,61 +300,87 @@ def _open_set(det, fs, refs, individuals, sightings, flanks, seed, n_individuals
                       per_individual=per_individual, use_local=True, local_cache=lc)
         for name, g, l, d in zip(ev.individuals, ev.g, ev.l, ev.d):
             rows.append((q, name, g, l, d, int(name == individuals[q]), individuals[q], bool(known[q])))
+        prows += pair_rows(q, ev, refs, fs.vectors @ fs.vectors[q], individuals[q])
     pairs = pd.DataFrame(rows, columns=["query", "individual", "g", "l", "d", "y", "truth", "known"])
+    ptab = pair_table(prows)
+    ptab["known"] = known[ptab["query"].to_numpy(int)] if len(ptab) else []
     elig = pairs[pairs.known].groupby("query")["y"].max().astype(bool)
     pairs["eligible"] = pairs["query"].map(elig).fillna(False).astype(bool)
-    kp = pairs[pairs.known]
+    kp, kpt = pairs[pairs.known], ptab[ptab.known]
     # unknown queries: the catalogue's model, fitted on every known individual's queries
-    cal, c, fit_metrics = _fit_open_set_model(kp, seed, choose, use_dense)
-    u_calls = _open_set_calls(pairs[~pairs.known], cal, c)
+    cal, c, fit_metrics, ver = _fit_open_set_model(kp, kpt, seed, choose, use_dense)
+    u_calls = _open_set_calls(pairs[~pairs.known], ptab[~ptab.known], cal, c, ver)
     # known queries: cross-fitted by individual (the model that scores an individual's photos
     # never saw them), so BAKS is not measured on the data the model was fitted on
     fold = _fold_of(kp["truth"].to_numpy(), 5, seed)
     kfold = kp["truth"].map(fold)
+    ptfold = kpt["truth"].map(fold)
     k_calls = []
     for f in sorted(kfold.unique()):
-        cal_f, c_f, _ = _fit_open_set_model(kp[kfold != f], seed, choose, use_dense)
-        k_calls.append(_open_set_calls(kp[kfold == f], cal_f, c_f))
+        cal_f, c_f, _, ver_f = _fit_open_set_model(kp[kfold != f], kpt[ptfold != f], seed, choose, use_dense)
+        k_calls.append(_open_set_calls(kp[kfold == f], kpt[ptfold == f], cal_f, c_f, ver_f))
     k_calls = pd.concat(k_calls)
     k_calls = k_calls[k_calls.query_eligible]
     k_ok = ~k_calls.called_new & (k_calls.top == k_calls.truth)
     baks = float(k_ok.groupby(k_calls.truth).mean().mean())
     baus = float(u_calls.called_new.groupby(u_calls.truth).mean().mean())
+    # calibration of the probability identify reports with its decision (P of the named
+    # individual, or P(new)): is the decision right that often?
+    shown = np.concatenate([k_calls.shown.to_numpy(), u_calls.shown.to_numpy()])
+    right = np.concatenate([k_ok.to_numpy(), u_calls.called_new.to_numpy()])
     # cluster the unknown half's detections called new
     new_q = u_calls.index[u_calls.called_new].to_numpy()
-    ari = _cluster_ari(new_q, fs, individuals, flanks, cal)
+    ari = _cluster_ari(new_q, fs, individuals, flanks, cal, ver)
     return {"known_individuals": len(known_names), "unknown_individuals": int(len(names) - len(known_names)),
             "new_weight": c, "BAKS": baks, "BAUS": baus, "gmean": float(np.sqrt(baks * baus)),
             "catalogue_fit": fit_metrics, "baks_cross_fitted": True, "ari_new": ari,
+            "ece_decision": expected_calibration_error(shown, right), "decisions": int(len(shown)),
+            "decision_accuracy": float(right.mean()), "mean_shown_probability": float(shown.mean()),
             "new_detections_clustered": int(len(new_q))}
 
 
-def _fit_open_set_model(kp: pd.DataFrame, seed: int, choose, use_dense: bool = False):
-    """What building a catalogue fits (``identify.fit_model``): the calibrator on every pair,
-    the "new" weight on out-of-fold probabilities, ties broken by the calibrator's log-odds."""
+def _fit_open_set_model(kp: pd.DataFrame, kpt: pd.DataFrame, seed: int, choose, use_dense: bool = False):
+    """What building a catalogue fits (``identify.fit_model``): the pair verifier on the photo
+    pairs ``kpt``, the calibrator on every (query, individual) pair with the verifier's
+    cross-fitted sums as ``d``, the "new" weight on out-of-fold probabilities, ties broken by
+    the calibrator's log-odds. ``(calibrator, new weight, metrics, verifier)``."""
+    from .identify import dense_evidence
+    ver = None
+    if use_dense:
+        d, ver = dense_evidence(kp, kpt)
+        kp = kp.assign(d=d)
+        use_dense = ver is not None
     cal = FusionCalibrator(True, use_dense).fit(kp.g, kp.l, kp.y, groups=kp.truth, seed=seed, d=kp.d)
     p_cv = cross_validated_probabilities(kp.g, kp.l, kp.y, kp.truth, True, seed=seed, d=kp.d, use_dense=use_dense)
     scored = kp.assign(p_cv=p_cv, z=cal.ranking_key(kp.g, kp.l, kp.d))
     if scored["p_cv"].notna().sum() < 0.5 * len(scored):
         scored["p_cv"] = cal.predict(kp.g, kp.l, kp.d)
     c, metrics = choose(scored.dropna(subset=["p_cv"]), "p_cv", "gmean")
-    return cal, c, metrics
+    return cal, c, metrics, ver
 
 
-def _open_set_calls(pairs: pd.DataFrame, cal, c: float) -> pd.DataFrame:
+def _open_set_calls(pairs: pd.DataFrame, ptab: pd.DataFrame, cal, c: float, verifier=None) -> pd.DataFrame:
     """Per query: the top candidate as identify ranks them, and whether it is called new
     (P(new) >= the best P(k))."""
+    if verifier is not None:
+        from .identify import dense_evidence
+        pairs = pairs.assign(d=dense_evidence(pairs, ptab, verifier)[0])
     odds = pairs.assign(p=cal.predict(pairs.g, pairs.l, pairs.d))
     odds = odds.assign(o=odds.p / (1 - odds.p), z=cal.ranking_key(odds.g, odds.l, odds.d))
     top = top_candidates(odds, "p")
+    total = c + odds.groupby("query")["o"].sum().reindex(top["query"]).to_numpy()
+    called_new = c >= top["o"].to_numpy()
     return pd.DataFrame({"truth": top["truth"].to_numpy(), "top": top["individual"].to_numpy(),
-                         "called_new": c >= top["o"].to_numpy(), "query_eligible": top["eligible"].to_numpy()},
+                         "called_new": called_new, "query_eligible": top["eligible"].to_numpy(),
+                         # what identify reports: P(k) of the individual it names, or P(new)
+                         "shown": np.where(called_new, c, top["o"].to_numpy()) / total},
                         index=top["query"].to_numpy())
 
 
-def _cluster_ari(qs, fs, individuals, flanks, cal, k_local=10):
+def _cluster_ari(qs, fs, individuals, flanks, cal, verifier=None, k_local=10):
     from sklearn.metrics import adjusted_rand_score
     from .match import flank_compatible
+    from .verify import pair_matrix
     if len(qs) < 2:
         return float("nan")
     V = fs.vectors[qs]
@@ -331,7 +399,11 @@ def _cluster_ari(qs, fs, individuals, flanks, cal, k_local=10):
                 if la is not None and lb is not None:
                     m = match_local(la, lb)
                     L[a, b] = L[b, a] = m.inliers
-                    Dn[a, b] = Dn[b, a] = m.dense
+                    if verifier is not None and m.dense_features is not None:
+                        Dn[a, b] = Dn[b, a] = verifier.predict(
+                            pair_matrix(m.dense_features[None], [G[a, b]], [m.inliers]))[0]
+                    elif verifier is None:
+                        Dn[a, b] = Dn[b, a] = m.dense
     P = np.full(G.shape, np.nan)
     fin = np.isfinite(G)
     P[fin] = cal.predict(G[fin], L[fin], Dn[fin])
@@ -355,7 +427,8 @@ def format_report(rep: dict) -> str:
         o = rep["open_set"]
         lines.append(f"open set ({o['known_individuals']} known / {o['unknown_individuals']} unknown individuals): "
                      f"BAKS = {o['BAKS']:.3f}  BAUS = {o['BAUS']:.3f}  sqrt(BAKS*BAUS) = {o['gmean']:.3f}  "
-                     f"clustering ARI of new = {o['ari_new']:.3f}")
+                     f"clustering ARI of new = {o['ari_new']:.3f}  ECE of the reported probability = "
+                     f"{o.get('ece_decision', float('nan')):.3f}")
     s = rep.get("seconds", {})
     if s:
         lines.append(f"time: {s['total']} s in all; features {1000 * s['features_per_image']:.0f} ms/image; "

@@ -8,7 +8,9 @@ decision (a known individual, or new) -> new events clustered into provisional i
 The open-set model, fitted on the labelled catalogue and stored with it:
 
 * ``p_k = calibrator(g_k, l_k, d_k)``: probability that the query shows individual *k*, from
-  its best global, keypoint and dense scores against *k*'s references (see ``calibrate``);
+  its best global and keypoint scores against *k*'s references and its dense evidence ``d_k``,
+  the sum over *k*'s shortlisted references of the pair verifier's probability that the two
+  photos show one animal (see ``verify`` and ``calibrate``);
 * with odds ``o_k = p_k / (1 - p_k)``, ``P(k) = o_k / (c + sum_j o_j)`` and
   ``P(new) = c / (c + sum_j o_j)``: candidates compete with "an individual not in the
   catalogue", whose weight ``c`` is chosen on the catalogue by leave-one-out (every reference
@@ -36,7 +38,9 @@ from .events import DEFAULT_GAP_SECONDS, assign_events
 from .features import FeatureSet, extract_features
 from .ingest import Issues, load_megadetector, scan_catalogue, scan_images, whole_image_detections
 from .keypoints import LocalFeatures, match as match_local
-from .match import SHORTLIST_INDIVIDUALS, SHORTLIST_PER_INDIVIDUAL, Evidence, References, evidence, flank_compatible, pool
+from .match import (SHORTLIST_INDIVIDUALS, SHORTLIST_PER_INDIVIDUAL, Evidence, References, evidence, flank_compatible,
+                    per_individual_for, pool)
+from .verify import BEST_PAIRS, PairVerifier, individual_sums, pair_matrix
 
 __all__ = ["IdentificationModel", "fit_model", "build_catalogue", "add_to_catalogue", "identify",
            "IdentifyResult", "references"]
@@ -56,6 +60,7 @@ class IdentificationModel:
     per_individual: int = SHORTLIST_PER_INDIVIDUAL   # ... and references per individual
     target: str = "gmean"
     diagnostics: dict = field(default_factory=dict)
+    verifier: PairVerifier | None = None     # pair verifier behind the dense evidence d
 
     def posterior(self, ev: Evidence) -> tuple[np.ndarray, np.ndarray, float]:
         """``(names, P(k), P(new))`` with candidates sorted by decreasing probability."""
@@ -72,12 +77,14 @@ class IdentificationModel:
         return {"calibrator": self.calibrator.to_dict(), "new_weight": self.new_weight,
                 "use_local": self.use_local, "n_individuals": self.n_individuals,
                 "per_individual": self.per_individual, "target": self.target,
-                "diagnostics": self.diagnostics}
+                "diagnostics": self.diagnostics,
+                "verifier": None if self.verifier is None else self.verifier.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict) -> "IdentificationModel":
+        ver = PairVerifier.from_dict(d["verifier"]) if d.get("verifier") else None
         return cls(FusionCalibrator.from_dict(d["calibrator"]), d["new_weight"], d["use_local"],
-                   d["n_individuals"], d["per_individual"], d.get("target", "gmean"), d.get("diagnostics", {}))
+                   d["n_individuals"], d["per_individual"], d.get("target", "gmean"), d.get("diagnostics", {}), ver)
 
 
 def references(cat: Catalogue) -> References:
@@ -105,7 +112,7 @@ def _loo(refs: References, use_local: bool, n_individuals: int, per_individual: 
     if n > max_queries:
         qs = np.sort(np.random.default_rng(seed).choice(n, max_queries, replace=False))
     sims_q = refs.vectors[qs] @ refs.vectors.T     # only the rows used (not n x n)
-    rows = []
+    rows, prow = [], []
     for row, q in enumerate(tqdm(qs, desc="calibrating on the catalogue", disable=not progress, unit="ref")):
         excl = refs.sightings == refs.sightings[q]
         ev = evidence(refs.vectors[q], refs.local[q] if refs.local else None, refs.flanks[q], refs,
@@ -117,7 +124,54 @@ def _loo(refs: References, use_local: bool, n_individuals: int, per_individual: 
                          flank_compatible(refs.flanks, np.full(n, refs.flanks[q], dtype=object))).any())
         for name, g, l, d in zip(ev.individuals, ev.g, ev.l, ev.d):
             rows.append((q, name, g, l, d, int(name == own), eligible, own))
-    return pd.DataFrame(rows, columns=["query", "individual", "g", "l", "d", "y", "eligible", "truth"])
+        prow += pair_rows(q, ev, refs, sims_q[row], own)
+    return (pd.DataFrame(rows, columns=["query", "individual", "g", "l", "d", "y", "eligible", "truth"]),
+            pair_table(prow))
+
+
+def pair_rows(q, ev: Evidence, refs: References, sims: np.ndarray, truth) -> list:
+    """The photo pairs local matching checked for query ``q`` (rows for :func:`pair_table`)."""
+    out = []
+    for r, (kp, dense) in (ev.pair_local or {}).items():
+        if dense is not None:
+            out.append((q, refs.individuals[r], truth, int(refs.individuals[r] == truth), float(sims[r]), kp, dense))
+    return out
+
+
+def pair_table(rows: list) -> pd.DataFrame:
+    """Photo pairs with the verifier's inputs: query, individual (of the reference), truth (the
+    query's individual), y, and the ``verify.PAIR_FEATURES`` matrix in column ``X``."""
+    t = pd.DataFrame([r[:4] for r in rows], columns=["query", "individual", "truth", "y"])
+    t["X"] = list(pair_matrix(np.stack([r[6] for r in rows]), [r[4] for r in rows], [r[5] for r in rows])) \
+        if rows else []
+    return t
+
+
+def dense_evidence(pairs: pd.DataFrame, ptab: pd.DataFrame,
+                   verifier: PairVerifier | None = None) -> tuple[np.ndarray, PairVerifier | None]:
+    """``d`` for each (query, individual) row of ``pairs``: the sum of the pair verifier's
+    probabilities over the individual's checked photos (rows of ``ptab``).
+
+    With ``verifier`` given, its probabilities (it scores photos it was not fitted on).
+    Without, a verifier is fitted on ``ptab`` and the sums use its *cross-fitted*
+    probabilities (folds by the query's individual), so that what is calibrated on them is
+    what the verifier does on animals it was not fitted on. Returns ``(d, verifier)``;
+    ``verifier`` None when none could be fitted (``d`` then 0)."""
+    if verifier is not None:
+        p = verifier.predict(np.stack(ptab["X"].to_numpy())) if len(ptab) else np.zeros(0)
+    elif len(ptab) == 0 or ptab["y"].sum() < 2 or (1 - ptab["y"]).sum() < 2:
+        return np.zeros(len(pairs)), None
+    else:
+        X = np.stack(ptab["X"].to_numpy())
+        verifier = PairVerifier().fit(X, ptab["y"])
+        p = PairVerifier.cross_fitted(X, ptab["y"], ptab["truth"])
+        if np.isnan(p).mean() > 0.5:     # too few individuals for folds: in-sample
+            p = verifier.predict(X)
+        else:
+            p = np.where(np.isnan(p), verifier.predict(X), p)
+    sums = individual_sums(zip(ptab["query"], ptab["individual"]), p)
+    d = np.array([sums.get(k, 0.0) for k in zip(pairs["query"], pairs["individual"])])
+    return d, verifier
 
 
 def _choose_new_weight(pairs: pd.DataFrame, prob_col: str, target: str) -> tuple[float, dict]:
@@ -157,14 +211,20 @@ def _choose_new_weight(pairs: pd.DataFrame, prob_col: str, target: str) -> tuple
 
 
 def fit_model(refs: References, use_local: bool = True, target: str = "gmean",
-              n_individuals: int = SHORTLIST_INDIVIDUALS, per_individual: int = SHORTLIST_PER_INDIVIDUAL,
+              n_individuals: int = SHORTLIST_INDIVIDUALS, per_individual: int | None = None,
               progress: bool = True) -> IdentificationModel:
     """Fit the fused calibration and the open-set weight on a labelled catalogue."""
     if target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}")
     use_local = use_local and bool(refs.local) and any(x is not None for x in refs.local)
     use_dense = use_local and any(x is not None and x.dense_desc is not None for x in refs.local)
-    pairs = _loo(refs, use_local, n_individuals, per_individual, progress)
+    if per_individual is None:
+        per_individual = per_individual_for(len(refs.names))
+    pairs, ptab = _loo(refs, use_local, n_individuals, per_individual, progress)
+    verifier = None
+    if use_dense:
+        pairs["d"], verifier = dense_evidence(pairs, ptab)
+        use_dense = verifier is not None
     cal = FusionCalibrator(use_local, use_dense).fit(pairs.g, pairs.l, pairs.y, groups=pairs.truth, d=pairs.d)
     # out-of-fold probabilities (folds by individual) for honest error and threshold choice
     pairs["p_cv"] = cross_validated_probabilities(pairs.g, pairs.l, pairs.y, pairs.truth, use_local, d=pairs.d,
@@ -182,8 +242,8 @@ def fit_model(refs: References, use_local: bool = True, target: str = "gmean",
             "ece_top1": expected_calibration_error(top1.p_cv, top1.y),
             "ece_all_pairs": expected_calibration_error(scored.p_cv, scored.y),
             "ece_in_sample": bool(in_sample),
-            "queries": int(pairs["query"].nunique()), **dm}
-    return IdentificationModel(cal, c, use_local, n_individuals, per_individual, target, diag)
+            "queries": int(pairs["query"].nunique()), "photo_pairs_verified": int(len(ptab)), **dm}
+    return IdentificationModel(cal, c, use_local, n_individuals, per_individual, target, diag, verifier)
 
 
 # --------------------------------------------------------------------------------------
@@ -223,14 +283,37 @@ def add_to_catalogue(root, images, megadetector=None, threshold: float = 0.2, ta
                      progress: bool = True) -> Catalogue:
     """Add labelled photos to an existing catalogue and refit its model."""
     cat = Catalogue.load(root)
+    if len(cat):
+        _check_local_version(cat)
     emb = _embedder_for(cat.meta["backbone"], cat.meta.get("weights"))
     model = cat.meta.get("model") or {}
     return _add(cat, images, megadetector, threshold, emb, cat.meta.get("local", True),
                 target or model.get("target", "gmean"), progress)
 
 
+def local_features_version() -> str:
+    """What made a catalogue's keypoints and dense grids (a catalogue keeps the version it was
+    built with: references and queries must be described the same way)."""
+    from .dense import DENSE_VERSION
+    from .keypoints import LOCAL_VERSION
+    return f"{LOCAL_VERSION}+{DENSE_VERSION}"
+
+
+def _check_local_version(cat: Catalogue) -> None:
+    if not cat.meta.get("local", True):
+        return
+    have = cat.meta.get("local_version")
+    if have != local_features_version():
+        raise ValueError(f"catalogue {cat.root} holds local features made by another lynxid version "
+                         f"({have or 'before lynxid 0.1.0 recorded it'}; this one makes {local_features_version()}), "
+                         "so its photos and new ones would not be compared alike; rebuild it from the same photos: "
+                         "lynxid catalogue build NEW_FOLDER --images REFERENCE_PHOTOS")
+
+
 def _add(cat: Catalogue, images, megadetector, threshold, emb, local, target, progress) -> Catalogue:
     issues = Issues()
+    if local:
+        cat.meta["local_version"] = local_features_version()
     det = _catalogue_detections(images, megadetector, threshold, issues)
     fs = extract_features(det, emb, local=local, cache_dir=cat.root / "cache", progress=progress,
                           desc="catalogue features")
@@ -368,9 +451,9 @@ def _unit_pair_probability(model: IdentificationModel, fs: FeatureSet, members: 
                 key = (min(a, b), max(a, b))
                 ia, ib, s = best[key]
                 A, B = members[key[0]], members[key[1]]
-                # try the three most similar photo pairs
-                flat = np.argsort(-s, axis=None)[:3]
-                sc = dn = 0
+                # the most similar photo pairs, as many as a query is matched with per individual
+                flat = np.argsort(-s, axis=None)[:model.per_individual]
+                sc, dn = 0, []
                 for f in flat:
                     i, j = np.unravel_index(f, s.shape)
                     if not np.isfinite(s[i, j]):
@@ -378,12 +461,31 @@ def _unit_pair_probability(model: IdentificationModel, fs: FeatureSet, members: 
                     la, lb = fs.local[A[i]], fs.local[B[j]]
                     if la is not None and lb is not None:
                         m = match_local(la, lb)
-                        sc, dn = max(sc, m.inliers), max(dn, m.dense)
+                        sc = max(sc, m.inliers)
+                        dn.append(pair_dense_evidence(model, m, s[i, j]))
                 L[a, b] = L[b, a] = sc
-                Dn[a, b] = Dn[b, a] = dn
+                Dn[a, b] = Dn[b, a] = _pool_dense(model, dn)
     fin = np.isfinite(G)
     P[fin] = model.calibrator.predict(G[fin], L[fin], Dn[fin])
     return P
+
+
+def pair_dense_evidence(model: IdentificationModel, m, cosine: float) -> float:
+    """Dense evidence of one checked photo pair: the verifier's probability, or (without a
+    verifier) the verified cells."""
+    if model.verifier is not None and m.dense_features is not None:
+        return float(model.verifier.predict(pair_matrix(m.dense_features[None], [cosine], [m.inliers]))[0])
+    return float(m.dense)
+
+
+def _pool_dense(model: IdentificationModel, values: list) -> float:
+    """An individual's dense evidence from its checked pairs, as :func:`match.evidence` pools
+    them: the sum of the ``verify.BEST_PAIRS`` best probabilities, or the most cells."""
+    if not values:
+        return 0.0
+    if model.verifier is not None:
+        return float(sum(sorted(values)[-BEST_PAIRS:]))
+    return float(max(values))
 
 
 EXACT_SIMILARITY_UP_TO = 50_000   # references; above, the catalogue's faiss index gives a shortlist
@@ -423,6 +525,7 @@ def identify(images, catalogue, megadetector=None, out=None, *, tz: str | None =
     if cat.meta.get("model") is None:
         raise ValueError(f"catalogue {cat.root} has no fitted identification model (it needs at least two "
                          "individuals photographed on two or more occasions); add references and rebuild")
+    _check_local_version(cat)
     model = IdentificationModel.from_dict(cat.meta["model"])
     emb = _embedder_for(cat.meta["backbone"], cat.meta.get("weights"))
     if emb.tag != cat.meta["embedder"]:
@@ -466,7 +569,8 @@ def identify(images, catalogue, megadetector=None, out=None, *, tz: str | None =
     for uid, idx in tqdm(groups.items(), desc="identifying", disable=not progress, unit="event"):
         evs = [evidence(fs.vectors[i], fs.local[i] if fs.local else None, det["flank"].iat[i], refs,
                         n_individuals=model.n_individuals, per_individual=model.per_individual,
-                        use_local=model.use_local, sims=_shortlist_sims(cat, fs.vectors[i]) if big else None)
+                        use_local=model.use_local, sims=_shortlist_sims(cat, fs.vectors[i]) if big else None,
+                        verifier=model.verifier)
                for i in idx]
         names, pk, pnew = model.posterior(pool(evs))
         unit_rows.append(dict(unit_id=uid, members=idx, names=names, pk=pk, p_new=pnew,

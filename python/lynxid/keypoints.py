@@ -89,6 +89,7 @@ class MatchResult:
     tentative: int
     pairs: np.ndarray     # K x 2 indices (a, b) of inlier matches
     dense: int = 0        # verified dense grid cells (dense.match_dense), 0 without dense features
+    dense_features: np.ndarray | None = None   # dense.DENSE_FEATURES of the pair (None without dense features)
 
     @property
     def score(self) -> float:
@@ -164,8 +165,9 @@ def match(a: LocalFeatures, b: LocalFeatures, ratio: float = 0.85, reproj_px: fl
     the dense grid score when both carry dense features."""
     r = _match_sift(a, b, ratio, reproj_px, min_matches)
     if a.dense_desc is not None and b.dense_desc is not None:
-        from .dense import match_dense
-        r.dense = match_dense(a.dense_xy, a.dense_desc, b.dense_xy, b.dense_desc, b.size)
+        from .dense import match_dense_features
+        r.dense_features = match_dense_features(a.dense_xy, a.dense_desc, b.dense_xy, b.dense_desc, b.size, a.size)
+        r.dense = int(r.dense_features[0])
     return r
 
 

@@ -6,9 +6,11 @@ For a query and each candidate individual *k* we compute
   *k* (only same-flank references when both flanks are known: a left flank is never
   compared with a right one);
 * ``l``: the most RANSAC-verified keypoint matches between the query and *k*'s references,
-  and ``d``: the most verified dense grid cells (``dense``), both computed only for a
-  shortlist (the ``n_individuals`` best individuals by ``g``, their ``per_individual`` best
-  references), since local matching is the expensive part.
+  and ``d``: the dense evidence -- with a fitted ``verify.PairVerifier``, the sum over *k*'s
+  checked references of the probability that the pair shows one animal; without one, the
+  most verified dense grid cells (``dense``). Both are computed only for a shortlist (the
+  ``n_individuals`` best individuals by ``g``, their ``per_individual`` best references),
+  since local matching is the expensive part.
 
 ``calibrate.FusionCalibrator`` turns ``(g, l, d)`` into a probability.
 """
@@ -59,7 +61,7 @@ class Evidence:
     l: np.ndarray              # K (0 where not checked)
     best_ref: np.ndarray       # K index of the reference with the best g
     local_ref: np.ndarray      # K index of the reference with the best l (-1 if none)
-    pair_local: dict | None = None   # reference index -> (keypoint, dense) verified matches, for those checked
+    pair_local: dict | None = None   # reference index -> (keypoint inliers, dense features or None), for those checked
     shortlisted: np.ndarray | None = None   # K bool: among the best n_individuals by g
     d: np.ndarray | None = None      # K best dense score (0 where not checked)
 
@@ -75,22 +77,38 @@ class Evidence:
 # Local matching shortlist: the photos of this many individuals most similar by the global
 # embedding, this many photos each. The embedding is a weak judge of identity (it sees the
 # scene as much as the coat): with 10 individuals, same-flank rank-1 on 20 simulated lynx was
-# 36 %, with all of them (30) 78 % (benchmarks/README.md). 30 covers a typical lynx catalogue
-# whole, at ~90 matches (~0.1 s) per photo.
-SHORTLIST_INDIVIDUALS = 30
-SHORTLIST_PER_INDIVIDUAL = 3
+# 36 %, with all of them 78 % (benchmarks/README.md). On the 179 nyala the true individual is
+# among the 30 best individuals x 3 photos for 64 % of same-flank queries, among the 60 best x
+# 2 photos for 83 % at a third more matches (~110); an animal's two most similar photos are
+# what local matching needs. 60 covers a typical lynx catalogue whole.
+SHORTLIST_INDIVIDUALS = 60
+SHORTLIST_PER_INDIVIDUAL = 2
+MAX_PER_INDIVIDUAL = 6
+
+
+def per_individual_for(n_catalogue_individuals: int) -> int:
+    """Photos matched per shortlisted individual for a catalogue of this many animals: 2 when
+    the 60-individual shortlist is full; a smaller catalogue spends the same ~120 matches on
+    more photos of each animal (up to 6), since with flanks unknown an animal's two most
+    similar photos by the embedding are often its other flank in the same scenery (20
+    simulated lynx, flanks unknown: rank-1 40 % with 2 photos each, see benchmarks/README.md)."""
+    n = max(1, int(n_catalogue_individuals))
+    return int(np.clip((SHORTLIST_INDIVIDUALS * SHORTLIST_PER_INDIVIDUAL) // n, SHORTLIST_PER_INDIVIDUAL,
+                       MAX_PER_INDIVIDUAL))
 
 
 def evidence(q_vec: np.ndarray, q_local: LocalFeatures | None, q_flank, refs: References,
              exclude: np.ndarray | None = None, n_individuals: int = SHORTLIST_INDIVIDUALS,
              per_individual: int = SHORTLIST_PER_INDIVIDUAL,
-             use_local: bool = True, sims: np.ndarray | None = None, local_cache: dict | None = None) -> Evidence:
+             use_local: bool = True, sims: np.ndarray | None = None, local_cache: dict | None = None,
+             verifier=None) -> Evidence:
     """Scores of one query against every individual in ``refs``.
 
     ``exclude`` masks references that must not be used (e.g. the query's own sighting
     when calibrating or evaluating). ``sims`` may pass precomputed cosine similarities;
-    ``local_cache`` (reference index -> (keypoint, dense) scores, for this query) avoids
-    repeating matches.
+    ``local_cache`` (reference index -> (keypoint inliers, dense features), for this query)
+    avoids repeating matches. ``verifier``: a fitted ``verify.PairVerifier`` that makes ``d``
+    the sum of pair probabilities (see module doc).
     """
     R = len(refs)
     if sims is None:
@@ -119,30 +137,62 @@ def evidence(q_vec: np.ndarray, q_local: LocalFeatures | None, q_flank, refs: Re
     if use_local and q_local is not None and len(q_local):
         cand = np.nonzero(short)[0]
         starts = dict(zip(first[0], first[1]))
+        todo = []        # (individual, reference) pairs to score, best references first
         for k in cand:
-            s = starts[k]
+            j = starts[k]
             taken = 0
-            j = s
             while j < len(order) and refs.codes[order[j]] == k and taken < per_individual:
                 r = order[j]
                 j += 1
                 taken += 1
-                rl = refs.local[r] if refs.local else None
-                if rl is None:
-                    continue
-                if local_cache is not None and r in local_cache:
-                    score = local_cache[r]
-                else:
-                    m = match_local(q_local, rl)
-                    score = (m.inliers, m.dense)
-                if local_cache is not None:
-                    local_cache[r] = score
-                pair_local[r] = score
-                if score[0] > l[k]:
-                    l[k], local_ref[k] = score[0], r
-                d[k] = max(d[k], score[1])
+                if refs.local and refs.local[r] is not None:
+                    todo.append((k, r))
+        fresh = [r for _, r in todo if local_cache is None or r not in local_cache]
+        for r, score in zip(fresh, _match_many(q_local, [refs.local[r] for r in fresh])):
+            pair_local[r] = score
+            if local_cache is not None:
+                local_cache[r] = score
+        for _, r in todo:
+            if r not in pair_local:
+                pair_local[r] = local_cache[r]
+        ks = np.array([k for k, _ in todo], int)
+        rs = np.array([r for _, r in todo], int)
+        for k, r in todo:
+            kp = pair_local[r][0]
+            if kp > l[k]:
+                l[k], local_ref[k] = kp, r
+        if len(todo):
+            dfeat = [pair_local[r][1] for r in rs]
+            if verifier is not None and all(f is not None for f in dfeat):
+                from .verify import individual_sums, pair_matrix
+                X = pair_matrix(np.stack(dfeat), sims[rs], [pair_local[r][0] for r in rs])
+                for k, v in individual_sums(ks, verifier.predict(X)).items():
+                    d[k] = v
+            else:
+                np.maximum.at(d, ks, [0.0 if f is None else float(f[0]) for f in dfeat])
     idx = np.nonzero(present)[0]
     return Evidence(refs.names[idx], g[idx], l[idx], best_ref[idx], local_ref[idx], pair_local, short[idx], d[idx])
+
+
+def _score_pair(q_local: LocalFeatures, r_local: LocalFeatures) -> tuple:
+    m = match_local(q_local, r_local)
+    return (m.inliers, m.dense_features)
+
+
+_POOL = None
+
+
+def _match_many(q_local: LocalFeatures, others: list) -> list:
+    """``(keypoint inliers, dense features)`` of the query against each of ``others``, in
+    threads (OpenCV and NumPy release the GIL; each product uses one BLAS thread)."""
+    global _POOL
+    if len(others) < 8:
+        return [_score_pair(q_local, o) for o in others]
+    if _POOL is None:
+        import concurrent.futures as cf
+        from .features import cpu_count
+        _POOL = cf.ThreadPoolExecutor(max(1, min(8, cpu_count())), thread_name_prefix="lynxid-match")
+    return list(_POOL.map(lambda o: _score_pair(q_local, o), others))
 
 
 def pool(evs: list[Evidence]) -> Evidence:
