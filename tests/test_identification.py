@@ -180,3 +180,37 @@ def test_catalogue_of_other_local_features_is_refused(run, tmp_path):
     with pytest.raises(ValueError, match="rebuild it"):
         identify(run.survey.images, root, megadetector=run.survey.megadetector_json, out=tmp_path / "res",
                  progress=False)
+
+
+def test_decision_table_scores_both_scenarios():
+    from lynxid.identify import decision_table
+    pairs = pd.DataFrame({"query": [0, 0, 1, 1], "individual": ["a", "b", "a", "b"], "p_cv": [0.8, 0.5, 0.2, 0.6],
+                          "y": [1, 0, 1, 0], "eligible": True, "truth": ["a", "a", "a", "a"]})
+    t = decision_table(pairs, "p_cv", c=1.0).set_index(["query", "scenario"])
+    # query 0 known: a (odds 4) beats b (1) and new (1): named, right, reported 4 / 6
+    assert t.loc[(0, "known"), "right"] and t.loc[(0, "known"), "shown"] == pytest.approx(4 / 6)
+    # query 1 known: b (odds 1.5) is on top, a wrong name
+    assert not t.loc[(1, "known"), "right"]
+    # without their own individual: query 0 is called new (1 >= 1), query 1 is named b, wrongly
+    assert t.loc[(0, "unknown"), "right"] and t.loc[(0, "unknown"), "shown"] == pytest.approx(0.5)
+    assert not t.loc[(1, "unknown"), "right"] and t.loc[(1, "unknown"), "shown"] == pytest.approx(0.6)
+
+
+def test_reported_probability_is_recalibrated_on_the_catalogue_decisions():
+    from lynxid.identify import apply_reported, fit_reported
+    rng = np.random.default_rng(0)
+    n = 400
+    shown = rng.uniform(0.3, 1.0, n)
+    right = rng.uniform(size=n) < shown ** 3            # over-confident: right less often than reported
+    table = pd.DataFrame({"query": np.arange(n), "scenario": np.where(np.arange(n) % 2, "known", "unknown"),
+                          "shown": shown, "right": right})
+    fit, test = table.iloc[:n // 2], table.iloc[n // 2:]
+    rep = fit_reported(fit)
+    mapped = apply_reported(rep, test.shown)
+    assert np.all(np.diff(apply_reported(rep, np.linspace(0, 1, 50))) >= 0)          # monotone
+    assert expected_calibration_error(mapped, test.right) < expected_calibration_error(test.shown, test.right) - 0.05
+    assert fit_reported(table.iloc[:20]) is None and np.allclose(apply_reported(None, [0.2, 0.7]), [0.2, 0.7])
+    # stored with the model
+    from lynxid.calibrate import FusionCalibrator
+    d = IdentificationModel(FusionCalibrator(False), 1.0, False, 60, 2, reported=rep).to_dict()
+    assert IdentificationModel.from_dict(d).reported == rep

@@ -308,8 +308,8 @@ def _open_set(det, fs, refs, individuals, sightings, flanks, seed, n_individuals
     pairs["eligible"] = pairs["query"].map(elig).fillna(False).astype(bool)
     kp, kpt = pairs[pairs.known], ptab[ptab.known]
     # unknown queries: the catalogue's model, fitted on every known individual's queries
-    cal, c, fit_metrics, ver = _fit_open_set_model(kp, kpt, seed, choose, use_dense)
-    u_calls = _open_set_calls(pairs[~pairs.known], ptab[~ptab.known], cal, c, ver)
+    cal, c, fit_metrics, ver, reported = _fit_open_set_model(kp, kpt, seed, choose, use_dense)
+    u_calls = _open_set_calls(pairs[~pairs.known], ptab[~ptab.known], cal, c, ver, reported)
     # known queries: cross-fitted by individual (the model that scores an individual's photos
     # never saw them), so BAKS is not measured on the data the model was fitted on
     fold = _fold_of(kp["truth"].to_numpy(), 5, seed)
@@ -317,8 +317,8 @@ def _open_set(det, fs, refs, individuals, sightings, flanks, seed, n_individuals
     ptfold = kpt["truth"].map(fold)
     k_calls = []
     for f in sorted(kfold.unique()):
-        cal_f, c_f, _, ver_f = _fit_open_set_model(kp[kfold != f], kpt[ptfold != f], seed, choose, use_dense)
-        k_calls.append(_open_set_calls(kp[kfold == f], kpt[ptfold == f], cal_f, c_f, ver_f))
+        cal_f, c_f, _, ver_f, rep_f = _fit_open_set_model(kp[kfold != f], kpt[ptfold != f], seed, choose, use_dense)
+        k_calls.append(_open_set_calls(kp[kfold == f], kpt[ptfold == f], cal_f, c_f, ver_f, rep_f))
     k_calls = pd.concat(k_calls)
     k_calls = k_calls[k_calls.query_eligible]
     k_ok = ~k_calls.called_new & (k_calls.top == k_calls.truth)
@@ -327,6 +327,7 @@ def _open_set(det, fs, refs, individuals, sightings, flanks, seed, n_individuals
     # calibration of the probability identify reports with its decision (P of the named
     # individual, or P(new)): is the decision right that often?
     shown = np.concatenate([k_calls.shown.to_numpy(), u_calls.shown.to_numpy()])
+    shown_raw = np.concatenate([k_calls.shown_raw.to_numpy(), u_calls.shown_raw.to_numpy()])
     right = np.concatenate([k_ok.to_numpy(), u_calls.called_new.to_numpy()])
     # cluster the unknown half's detections called new
     new_q = u_calls.index[u_calls.called_new].to_numpy()
@@ -335,6 +336,7 @@ def _open_set(det, fs, refs, individuals, sightings, flanks, seed, n_individuals
             "new_weight": c, "BAKS": baks, "BAUS": baus, "gmean": float(np.sqrt(baks * baus)),
             "catalogue_fit": fit_metrics, "baks_cross_fitted": True, "ari_new": ari,
             "ece_decision": expected_calibration_error(shown, right), "decisions": int(len(shown)),
+            "ece_decision_unmapped": expected_calibration_error(shown_raw, right),
             "decision_accuracy": float(right.mean()), "mean_shown_probability": float(shown.mean()),
             "new_detections_clustered": int(len(new_q))}
 
@@ -343,7 +345,8 @@ def _fit_open_set_model(kp: pd.DataFrame, kpt: pd.DataFrame, seed: int, choose, 
     """What building a catalogue fits (``identify.fit_model``): the pair verifier on the photo
     pairs ``kpt``, the calibrator on every (query, individual) pair with the verifier's
     cross-fitted sums as ``d``, the "new" weight on out-of-fold probabilities, ties broken by
-    the calibrator's log-odds. ``(calibrator, new weight, metrics, verifier)``."""
+    the calibrator's log-odds, and the map of reported probabilities.
+    ``(calibrator, new weight, metrics, verifier, reported)``."""
     from .identify import dense_evidence
     ver = None
     if use_dense:
@@ -356,10 +359,13 @@ def _fit_open_set_model(kp: pd.DataFrame, kpt: pd.DataFrame, seed: int, choose, 
     if scored["p_cv"].notna().sum() < 0.5 * len(scored):
         scored["p_cv"] = cal.predict(kp.g, kp.l, kp.d)
     c, metrics = choose(scored.dropna(subset=["p_cv"]), "p_cv", "gmean")
-    return cal, c, metrics, ver
+    from .identify import decision_table, fit_reported
+    reported = fit_reported(decision_table(scored.dropna(subset=["p_cv"]), "p_cv", c))
+    return cal, c, metrics, ver, reported
 
 
-def _open_set_calls(pairs: pd.DataFrame, ptab: pd.DataFrame, cal, c: float, verifier=None) -> pd.DataFrame:
+def _open_set_calls(pairs: pd.DataFrame, ptab: pd.DataFrame, cal, c: float, verifier=None,
+                    reported=None) -> pd.DataFrame:
     """Per query: the top candidate as identify ranks them, and whether it is called new
     (P(new) >= the best P(k))."""
     if verifier is not None:
@@ -370,10 +376,14 @@ def _open_set_calls(pairs: pd.DataFrame, ptab: pd.DataFrame, cal, c: float, veri
     top = top_candidates(odds, "p")
     total = c + odds.groupby("query")["o"].sum().reindex(top["query"]).to_numpy()
     called_new = c >= top["o"].to_numpy()
+    shown = np.where(called_new, c, top["o"].to_numpy()) / total
+    from .identify import apply_reported
     return pd.DataFrame({"truth": top["truth"].to_numpy(), "top": top["individual"].to_numpy(),
                          "called_new": called_new, "query_eligible": top["eligible"].to_numpy(),
-                         # what identify reports: P(k) of the individual it names, or P(new)
-                         "shown": np.where(called_new, c, top["o"].to_numpy()) / total},
+                         # what identify reports: P(k) of the individual it names, or P(new),
+                         # then mapped as the catalogue's decisions were (identify.fit_reported)
+                         "shown_raw": shown,
+                         "shown": apply_reported(reported, shown)},
                         index=top["query"].to_numpy())
 
 
@@ -428,7 +438,8 @@ def format_report(rep: dict) -> str:
         lines.append(f"open set ({o['known_individuals']} known / {o['unknown_individuals']} unknown individuals): "
                      f"BAKS = {o['BAKS']:.3f}  BAUS = {o['BAUS']:.3f}  sqrt(BAKS*BAUS) = {o['gmean']:.3f}  "
                      f"clustering ARI of new = {o['ari_new']:.3f}  ECE of the reported probability = "
-                     f"{o.get('ece_decision', float('nan')):.3f}")
+                     f"{o.get('ece_decision', float('nan')):.3f} "
+                     f"(unmapped {o.get('ece_decision_unmapped', float('nan')):.3f})")
     s = rep.get("seconds", {})
     if s:
         lines.append(f"time: {s['total']} s in all; features {1000 * s['features_per_image']:.0f} ms/image; "

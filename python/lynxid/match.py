@@ -77,10 +77,10 @@ class Evidence:
 # Local matching shortlist: the photos of this many individuals most similar by the global
 # embedding, this many photos each. The embedding is a weak judge of identity (it sees the
 # scene as much as the coat): with 10 individuals, same-flank rank-1 on 20 simulated lynx was
-# 36 %, with all of them 78 % (benchmarks/README.md). On the 179 nyala the true individual is
-# among the 30 best individuals x 3 photos for 64 % of same-flank queries, among the 60 best x
-# 2 photos for 83 % at a third more matches (~110); an animal's two most similar photos are
-# what local matching needs. 60 covers a typical lynx catalogue whole.
+# 36 %, with all of them 78 % (benchmarks/README.md). On the 179 nyala the 60 best individuals'
+# 2 most similar photos hold the true individual for 85 % of same-flank queries
+# (benchmarks/results/verifier_ablation.md): an animal's most similar photos are what local
+# matching needs, and 60 covers a typical lynx catalogue whole, at ~120 matches per photo.
 SHORTLIST_INDIVIDUALS = 60
 SHORTLIST_PER_INDIVIDUAL = 2
 MAX_PER_INDIVIDUAL = 6
@@ -91,7 +91,7 @@ def per_individual_for(n_catalogue_individuals: int) -> int:
     the 60-individual shortlist is full; a smaller catalogue spends the same ~120 matches on
     more photos of each animal (up to 6), since with flanks unknown an animal's two most
     similar photos by the embedding are often its other flank in the same scenery (20
-    simulated lynx, flanks unknown: rank-1 40 % with 2 photos each, see benchmarks/README.md)."""
+    simulated lynx, flanks unknown: rank-1 40 % with 2 photos each, 73 % with 6; benchmarks/README.md)."""
     n = max(1, int(n_catalogue_individuals))
     return int(np.clip((SHORTLIST_INDIVIDUALS * SHORTLIST_PER_INDIVIDUAL) // n, SHORTLIST_PER_INDIVIDUAL,
                        MAX_PER_INDIVIDUAL))

@@ -11,13 +11,17 @@ the other. A logistic regression on those numbers, the global cosine and the key
 inliers, fitted on pairs drawn from the labelled catalogue (every photo matched against its
 shortlist, its own sighting left out), turns them into P(same animal | pair).
 
-Measured (benchmarks/results/reid.md; exploration in benchmarks/README.md): on the 179 nyala
-individuals, with the verifier fitted on other individuals than those it scores, same-flank
-rank-1 of the shortlist rose from 23.8 % (inliers alone) to 29-31 %.
+Measured on the 179 nyala individuals, same-flank protocol, the verifier always fitted on
+other individuals than those it scores (benchmarks/results/verifier_ablation.md): rank-1
+11.9 % when the evidence is the log count of verified cells, 25.5 % with the verifier's
+probability of the best photo, 27.5 % with the sum over the individual's two photos (what
+lynxid does); a gradient-boosted verifier (26.4 %) and query- or reference-normalised counts
+(28.0 %) were not worth their complexity.
 
-An individual's dense evidence is then the *sum* of its photos' pair probabilities, not the
-best one: two references of an animal that each match moderately are better evidence than
-one that matches a little better (on nyala: 31.2 % vs 29.1 % rank-1 with the maximum).
+An individual's dense evidence is the *sum* over its two best-matching checked photos
+(``BEST_PAIRS``), not the best one: two references that each match moderately are better
+evidence than one that matches a little better. Only the best two, so that the evidence
+means the same whether 2 or 6 of an animal's photos were checked.
 Everything is plain numbers in JSON; no pickle.
 """
 from __future__ import annotations

@@ -201,7 +201,7 @@ print.lynxid_catalogue <- function(x, ...) {
 #'     \item{event_id}{The event (photos of one passage at one station).}
 #'     \item{individual_id}{The identity: a catalogue ID, a provisional \code{NEW-...} ID, or
 #'       \code{NA} when a reviewer rejected the detection.}
-#'     \item{probability}{Probability of the assigned identity (1 for a reviewer's reassignment).}
+#'     \item{probability}{Probability that the decision (the named individual, or new) is right, calibrated on the catalogue's own decisions (1 for a reviewer's reassignment).}
 #'     \item{p_new}{Probability that the animal is not in the catalogue.}
 #'     \item{is_new}{Not in the catalogue.}
 #'     \item{candidates}{JSON list of the top catalogue candidates with probabilities; see
