@@ -13,10 +13,13 @@ measures, with every image a query once against all the others (leave-one-out):
   unknown; BAKS, BAUS and their geometric mean with the catalogue-fitted decision;
 * clustering of the unknown half's detections judged new: adjusted Rand index;
 * calibration: expected calibration error of the fused probability (cross-validated by
-  individual) and a reliability table.
+  individual) and a reliability table; in the open set, the ECE of the probability
+  ``identify`` reports with each decision (P of the named individual, or P(new)).
 
 Two methods are compared: ``global`` (cosine of the embedding) and ``full`` (global + SIFT
-keypoint + dense grid evidence fused by the calibrated model that ``lynxid identify`` uses).
+keypoint + dense grid evidence through the pair verifier, fused by the calibrated model that
+``lynxid identify`` uses; every fitted part -- verifier, calibrator, "new" weight, map of
+reported probabilities -- fitted per fold on other individuals than those it is tested on).
 """
 from __future__ import annotations
 

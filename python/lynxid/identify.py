@@ -161,7 +161,8 @@ def pair_table(rows: list) -> pd.DataFrame:
 def dense_evidence(pairs: pd.DataFrame, ptab: pd.DataFrame,
                    verifier: PairVerifier | None = None) -> tuple[np.ndarray, PairVerifier | None]:
     """``d`` for each (query, individual) row of ``pairs``: the sum of the pair verifier's
-    probabilities over the individual's checked photos (rows of ``ptab``).
+    probabilities over the individual's best checked photos (rows of ``ptab``;
+    ``verify.individual_sums``).
 
     With ``verifier`` given, its probabilities (it scores photos it was not fitted on).
     Without, a verifier is fitted on ``ptab`` and the sums use its *cross-fitted*
