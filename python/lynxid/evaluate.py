@@ -242,7 +242,7 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
                 "calibration_pairs": int(len(p_sh)),
                 "reliability": reliability_table(p_sh["p"], p_sh["y"]).to_dict("records")}
     if use_local:
-        report["open_set"] = _open_set(det, fs, refs_known, individuals, sightings, flanks, seed, n_individuals,
+        report["open_set"] = _open_set(det, fs, S, refs_known, individuals, sightings, flanks, seed, n_individuals,
                                        per_individual, local_cache, progress, _choose_new_weight, use_dense)
     report["seconds"] = {"total": round(time.time() - t0, 1), "features_per_image": round(t_feat / max(1, len(det)), 4),
                          "identification_per_query": round(t_query / max(1, n_query), 4)}
@@ -282,7 +282,7 @@ def _image_local(checked: dict, idx: np.ndarray, sims: np.ndarray, verifier) -> 
     return out
 
 
-def _open_set(det, fs, refs, individuals, sightings, flanks, seed, n_individuals, per_individual,
+def _open_set(det, fs, S, refs, individuals, sightings, flanks, seed, n_individuals, per_individual,
               local_cache, progress, choose, use_dense=False):
     """Half the individuals are the catalogue, the other half unknown (flanks known, the
     query's own sighting never in the gallery)."""
@@ -300,10 +300,10 @@ def _open_set(det, fs, refs, individuals, sightings, flanks, seed, n_individuals
         gal &= sightings != sightings[q]
         lc = local_cache.setdefault(q, {})   # same reference indices as the closed-set protocols
         ev = evidence(fs.vectors[q], fs.local[q], flanks[q], refs, exclude=~gal, n_individuals=n_individuals,
-                      per_individual=per_individual, use_local=True, local_cache=lc)
+                      per_individual=per_individual, use_local=True, sims=S[q], local_cache=lc)
         for name, g, l, d in zip(ev.individuals, ev.g, ev.l, ev.d):
             rows.append((q, name, g, l, d, int(name == individuals[q]), individuals[q], bool(known[q])))
-        prows += pair_rows(q, ev, refs, fs.vectors @ fs.vectors[q], individuals[q])
+        prows += pair_rows(q, ev, refs, S[q], individuals[q])
     pairs = pd.DataFrame(rows, columns=["query", "individual", "g", "l", "d", "y", "truth", "known"])
     ptab = pair_table(prows)
     ptab["known"] = known[ptab["query"].to_numpy(int)] if len(ptab) else []

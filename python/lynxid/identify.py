@@ -44,7 +44,7 @@ from .ingest import Issues, load_megadetector, scan_catalogue, scan_images, whol
 from .keypoints import LocalFeatures, match as match_local
 from .match import (SHORTLIST_INDIVIDUALS, SHORTLIST_PER_INDIVIDUAL, Evidence, References, evidence, flank_compatible,
                     per_individual_for, pool)
-from .verify import BEST_PAIRS, PairVerifier, individual_sums, pair_matrix
+from .verify import PairVerifier, best_sum, individual_sums, pair_matrix
 
 __all__ = ["IdentificationModel", "fit_model", "build_catalogue", "add_to_catalogue", "identify",
            "IdentifyResult", "references"]
@@ -545,9 +545,7 @@ def _pool_dense(model: IdentificationModel, values: list) -> float:
     them: the sum of the ``verify.BEST_PAIRS`` best probabilities, or the most cells."""
     if not values:
         return 0.0
-    if model.verifier is not None:
-        return float(sum(sorted(values)[-BEST_PAIRS:]))
-    return float(max(values))
+    return best_sum(values) if model.verifier is not None else float(max(values))
 
 
 EXACT_SIMILARITY_UP_TO = 50_000   # references; above, the catalogue's faiss index gives a shortlist

@@ -7,7 +7,8 @@ For a query and each candidate individual *k* we compute
   compared with a right one);
 * ``l``: the most RANSAC-verified keypoint matches between the query and *k*'s references,
   and ``d``: the dense evidence -- with a fitted ``verify.PairVerifier``, the sum over *k*'s
-  checked references of the probability that the pair shows one animal; without one, the
+  two best-matching checked references of the probability that the pair shows one animal
+  (``verify.individual_sums``); without one, the
   most verified dense grid cells (``dense``). Both are computed only for a shortlist (the
   ``n_individuals`` best individuals by ``g``, their ``per_individual`` best references),
   since local matching is the expensive part.
@@ -63,7 +64,7 @@ class Evidence:
     local_ref: np.ndarray      # K index of the reference with the best l (-1 if none)
     pair_local: dict | None = None   # reference index -> (keypoint inliers, dense features or None), for those checked
     shortlisted: np.ndarray | None = None   # K bool: among the best n_individuals by g
-    d: np.ndarray | None = None      # K best dense score (0 where not checked)
+    d: np.ndarray | None = None      # K dense evidence (module doc; 0 where not checked)
 
     def __post_init__(self):
         if self.d is None:
@@ -108,7 +109,7 @@ def evidence(q_vec: np.ndarray, q_local: LocalFeatures | None, q_flank, refs: Re
     when calibrating or evaluating). ``sims`` may pass precomputed cosine similarities;
     ``local_cache`` (reference index -> (keypoint inliers, dense features), for this query)
     avoids repeating matches. ``verifier``: a fitted ``verify.PairVerifier`` that makes ``d``
-    the sum of pair probabilities (see module doc).
+    the sum of the best pair probabilities (see module doc).
     """
     R = len(refs)
     if sims is None:

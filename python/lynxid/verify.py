@@ -31,7 +31,7 @@ import numpy as np
 
 from .dense import DENSE_FEATURES
 
-__all__ = ["PAIR_FEATURES", "BEST_PAIRS", "PairVerifier", "pair_matrix", "individual_sums"]
+__all__ = ["PAIR_FEATURES", "BEST_PAIRS", "PairVerifier", "pair_matrix", "best_sum", "individual_sums"]
 
 PAIR_FEATURES = ("log_inliers", "log_tentative", "inlier_ratio", "log_scale", "rotation", "cover_query",
                  "cover_ref", "inlier_similarity", "overlap", "cosine", "log_keypoint_inliers")
@@ -121,6 +121,11 @@ class PairVerifier:
 BEST_PAIRS = 2   # an individual's dense evidence: the sum over its this many best-matching photos
 
 
+def best_sum(values, best: int = BEST_PAIRS) -> float:
+    """The sum of the ``best`` largest of ``values`` (an individual's pair probabilities)."""
+    return float(sum(sorted(values)[-best:])) if len(values) else 0.0
+
+
 def individual_sums(keys, p, best: int = BEST_PAIRS) -> dict:
     """Per key (e.g. (query, individual)): the sum of its ``best`` largest pair probabilities
     ``p``. The best few, not all: the evidence then means the same whether 2 or 6 of an
@@ -130,4 +135,4 @@ def individual_sums(keys, p, best: int = BEST_PAIRS) -> dict:
     for k, v in zip(keys, p):
         if np.isfinite(v):
             lists.setdefault(k, []).append(float(v))
-    return {k: float(sum(sorted(v)[-best:])) for k, v in lists.items()}
+    return {k: best_sum(v, best) for k, v in lists.items()}
