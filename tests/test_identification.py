@@ -75,6 +75,26 @@ def test_new_weight_choice_maximises_the_target():
     assert m["baus"] == 1.0 and m["baks"] == pytest.approx((1 + 0.5 + 1) / 3)
 
 
+def test_catalogue_queries_can_be_flank_blind_like_untagged_survey_photos():
+    """fit_model(query_flanks=False) calibrates on queries matched against both flanks, as an
+    untagged survey photo is; with flanks, a left photo only ever meets left references."""
+    from lynxid.identify import _loo
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=(4, 8)).astype(np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    refs = References(v, [None] * 4, np.array(["A", "A", "B", "B"]),
+                      np.array(["left", "right", "left", "right"], dtype=object), np.array(["a1", "a2", "b1", "b2"]))
+    flanked, _ = _loo(refs, False, 60, 2, False)
+    blind, _ = _loo(refs, False, 60, 2, False, query_flanks=False)
+    q0f, q0b = flanked[flanked["query"] == 0], blind[blind["query"] == 0]
+    # with its flank, photo 0 (A, left) has no other left photo of A: not findable, compared with B's left only
+    assert not q0f["eligible"].any() and list(q0f["individual"]) == ["B"]
+    assert q0f["g"].iat[0] == pytest.approx(float(v[0] @ v[2]), abs=1e-6)
+    # flank-blind, A's right photo (another sighting) is a candidate and the query counts as findable
+    assert q0b["eligible"].all() and set(q0b["individual"]) == {"A", "B"}
+    assert q0b.set_index("individual").loc["A", "g"] == pytest.approx(float(v[0] @ v[1]), abs=1e-6)
+
+
 def test_flank_awareness():
     assert list(flank_compatible(["left", "left", None, "right"], ["left", "right", "right", None])) == \
         [True, False, True, True]
@@ -89,14 +109,32 @@ def test_flank_awareness():
     assert ev.g[0] == pytest.approx(float(v[1] @ v[0]), abs=1e-6)
 
 
-def test_event_pooling_takes_the_best_evidence_per_individual():
+def _two_photos():
     a = Evidence(np.array(["A", "B"], object), np.array([0.8, 0.6]), np.array([5.0, 30.0]), np.array([0, 2]),
-                 np.array([0, 3]))
+                 np.array([0, 3]), d=np.array([0.2, 1.4]))
     b = Evidence(np.array(["B", "C"], object), np.array([0.9, 0.5]), np.array([2.0, 1.0]), np.array([2, 4]),
-                 np.array([2, 4]))
-    p = pool([a, b])
-    got = dict(zip(p.individuals, zip(p.g, p.l)))
-    assert got == {"A": (0.8, 5.0), "B": (0.9, 30.0), "C": (0.5, 1.0)}
+                 np.array([2, 4]), d=np.array([0.0, 0.6]))
+    return a, b
+
+
+def test_event_pooling_max_takes_the_best_evidence_per_individual():
+    p = pool(list(_two_photos()), "max")
+    got = dict(zip(p.individuals, zip(p.g, p.l, p.d)))
+    assert got == {"A": (0.8, 5.0, 0.2), "B": (0.9, 30.0, 1.4), "C": (0.5, 1.0, 0.6)}
+
+
+def test_event_pooling_mean_keeps_single_photo_scale():
+    p = pool(list(_two_photos()))           # the default
+    got = {k: tuple(round(x, 6) for x in v) for k, v in zip(p.individuals, zip(p.g, p.l, p.d))}
+    # B is in both photos: averaged; A and C in one each: as that photo saw them
+    assert got == {"A": (0.8, 5.0, 0.2), "B": (0.75, 16.0, 0.7), "C": (0.5, 1.0, 0.6)}
+    # the mean never exceeds the max, and a single photo passes through unchanged
+    m = pool(list(_two_photos()), "max")
+    assert (p.g <= m.g + 1e-12).all() and (p.l <= m.l).all() and (p.d <= m.d).all()
+    a, _ = _two_photos()
+    assert pool([a]) is a
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        pool([a, a], "sum")
 
 
 def test_detections_of_one_event_share_one_decision(run):

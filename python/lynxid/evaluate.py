@@ -34,7 +34,6 @@ from .calibrate import (FusionCalibrator, cross_validated_probabilities, expecte
                         top_candidates)
 from .cluster import agglomerate
 from .ingest import Issues, load_megadetector, scan_catalogue, whole_image_detections
-from .keypoints import match as match_local
 from .match import SHORTLIST_INDIVIDUALS, References, evidence, per_individual_for
 
 __all__ = ["evaluate_dataset", "survey_accuracy", "format_report"]
@@ -391,35 +390,16 @@ def _open_set_calls(pairs: pd.DataFrame, ptab: pd.DataFrame, cal, c: float, veri
 
 
 def _cluster_ari(qs, fs, individuals, flanks, cal, verifier=None, k_local=10):
+    """ARI of clustering the queries ``qs`` as identify clusters new detections: the same
+    pairwise probabilities (``identify._unit_pair_probability``, each photo its own unit)
+    and the same agglomeration."""
     from sklearn.metrics import adjusted_rand_score
-    from .match import flank_compatible
-    from .verify import pair_matrix
+    from .identify import IdentificationModel, _unit_pair_probability
     if len(qs) < 2:
         return float("nan")
-    V = fs.vectors[qs]
-    G = V @ V.T
-    comp = flank_compatible(np.repeat(flanks[qs], len(qs)), np.tile(flanks[qs], len(qs))).reshape(len(qs), len(qs))
-    G = np.where(comp, G, -np.inf)
-    np.fill_diagonal(G, -np.inf)
-    L = np.zeros_like(G)
-    Dn = np.zeros_like(G)
-    done = np.zeros(G.shape, bool)
-    for a in range(len(qs)):
-        for b in np.argsort(-G[a])[:k_local]:
-            if np.isfinite(G[a, b]) and not done[a, b] and fs.local:
-                done[a, b] = done[b, a] = True
-                la, lb = fs.local[qs[a]], fs.local[qs[b]]
-                if la is not None and lb is not None:
-                    m = match_local(la, lb)
-                    L[a, b] = L[b, a] = m.inliers
-                    if verifier is not None and m.dense_features is not None:
-                        Dn[a, b] = Dn[b, a] = verifier.predict(
-                            pair_matrix(m.dense_features[None], [G[a, b]], [m.inliers]))[0]
-                    elif verifier is None:
-                        Dn[a, b] = Dn[b, a] = m.dense
-    P = np.full(G.shape, np.nan)
-    fin = np.isfinite(G)
-    P[fin] = cal.predict(G[fin], L[fin], Dn[fin])
+    model = IdentificationModel(cal, use_local=bool(fs.local), per_individual=1, verifier=verifier)
+    P = _unit_pair_probability(model, fs, [np.array([q]) for q in qs], np.asarray(flanks, dtype=object),
+                               k_local=k_local)
     labels = agglomerate(P)
     return float(adjusted_rand_score(individuals[qs], labels))
 

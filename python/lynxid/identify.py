@@ -43,7 +43,7 @@ from .features import FeatureSet, extract_features
 from .ingest import Issues, load_megadetector, scan_catalogue, scan_images, whole_image_detections
 from .keypoints import LocalFeatures, match as match_local
 from .match import (SHORTLIST_INDIVIDUALS, SHORTLIST_PER_INDIVIDUAL, Evidence, References, evidence, flank_compatible,
-                    per_individual_for, pool)
+                    per_individual_for, pool, POOLING)
 from .verify import PairVerifier, best_sum, individual_sums, pair_matrix
 
 __all__ = ["IdentificationModel", "fit_model", "build_catalogue", "add_to_catalogue", "identify",
@@ -114,7 +114,7 @@ def references(cat: Catalogue) -> References:
 
 
 def _loo(refs: References, use_local: bool, n_individuals: int, per_individual: int, progress: bool,
-         max_queries: int = 1500, seed: int = 0):
+         max_queries: int = 1500, seed: int = 0, query_flanks: bool = True):
     """Every reference (up to ``max_queries``) as a query against the rest, its own sighting
     excluded. Returns a long table: query, individual, g, l, d, y."""
     from tqdm.auto import tqdm
@@ -126,13 +126,14 @@ def _loo(refs: References, use_local: bool, n_individuals: int, per_individual: 
     rows, prow = [], []
     for row, q in enumerate(tqdm(qs, desc="calibrating on the catalogue", disable=not progress, unit="ref")):
         excl = refs.sightings == refs.sightings[q]
-        ev = evidence(refs.vectors[q], refs.local[q] if refs.local else None, refs.flanks[q], refs,
+        q_flank = refs.flanks[q] if query_flanks else None
+        ev = evidence(refs.vectors[q], refs.local[q] if refs.local else None, q_flank, refs,
                       exclude=excl, n_individuals=n_individuals, per_individual=per_individual,
                       use_local=use_local, sims=sims_q[row])
         own = refs.individuals[q]
         # can the query's individual be found at all (another sighting, compatible flank)?
         eligible = bool(((refs.individuals == own) & ~excl &
-                         flank_compatible(refs.flanks, np.full(n, refs.flanks[q], dtype=object))).any())
+                         flank_compatible(refs.flanks, np.full(n, q_flank, dtype=object))).any())
         for name, g, l, d in zip(ev.individuals, ev.g, ev.l, ev.d):
             rows.append((q, name, g, l, d, int(name == own), eligible, own))
         prow += pair_rows(q, ev, refs, sims_q[row], own)
@@ -272,7 +273,7 @@ def apply_reported(reported: dict | None, shown) -> np.ndarray:
 
 def fit_model(refs: References, use_local: bool = True, target: str = "gmean",
               n_individuals: int = SHORTLIST_INDIVIDUALS, per_individual: int | None = None,
-              progress: bool = True) -> IdentificationModel:
+              progress: bool = True, query_flanks: bool = True) -> IdentificationModel:
     """Fit the fused calibration and the open-set weight on a labelled catalogue."""
     if target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}")
@@ -280,7 +281,7 @@ def fit_model(refs: References, use_local: bool = True, target: str = "gmean",
     use_dense = use_local and any(x is not None and x.dense_desc is not None for x in refs.local)
     if per_individual is None:
         per_individual = per_individual_for(len(refs.names))
-    pairs, ptab = _loo(refs, use_local, n_individuals, per_individual, progress)
+    pairs, ptab = _loo(refs, use_local, n_individuals, per_individual, progress, query_flanks=query_flanks)
     verifier = None
     if use_dense:
         pairs["d"], verifier = dense_evidence(pairs, ptab)
@@ -565,7 +566,8 @@ def _shortlist_sims(cat: Catalogue, q: np.ndarray) -> np.ndarray:
 def identify(images, catalogue, megadetector=None, out=None, *, tz: str | None = None,
              threshold: float = 0.2, station_from: str = "auto", event_gap: float = DEFAULT_GAP_SECONDS,
              cache_dir=None, new_prefix: str = "NEW-", review_below: float = 0.9, top_k: int = 3,
-             progress: bool = True, decisions=None, background: bool = True) -> IdentifyResult:
+             progress: bool = True, decisions=None, background: bool = True,
+             event_pooling: str = "mean") -> IdentifyResult:
     """Identify every detection in ``images`` against ``catalogue`` (a folder or Catalogue).
 
     Returns an :class:`IdentifyResult` whose ``detections`` table has one row per detection:
@@ -580,7 +582,11 @@ def identify(images, catalogue, megadetector=None, out=None, *, tz: str | None =
     that override the machine's calls; ``None`` uses ``out/decisions.csv`` when it exists,
     ``False`` none. Adds the columns ``machine_individual_id`` and ``reviewed_by``.
     ``background``: ignore keypoints on each fixed camera's static scene (see ``foreground``).
+    ``event_pooling``: how an event's photos are combined before deciding (``match.pool``:
+    ``"mean"``, or ``"max"``, which calls more new animals known).
     """
+    if event_pooling not in POOLING:
+        raise ValueError(f"event_pooling must be one of {POOLING}, not {event_pooling!r}")
     t_start = time.time()
     cat = catalogue if isinstance(catalogue, Catalogue) else Catalogue.load(catalogue)
     if cat.meta.get("model") is None:
@@ -633,7 +639,7 @@ def identify(images, catalogue, megadetector=None, out=None, *, tz: str | None =
                         use_local=model.use_local, sims=_shortlist_sims(cat, fs.vectors[i]) if big else None,
                         verifier=model.verifier)
                for i in idx]
-        names, pk, pnew = model.posterior(pool(evs))
+        names, pk, pnew = model.posterior(pool(evs, event_pooling))
         unit_rows.append(dict(unit_id=uid, members=idx, names=names, pk=pk, p_new=pnew,
                               station=det["station"].iat[idx[0]], t0=det["timestamp"].iloc[idx].min(),
                               t1=det["timestamp"].iloc[idx].max(), files=frozenset(det["file"].iloc[idx])))

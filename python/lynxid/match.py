@@ -196,10 +196,21 @@ def _match_many(q_local: LocalFeatures, others: list) -> list:
     return list(_POOL.map(lambda o: _score_pair(q_local, o), others))
 
 
-def pool(evs: list[Evidence]) -> Evidence:
-    """Evidence of an event (several photos of one animal): per individual, the best score
-    of any of its photos. Taking the maximum, not the sum, because photos of one burst
-    are not independent pieces of evidence."""
+POOLING = ("mean", "max")
+
+
+def pool(evs: list[Evidence], how: str = "mean") -> Evidence:
+    """Evidence of an event (several photos of one animal), per individual.
+
+    ``how="mean"`` (the default): the mean of each score over the event's photos, an
+    individual a photo did not shortlist counting with its ``l = d = 0`` as in a single
+    photo. The model is calibrated on single photos, and a mean keeps the scores on that
+    scale; the maximum over n photos of a noisy score is larger than one photo's score for
+    *every* animal, so with ``how="max"`` new animals photographed 3-4 times per event were
+    more often given a known name (benchmarks/results/event_pooling.md). Not the sum: the
+    photos of one burst are not independent pieces of evidence."""
+    if how not in POOLING:
+        raise ValueError(f"pooling must be one of {POOLING}, not {how!r}")
     evs = [e for e in evs if e is not None and len(e.individuals)]
     if not evs:
         return Evidence(np.array([], object), np.array([]), np.array([]), np.array([], int), np.array([], int))
@@ -210,6 +221,11 @@ def pool(evs: list[Evidence]) -> Evidence:
     best_g = df.loc[gi["g"].idxmax()].set_index("individual")
     best_l = df.loc[gi["l"].idxmax()].set_index("individual")
     names = best_g.index.to_numpy()
-    return Evidence(names, best_g["g"].to_numpy(), best_l.loc[names, "l"].to_numpy(),
-                    best_g["best_ref"].to_numpy(), best_l.loc[names, "local_ref"].to_numpy(),
-                    d=gi["d"].max().reindex(names).to_numpy())
+    if how == "max":
+        g, l, d = best_g["g"], best_l.loc[names, "l"], gi["d"].max().reindex(names)
+    else:
+        # an individual missing from a photo's evidence (no reference of a compatible flank)
+        # is left out of that photo's mean rather than counted as a non-match
+        g, l, d = (gi[c].mean().reindex(names) for c in ("g", "l", "d"))
+    return Evidence(names, g.to_numpy(float), l.to_numpy(float), best_g["best_ref"].to_numpy(),
+                    best_l.loc[names, "local_ref"].to_numpy(), d=d.to_numpy(float))

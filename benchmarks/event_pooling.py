@@ -1,0 +1,120 @@
+"""How an event's photos are pooled before the open-set decision, on simulated surveys with truth.
+
+Each seed simulates the demo's survey (12 lynx, 8 in the catalogue, 40 days; ``lynxid demo``
+is seed 1), builds the catalogue once, and identifies the survey with each variant:
+
+* ``mean`` / ``max``: ``identify(..., event_pooling=...)`` with 20 s events (the default gap);
+* ``photo``: ``event_gap=0``, every photo decided on its own (no pooling at all);
+* ``fitted flank-blind``: the catalogue's model fitted with ``fit_model(query_flanks=False)``,
+  each leave-one-out query matched against references of both flanks, as the survey's
+  untagged photos are;
+* ``no-dense max``: the model fitted without the dense evidence (no pair verifier), as the
+  release before the verifier had it.
+
+Every variant's model is refitted from the catalogue's references by this lynxid.
+Figures from ``evaluate.survey_accuracy``: share of detections right, of known animals'
+detections given their name, of new animals' detections called new, ARI.
+
+    .venv/bin/python benchmarks/event_pooling.py [--seeds 1 2 3]
+
+writes benchmarks/results/event_pooling.{json,md}. Surveys and catalogues are kept under
+benchmarks/_work/event_pooling/ and reused.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from unittest import mock
+
+from _common import RESULTS, WORK, load_snapshot, machine
+
+# (name, how the catalogue's model is fitted, how identify pools)
+VARIANTS = [
+    ("mean", dict(), dict(event_pooling="mean")),
+    ("max", dict(), dict(event_pooling="max")),
+    ("photo", dict(), dict(event_gap=0)),
+    ("max, fitted flank-blind", dict(query_flanks=False), dict(event_pooling="max")),
+    ("mean, fitted flank-blind", dict(query_flanks=False), dict(event_pooling="mean")),
+    ("photo, fitted flank-blind", dict(query_flanks=False), dict(event_gap=0)),
+    ("no-dense max", dict(dense=False), dict(event_pooling="max")),
+]
+
+
+def _fit(cat, dense=True, **kw):
+    """The catalogue's model refitted by this lynxid; ``dense=False``: as fit_model makes it
+    when no pair verifier can be fitted."""
+    from lynxid import identify as ident
+    if dense:
+        return ident.fit_model(ident.references(cat), use_local=True, progress=False, **kw)
+    with mock.patch.object(ident, "dense_evidence", lambda pairs, ptab, verifier=None: (0 * pairs["g"].to_numpy(), None)):
+        return ident.fit_model(ident.references(cat), use_local=True, progress=False, **kw)
+
+
+def run_seed(seed: int, variants) -> list[dict]:
+    from lynxid.catalogue import Catalogue
+    from lynxid.evaluate import survey_accuracy
+    from lynxid.identify import build_catalogue, identify
+    from lynxid.simulate import SimulatedSurvey, simulate_survey
+
+    root = WORK / "event_pooling" / f"seed{seed}"
+    if (root / "survey" / "survey.json").exists():
+        survey = SimulatedSurvey.load(root / "survey")
+    else:
+        survey = simulate_survey(root / "survey", n_individuals=12, n_known=8, n_days=40, seed=seed, progress=False)
+    if (root / "catalogue" / "catalogue.json").exists():
+        cat = Catalogue.load(root / "catalogue")
+    else:
+        cat = build_catalogue(root / "catalogue", survey.catalogue_images,
+                              megadetector=survey.catalogue_megadetector_json, progress=False)
+    truth = survey.truth("images")
+    models = {}
+    rows = []
+    for name, fit_kw, kw in variants:
+        key = json.dumps(fit_kw, sort_keys=True)
+        if key not in models:
+            models[key] = _fit(cat, **fit_kw).to_dict()
+        cat.meta["model"] = models[key]
+        t0 = time.time()
+        res = identify(survey.images, cat, megadetector=survey.megadetector_json, cache_dir=root / "cache",
+                       progress=False, **kw)
+        acc = survey_accuracy(res.detections, truth)
+        rows.append({"seed": seed, "variant": name, "seconds": round(time.time() - t0, 1),
+                     "events": res.summary["events"], "new_weight": round(models[key]["new_weight"], 4), **acc})
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    ap.add_argument("--variants", nargs="+", default=[v for v, _, _ in VARIANTS])
+    a = ap.parse_args()
+    variants = [v for v in VARIANTS if v[0] in a.variants]
+    if len(variants) != len(a.variants):
+        ap.error(f"variants are {[v for v, _, _ in VARIANTS]}")
+    rows = [r for s in a.seeds for r in run_seed(s, variants)]
+    out = {"machine": machine(), "load": load_snapshot(), "rows": rows}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "event_pooling.json").write_text(json.dumps(out, indent=1))
+    import pandas as pd
+    t = pd.DataFrame(rows)
+    lines = ["# Event pooling on simulated surveys (12 lynx, 8 known, 40 days)", "",
+             "`.venv/bin/python benchmarks/event_pooling.py --seeds " + " ".join(map(str, a.seeds)) + "`; "
+             "seed 1 is `lynxid demo`'s survey. Shares of detections, from `evaluate.survey_accuracy`.", "",
+             "| seed | variant | events | right | known named | new called new | ARI |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['seed']} | {r['variant']} | {r['events']} | {100 * r['accuracy']:.1f} % | "
+                     f"{100 * r['known_accuracy']:.1f} % | {100 * r['new_recall']:.1f} % | {r['ari']:.3f} |")
+    m = t.groupby("variant", sort=False)[["accuracy", "known_accuracy", "new_recall", "ari"]].mean()
+    lines += ["", "Mean over seeds:", "", "| variant | right | known named | new called new | ARI |",
+              "|---|---|---|---|---|"]
+    for v, r in m.iterrows():
+        lines.append(f"| {v} | {100 * r.accuracy:.1f} % | {100 * r.known_accuracy:.1f} % | "
+                     f"{100 * r.new_recall:.1f} % | {r.ari:.3f} |")
+    (RESULTS / "event_pooling.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
