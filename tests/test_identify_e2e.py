@@ -3,11 +3,12 @@ judged against the simulator's truth.
 
 One module-scoped run (a small survey: 8 lynx, 5 of them in the catalogue, 25 days, 640x480
 photos) feeds every test here. This setting measured on seeds 1-8 (survey_accuracy, identify
-as of this commit): known_accuracy 0.79-1.00 (median 0.93), accuracy 0.52-0.88 (median 0.77), new_recall
-0.00-1.00 (median 0.73), ARI 0.44-0.95 (median 0.76): with a 5-animal catalogue the known/new
-decision swings from seed to seed, so thresholds below the worst seed would test nothing.
-Seed 2 sits near the median (0.92 / 0.84 / 0.89 / 0.81); the thresholds are set a margin below
-it and at most at the median of all seeds.
+as of this commit, `benchmarks/event_pooling.py --setting small`, variant "mean"): known_accuracy 0.67-1.00
+(median 0.85), accuracy 0.64-1.00 (median 0.80), new_recall 0.91-1.00 (median 1.00), ARI
+0.48-1.00 (median 0.81): with a 5-animal catalogue the known/new decision swings from seed to
+seed, so thresholds below the worst seed would test nothing. Seed 1 sits near the median
+(0.78 / 0.79 / 1.00 / 0.81); the thresholds are set a margin below it and at most at the
+median of all seeds.
 """
 import json
 
@@ -20,7 +21,7 @@ from lynxid.evaluate import survey_accuracy
 from lynxid.identify import build_catalogue, identify
 from lynxid.simulate import simulate_survey
 
-SEED = 2
+SEED = 1
 SURVEY = dict(n_individuals=8, n_known=5, n_days=25, image_size=(640, 480))
 OCCASION_DAYS = 5
 
@@ -52,11 +53,11 @@ def test_accuracy_against_truth(run):
     acc = survey_accuracy(res.detections, survey.truth("images"))
     print(json.dumps(acc))
     assert acc["not_in_truth"] == 0 and acc["detections"] == len(res.detections) > 40
-    assert acc["known_accuracy"] >= 0.8, acc
+    assert acc["known_accuracy"] >= 0.7, acc
     assert acc["accuracy"] >= 0.7, acc
-    assert acc["new_recall"] >= 0.6, acc
+    assert acc["new_recall"] >= 0.8, acc
     assert acc["new_purity"] >= 0.9, acc
-    assert acc["ari"] >= 0.6, acc
+    assert acc["ari"] >= 0.7, acc
     assert cat.meta["model"]["diagnostics"]["ece_all_pairs"] < 0.2
 
 

@@ -389,7 +389,7 @@ def _open_set_calls(pairs: pd.DataFrame, ptab: pd.DataFrame, cal, c: float, veri
                         index=top["query"].to_numpy())
 
 
-def _cluster_ari(qs, fs, individuals, flanks, cal, verifier=None, k_local=10):
+def _cluster_ari(qs, fs, individuals, flanks, cal, verifier=None, k_local=None):
     """ARI of clustering the queries ``qs`` as identify clusters new detections: the same
     pairwise probabilities (``identify._unit_pair_probability``, each photo its own unit)
     and the same agglomeration."""
