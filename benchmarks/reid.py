@@ -150,6 +150,8 @@ def main(argv=None):
         else:
             rep = evaluate_dataset(SHARED / "reid" / name, cache_dir=WORK / "cache", seed=a.seed, progress=True)
             rep["command"] = f"lynxid evaluate ../shared/data/reid/{name} --seed {a.seed}"
+        rep["measured"] = time.strftime("%Y-%m-%d %H:%M")
+        rep["lynxid_commit"] = _commit()
         results["datasets"][name] = rep
         print(format_report(rep), flush=True)
         _plot(rep, name)
@@ -210,9 +212,22 @@ def _plot(rep, name):
     plt.close(fig)
 
 
+def _commit() -> str | None:
+    """The checkout's commit (with '+changes' when the tree differs from it)."""
+    import subprocess
+    try:
+        c = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                           check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True).stdout.strip()
+        return c + ("+changes" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
 def to_markdown(res: dict) -> str:
     lines = ["# Re-identification benchmark", "",
-             f"Measured {res['measured']} on {res['machine']} (load average at start "
+             f"Last run {res['measured']} on {res['machine']} (load average at start "
              f"{', '.join(f'{x:.1f}' for x in res['load_average_at_start'])}). Rerun: "
              "`.venv/bin/python benchmarks/reid.py [--adapt]`. Every number comes from "
              "`lynxid.evaluate.evaluate_dataset` (`lynxid evaluate DATASET`).", "",
@@ -223,8 +238,10 @@ def to_markdown(res: dict) -> str:
              "individual); top-1: of the best candidate.", ""]
 
     def table(rep, title):
+        when = (f"Measured {rep['measured']} (lynxid commit {rep.get('lynxid_commit') or 'unknown'}). "
+                if rep.get("measured") else f"Measured before {res['measured']}, in an earlier run (see git history). ")
         out = [f"### {title}", "",
-               f"{rep['images']} photos, {rep['individuals']} individuals, {rep['with_flank']} with a flank; "
+               when + f"{rep['images']} photos, {rep['individuals']} individuals, {rep['with_flank']} with a flank; "
                f"backbone `{rep['backbone']}`.", "",
                "| protocol | method | rank-1 | rank-5 | mAP | MAP@R | ECE | ECE top-1 | queries |",
                "|---|---|---|---|---|---|---|---|---|"]
