@@ -274,7 +274,11 @@ def apply_reported(reported: dict | None, shown) -> np.ndarray:
 def fit_model(refs: References, use_local: bool = True, target: str = "gmean",
               n_individuals: int = SHORTLIST_INDIVIDUALS, per_individual: int | None = None,
               progress: bool = True, query_flanks: bool = True) -> IdentificationModel:
-    """Fit the fused calibration and the open-set weight on a labelled catalogue."""
+    """Fit the fused calibration and the open-set weight on a labelled catalogue.
+
+    ``query_flanks=False``: each leave-one-out query is matched against both flanks, as an
+    untagged survey photo is (not the default: on simulated surveys it did not help on
+    average, benchmarks/results/event_pooling.md)."""
     if target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}")
     use_local = use_local and bool(refs.local) and any(x is not None for x in refs.local)
