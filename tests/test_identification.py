@@ -252,3 +252,36 @@ def test_reported_probability_is_recalibrated_on_the_catalogue_decisions():
     from lynxid.calibrate import FusionCalibrator
     d = IdentificationModel(FusionCalibrator(False), 1.0, False, 60, 2, reported=rep).to_dict()
     assert IdentificationModel.from_dict(d).reported == rep
+
+
+def test_new_unit_pairs_not_local_matched_carry_no_evidence(monkeypatch):
+    """Clustering new events: a pair local matching never checked is unknown (NaN), not
+    "checked and no match" (an embedding-only probability that splits one animal apart)."""
+    import lynxid.identify as ident
+    from lynxid.calibrate import FusionCalibrator
+    from lynxid.features import FeatureSet
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(2, 16))
+    v = np.stack([base[0], base[0] + 0.1 * rng.normal(size=16), base[1], base[1] + 0.1 * rng.normal(size=16)])
+    v = (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+    y = rng.integers(0, 2, 400)
+    cal = FusionCalibrator(True).fit(rng.uniform(0, 1, 400), y * 30 + rng.uniform(0, 5, 400), y,
+                                     groups=np.arange(400) % 20)
+
+    class Match:
+        inliers, dense, dense_features = 30, 0.0, None
+
+    checked = []
+    monkeypatch.setattr(ident, "match_local", lambda a, b: checked.append((a, b)) or Match)
+    fs = FeatureSet(v, np.ones(4, bool), local=[f"photo{i}" for i in range(4)])
+    units = [np.array([i]) for i in range(4)]
+    flanks = np.full(4, None, dtype=object)
+    P = ident._unit_pair_probability(IdentificationModel(cal, use_local=True, per_individual=1), fs, units, flanks,
+                                     k_local=1)
+    # each unit checked only its nearest: 0-1 and 2-3
+    assert {frozenset(c) for c in checked} == {frozenset(("photo0", "photo1")), frozenset(("photo2", "photo3"))}
+    assert np.isfinite(P[0, 1]) and np.isfinite(P[2, 3]) and P[0, 1] > 0.5
+    assert np.isnan(P[[0, 0, 1, 1], [2, 3, 2, 3]]).all()
+    # without local features every pair is judged by the embedding
+    P0 = ident._unit_pair_probability(IdentificationModel(cal, use_local=False), fs, units, flanks, k_local=1)
+    assert np.isfinite(P0[~np.eye(4, dtype=bool)]).all()
