@@ -207,8 +207,10 @@ def pool(evs: list[Evidence], how: str = "mean") -> Evidence:
     photo. The model is calibrated on single photos, and a mean keeps the scores on that
     scale; the maximum over n photos of a noisy score is larger than one photo's score for
     *every* animal, so with ``how="max"`` new animals photographed 3-4 times per event were
-    more often given a known name (benchmarks/results/event_pooling.md). Not the sum: the
-    photos of one burst are not independent pieces of evidence."""
+    more often given a known name (benchmarks/results/event_pooling.md). The mean's own
+    error is the other way: one poor photo of a known animal pulls its event towards
+    "new" (more so with few animals in the catalogue; event_pooling_small.md). Not the sum:
+    the photos of one burst are not independent pieces of evidence."""
     if how not in POOLING:
         raise ValueError(f"pooling must be one of {POOLING}, not {how!r}")
     evs = [e for e in evs if e is not None and len(e.individuals)]
