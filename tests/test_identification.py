@@ -285,3 +285,14 @@ def test_new_unit_pairs_not_local_matched_carry_no_evidence(monkeypatch):
     # without local features every pair is judged by the embedding
     P0 = ident._unit_pair_probability(IdentificationModel(cal, use_local=False), fs, units, flanks, k_local=1)
     assert np.isfinite(P0[~np.eye(4, dtype=bool)]).all()
+
+
+def test_unmapped_reported_probability_is_reported_not_silent(run, cat):
+    m = IdentificationModel.from_dict(cat.meta["model"])
+    iss = run.result.issues
+    said = iss["reason"].astype(str).str.contains("too few to map reported probabilities") if len(iss) else []
+    # the small catalogue here has too few leave-one-out decisions for the map; if that ever
+    # changes, the warning must go with it
+    assert bool(np.any(said)) == (m.reported is None)
+    if m.reported is None:
+        assert (iss.loc[said, "severity"] == "warning").all()

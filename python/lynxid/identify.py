@@ -617,6 +617,13 @@ def identify(images, catalogue, megadetector=None, out=None, *, tz: str | None =
         raise ValueError(f"catalogue was built with {cat.meta['embedder']}, this lynxid embeds with {emb.tag}; "
                          "rebuild the catalogue")
     issues = Issues()
+    if model.reported is None:
+        # nothing silently skipped: say that the probability column is the model's own P
+        issues.add(str(cat.root), "identify",
+                   f"the catalogue's leave-one-out had fewer than {MIN_DECISIONS} decisions of known or of unknown "
+                   "animals, too few to map reported probabilities to how often decisions were right: the "
+                   "'probability' column is the model's P (often overconfident); add sightings to the catalogue",
+                   "warning")
     imgs, iss = scan_images(images, station_from=station_from, tz=tz, progress=progress)
     issues.extend(iss)
     if len(imgs) == 0:
