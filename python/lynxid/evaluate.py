@@ -373,15 +373,12 @@ def _open_set_calls(pairs: pd.DataFrame, ptab: pd.DataFrame, cal, c: float, veri
     if verifier is not None:
         from .identify import dense_evidence
         pairs = pairs.assign(d=dense_evidence(pairs, ptab, verifier)[0])
-    odds = pairs.assign(p=cal.predict(pairs.g, pairs.l, pairs.d))
-    odds = odds.assign(o=odds.p / (1 - odds.p), z=cal.ranking_key(odds.g, odds.l, odds.d))
-    top = top_candidates(odds, "p")
-    total = c + odds.groupby("query")["o"].sum().reindex(top["query"]).to_numpy()
-    called_new = c >= top["o"].to_numpy()
-    shown = np.where(called_new, c, top["o"].to_numpy()) / total
-    from .identify import apply_reported
+    from .identify import apply_reported, top_decisions
+    scored = pairs.assign(p=cal.predict(pairs.g, pairs.l, pairs.d), z=cal.ranking_key(pairs.g, pairs.l, pairs.d))
+    top = top_decisions(scored, "p", c)
+    shown = top["shown"].to_numpy()
     return pd.DataFrame({"truth": top["truth"].to_numpy(), "top": top["individual"].to_numpy(),
-                         "called_new": called_new, "query_eligible": top["eligible"].to_numpy(),
+                         "called_new": top["called_new"].to_numpy(), "query_eligible": top["eligible"].to_numpy(),
                          # what identify reports: P(k) of the individual it names, or P(new),
                          # then mapped as the catalogue's decisions were (identify.fit_reported)
                          "shown_raw": shown,

@@ -223,23 +223,33 @@ def _choose_new_weight(pairs: pd.DataFrame, prob_col: str, target: str) -> tuple
                             "target_value": float(scores[k][0])}
 
 
+def top_decisions(pairs: pd.DataFrame, prob_col: str, c: float) -> pd.DataFrame:
+    """Per query, the decision identify makes from its candidates' probabilities and the
+    "new" weight ``c``: the top candidate's row (``top_candidates``) with ``called_new``
+    (P(new) >= the best P(k)) and ``shown``, the probability reported with the decision
+    (P of the named individual, or P(new)) before :func:`fit_reported`'s map."""
+    t = pairs.assign(o=pairs[prob_col] / (1 - pairs[prob_col]))
+    top = top_candidates(t, prob_col)
+    total = c + t.groupby("query")["o"].sum().reindex(top["query"]).to_numpy()
+    o_top = top["o"].to_numpy()
+    new = c >= o_top
+    return top.assign(called_new=new, shown=np.where(new, c, o_top) / total)
+
+
 def decision_table(pairs: pd.DataFrame, prob_col: str, c: float) -> pd.DataFrame:
     """The decisions behind the "new" weight ``c``, each with the probability identify would
     report and whether it is right: per query, once with its own individual in the catalogue
     (eligible queries: right if it is named) and once without (right if called new).
     Columns ``query``, ``scenario``, ``shown``, ``right``."""
-    t = pairs.assign(o=pairs[prob_col] / (1 - pairs[prob_col]))
     out = []
-    for scenario, part in (("known", t[t["eligible"].astype(bool)]), ("unknown", t[t["y"] == 0])):
+    for scenario, part in (("known", pairs[pairs["eligible"].astype(bool)]), ("unknown", pairs[pairs["y"] == 0])):
         if not len(part):
             continue
-        top = top_candidates(part, prob_col)
-        total = c + part.groupby("query")["o"].sum().reindex(top["query"]).to_numpy()
-        o_top = top["o"].to_numpy()
-        new = c >= o_top
+        top = top_decisions(part, prob_col, c)
+        new = top["called_new"].to_numpy()
         right = new if scenario == "unknown" else (~new & (top["y"].to_numpy() == 1))
         out.append(pd.DataFrame({"query": top["query"].to_numpy(), "scenario": scenario,
-                                 "shown": np.where(new, c, o_top) / total, "right": right}))
+                                 "shown": top["shown"].to_numpy(), "right": right}))
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=["query", "scenario", "shown", "right"])
 
 
@@ -298,11 +308,11 @@ def fit_model(refs: References, use_local: bool = True, target: str = "gmean",
     if in_sample:                              # too few individuals for folds: in-sample
         pairs["p_cv"] = cal.predict(pairs.g, pairs.l, pairs.d)
     pairs["z"] = cal.ranking_key(pairs.g, pairs.l, pairs.d)   # breaks ties of p_cv as identify does
-    c, dm = _choose_new_weight(pairs.dropna(subset=["p_cv"]), "p_cv", target)
-    reported = fit_reported(decision_table(pairs.dropna(subset=["p_cv"]), "p_cv", c))
+    scored = pairs.dropna(subset=["p_cv"])
+    c, dm = _choose_new_weight(scored, "p_cv", target)
+    reported = fit_reported(decision_table(scored, "p_cv", c))
     # calibration judged where decisions are made: the best candidate of each query (all pairs
     # are mostly trivial negatives near 0, whose ECE is flatteringly small)
-    scored = pairs.dropna(subset=["p_cv"])
     top1 = top_candidates(scored, "p_cv")
     diag = {"pairs": int(len(pairs)), "matching_pairs": int(pairs.y.sum()),
             "ece_top1": expected_calibration_error(top1.p_cv, top1.y),
