@@ -79,6 +79,56 @@ def test_shortlist_spends_its_matches_on_more_photos_of_fewer_animals():
     assert per_individual_for(30) == 4 and per_individual_for(20) == MAX_PER_INDIVIDUAL == per_individual_for(1)
 
 
+def test_second_look_checks_more_photos_of_the_animals_whose_first_look_matched_best(monkeypatch):
+    """The second look follows the first look's verified cells, not the embedding: animal "c"
+    has the lowest global similarity but the most verified cells, so it is the one whose
+    further photos are checked; the others keep their first look's photos."""
+    from lynxid import match
+    from lynxid.keypoints import LocalFeatures
+    n_per = 6
+    names = np.repeat(["a", "b", "c"], n_per)
+    sims = np.concatenate([np.linspace(0.9, 0.8, n_per), np.linspace(0.7, 0.6, n_per), np.linspace(0.5, 0.4, n_per)])
+    vecs = np.eye(len(names), dtype=np.float32)
+    lf = LocalFeatures(np.zeros((10, 2), np.float32), np.zeros((10, 128), np.float32), (64, 64))
+    locs = [LocalFeatures(lf.xy, lf.desc, lf.size) for _ in names]
+    cells = {id(o): (40.0 if nm == "c" else 5.0) for o, nm in zip(locs, names)}
+    checked = []
+
+    def fake(q, others):
+        checked.extend(id(o) for o in others)
+        return [(0, np.array([cells[id(o)]] + [0.0] * (len(DENSE_FEATURES) - 1))) for o in others]
+
+    monkeypatch.setattr(match, "_match_many", fake)
+    refs = match.References(vecs, locs, names, np.full(len(names), None, dtype=object), np.arange(len(names)).astype(str))
+    per_ind = {}
+    for deep in (0, 1):
+        checked.clear()
+        ev = match.evidence(vecs[0], lf, None, refs, sims=sims, per_individual=2, deep_individuals=deep,
+                            deep_per_individual=5)
+        got = pd.Series(names[sorted(ev.pair_local)]).value_counts().to_dict()
+        per_ind[deep] = got
+        assert len(checked) == len(ev.pair_local)            # each photo matched once
+    assert per_ind[0] == {"a": 2, "b": 2, "c": 2}
+    assert per_ind[1] == {"a": 2, "b": 2, "c": 5}
+    # the photos looked at again are c's next best by the embedding, in order
+    ev = match.evidence(vecs[0], lf, None, refs, sims=sims, per_individual=2, deep_individuals=1, deep_per_individual=5)
+    assert sorted(r for r in ev.pair_local if names[r] == "c") == list(range(12, 17))
+
+
+def test_identification_model_keeps_its_second_look_and_old_models_do_without():
+    from lynxid.calibrate import FusionCalibrator
+    from lynxid.identify import IdentificationModel
+    from lynxid.match import DEEP_INDIVIDUALS, DEEP_PER_INDIVIDUAL
+    rng = np.random.default_rng(0)
+    cal = FusionCalibrator(False).fit(rng.normal(size=40), None, np.arange(40) % 2)
+    d = IdentificationModel(cal).to_dict()
+    m = IdentificationModel.from_dict(json.loads(json.dumps(d)))
+    assert (m.deep_individuals, m.deep_per_individual) == (DEEP_INDIVIDUALS, DEEP_PER_INDIVIDUAL)
+    d.pop("deep_individuals"), d.pop("deep_per_individual")
+    old = IdentificationModel.from_dict(d)     # a catalogue fitted before the second look
+    assert (old.deep_individuals, old.deep_per_individual) == (0, 0)
+
+
 def test_dense_evidence_is_cross_fitted_and_applies_a_given_verifier():
     from lynxid.identify import dense_evidence
     rng = np.random.default_rng(2)

@@ -42,8 +42,8 @@ from .events import DEFAULT_GAP_SECONDS, assign_events
 from .features import FeatureSet, extract_features
 from .ingest import Issues, load_megadetector, scan_catalogue, scan_images, whole_image_detections
 from .keypoints import LocalFeatures, match as match_local
-from .match import (SHORTLIST_INDIVIDUALS, SHORTLIST_PER_INDIVIDUAL, Evidence, References, evidence, flank_compatible,
-                    per_individual_for, pool, POOLING)
+from .match import (DEEP_INDIVIDUALS, DEEP_PER_INDIVIDUAL, SHORTLIST_INDIVIDUALS, SHORTLIST_PER_INDIVIDUAL, Evidence,
+                    References, evidence, flank_compatible, per_individual_for, pool, POOLING)
 from .verify import PairVerifier, best_sum, individual_sums, pair_matrix
 
 __all__ = ["IdentificationModel", "fit_model", "build_catalogue", "add_to_catalogue", "identify",
@@ -66,6 +66,8 @@ class IdentificationModel:
     diagnostics: dict = field(default_factory=dict)
     verifier: PairVerifier | None = None     # pair verifier behind the dense evidence d
     reported: dict | None = None             # isotonic map: reported probability of a decision (see below)
+    deep_individuals: int = DEEP_INDIVIDUALS          # the second look (match.DEEP_INDIVIDUALS): what the
+    deep_per_individual: int = DEEP_PER_INDIVIDUAL    # model was calibrated with, so identify does the same
 
     def reported_probability(self, shown) -> np.ndarray:
         """The probability reported with a decision -- P(named individual) or P(new) -- mapped
@@ -88,14 +90,17 @@ class IdentificationModel:
                 "use_local": self.use_local, "n_individuals": self.n_individuals,
                 "per_individual": self.per_individual, "target": self.target,
                 "diagnostics": self.diagnostics,
-                "verifier": None if self.verifier is None else self.verifier.to_dict(), "reported": self.reported}
+                "verifier": None if self.verifier is None else self.verifier.to_dict(), "reported": self.reported,
+                "deep_individuals": self.deep_individuals, "deep_per_individual": self.deep_per_individual}
 
     @classmethod
     def from_dict(cls, d: dict) -> "IdentificationModel":
         ver = PairVerifier.from_dict(d["verifier"]) if d.get("verifier") else None
         return cls(FusionCalibrator.from_dict(d["calibrator"]), d["new_weight"], d["use_local"],
                    d["n_individuals"], d["per_individual"], d.get("target", "gmean"), d.get("diagnostics", {}), ver,
-                   d.get("reported"))
+                   d.get("reported"),
+                   # catalogues built before the second look were calibrated without it
+                   int(d.get("deep_individuals", 0)), int(d.get("deep_per_individual", 0)))
 
 
 def references(cat: Catalogue) -> References:
@@ -114,7 +119,8 @@ def references(cat: Catalogue) -> References:
 
 
 def _loo(refs: References, use_local: bool, n_individuals: int, per_individual: int, progress: bool,
-         max_queries: int = 1500, seed: int = 0, query_flanks: bool = True):
+         max_queries: int = 1500, seed: int = 0, query_flanks: bool = True, deep: tuple = (DEEP_INDIVIDUALS,
+                                                                                           DEEP_PER_INDIVIDUAL)):
     """Every reference (up to ``max_queries``) as a query against the rest, its own sighting
     excluded. Returns a long table: query, individual, g, l, d, y."""
     from tqdm.auto import tqdm
@@ -129,7 +135,7 @@ def _loo(refs: References, use_local: bool, n_individuals: int, per_individual: 
         q_flank = refs.flanks[q] if query_flanks else None
         ev = evidence(refs.vectors[q], refs.local[q] if refs.local else None, q_flank, refs,
                       exclude=excl, n_individuals=n_individuals, per_individual=per_individual,
-                      use_local=use_local, sims=sims_q[row])
+                      use_local=use_local, sims=sims_q[row], deep_individuals=deep[0], deep_per_individual=deep[1])
         own = refs.individuals[q]
         # can the query's individual be found at all (another sighting, compatible flank)?
         eligible = bool(((refs.individuals == own) & ~excl &
@@ -283,7 +289,8 @@ def apply_reported(reported: dict | None, shown) -> np.ndarray:
 
 def fit_model(refs: References, use_local: bool = True, target: str = "gmean",
               n_individuals: int = SHORTLIST_INDIVIDUALS, per_individual: int | None = None,
-              progress: bool = True, query_flanks: bool = True) -> IdentificationModel:
+              progress: bool = True, query_flanks: bool = True, deep_individuals: int = DEEP_INDIVIDUALS,
+              deep_per_individual: int = DEEP_PER_INDIVIDUAL) -> IdentificationModel:
     """Fit the fused calibration and the open-set weight on a labelled catalogue.
 
     ``query_flanks=False``: each leave-one-out query is matched against both flanks, as an
@@ -295,7 +302,8 @@ def fit_model(refs: References, use_local: bool = True, target: str = "gmean",
     use_dense = use_local and any(x is not None and x.dense_desc is not None for x in refs.local)
     if per_individual is None:
         per_individual = per_individual_for(len(refs.names))
-    pairs, ptab = _loo(refs, use_local, n_individuals, per_individual, progress, query_flanks=query_flanks)
+    pairs, ptab = _loo(refs, use_local, n_individuals, per_individual, progress, query_flanks=query_flanks,
+                       deep=(deep_individuals, deep_per_individual))
     verifier = None
     if use_dense:
         pairs["d"], verifier = dense_evidence(pairs, ptab)
@@ -320,7 +328,8 @@ def fit_model(refs: References, use_local: bool = True, target: str = "gmean",
             "ece_in_sample": bool(in_sample),
             "queries": int(pairs["query"].nunique()), "photo_pairs_verified": int(len(ptab)),
             "reported_recalibrated": reported is not None, **dm}
-    return IdentificationModel(cal, c, use_local, n_individuals, per_individual, target, diag, verifier, reported)
+    return IdentificationModel(cal, c, use_local, n_individuals, per_individual, target, diag, verifier, reported,
+                               deep_individuals, deep_per_individual)
 
 
 # --------------------------------------------------------------------------------------
@@ -672,7 +681,8 @@ def identify(images, catalogue, megadetector=None, out=None, *, tz: str | None =
         evs = [evidence(fs.vectors[i], fs.local[i] if fs.local else None, det["flank"].iat[i], refs,
                         n_individuals=model.n_individuals, per_individual=model.per_individual,
                         use_local=model.use_local, sims=_shortlist_sims(cat, fs.vectors[i]) if big else None,
-                        verifier=model.verifier)
+                        verifier=model.verifier, deep_individuals=model.deep_individuals,
+                        deep_per_individual=model.deep_per_individual)
                for i in idx]
         names, pk, pnew = model.posterior(pool(evs, event_pooling))
         unit_rows.append(dict(unit_id=uid, members=idx, names=names, pk=pk, p_new=pnew,
