@@ -295,7 +295,9 @@ def fit_model(refs: References, use_local: bool = True, target: str = "gmean",
 
     ``query_flanks=False``: each leave-one-out query is matched against both flanks, as an
     untagged survey photo is (not the default: on simulated surveys it did not help on
-    average, benchmarks/results/event_pooling.md)."""
+    average, benchmarks/results/event_pooling.md).
+    ``deep_individuals`` / ``deep_per_individual``: local matching's second look
+    (``match.DEEP_INDIVIDUALS``), stored with the model so identify checks what was calibrated."""
     if target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}")
     use_local = use_local and bool(refs.local) and any(x is not None for x in refs.local)

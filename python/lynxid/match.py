@@ -11,7 +11,8 @@ For a query and each candidate individual *k* we compute
   (``verify.individual_sums``); without one, the
   most verified dense grid cells (``dense``). Both are computed only for a shortlist (the
   ``n_individuals`` best individuals by ``g``, their ``per_individual`` best references),
-  since local matching is the expensive part.
+  since local matching is the expensive part; then a *second look* checks more photos of
+  the few animals the first look found most like the query (``DEEP_INDIVIDUALS``).
 
 ``calibrate.FusionCalibrator`` turns ``(g, l, d)`` into a probability.
 """
