@@ -113,6 +113,10 @@ def test_second_look_checks_more_photos_of_the_animals_whose_first_look_matched_
     # the photos looked at again are c's next best by the embedding, in order
     ev = match.evidence(vecs[0], lf, None, refs, sims=sims, per_individual=2, deep_individuals=1, deep_per_individual=5)
     assert sorted(r for r in ev.pair_local if names[r] == "c") == list(range(12, 17))
+    # the budget caps the second look's photos in all, the best animal's first
+    monkeypatch.setattr(match, "DEEP_BUDGET", 2)
+    ev = match.evidence(vecs[0], lf, None, refs, sims=sims, per_individual=2, deep_individuals=3, deep_per_individual=5)
+    assert pd.Series(names[sorted(ev.pair_local)]).value_counts().to_dict() == {"a": 2, "b": 2, "c": 4}
 
 
 def test_identification_model_keeps_its_second_look_and_old_models_do_without():

@@ -96,6 +96,11 @@ MAX_PER_INDIVIDUAL = 6
 # same photos as identification does.
 DEEP_INDIVIDUALS = 30
 DEEP_PER_INDIVIDUAL = 8
+# ... and at most this many photos in all, the best animals' first: with flanks unknown an
+# animal has twice the photos, and the uncapped second look made a query against 1,833 photos
+# take 571 ms instead of 233 (benchmarks/README.md). Same-flank nyala needs ~73 and loses
+# nothing (second_look.md).
+DEEP_BUDGET = 90
 
 
 def per_individual_for(n_catalogue_individuals: int) -> int:
@@ -185,7 +190,10 @@ def evidence(q_vec: np.ndarray, q_local: LocalFeatures | None, q_flank, refs: Re
             ranked = sorted(first_look, key=lambda k: (-first_look[k], -g[k]))[:deep_individuals]
             n0 = len(todo)
             for k in ranked:
+                if len(todo) - n0 >= DEEP_BUDGET:
+                    break
                 take(k, deep_per_individual)
+            del todo[n0 + DEEP_BUDGET:]
             score(todo[n0:])
         ks = np.array([k for k, _ in todo], int)
         rs = np.array([r for _, r in todo], int)
