@@ -74,7 +74,8 @@ def latency(n_refs: int = 2000, n_queries: int = 100, seed: int = 0) -> dict:
     from lynxid.embed import Embedder
     from lynxid.features import extract_features
     from lynxid.ingest import scan_catalogue, whole_image_detections
-    from lynxid.match import SHORTLIST_INDIVIDUALS, SHORTLIST_PER_INDIVIDUAL, References, evidence
+    from lynxid.match import (DEEP_BUDGET, DEEP_INDIVIDUALS, DEEP_PER_INDIVIDUAL, SHORTLIST_INDIVIDUALS,
+                              SHORTLIST_PER_INDIVIDUAL, References, evidence)
 
     frames = []
     for name in ("nyala", "lion"):
@@ -115,8 +116,9 @@ def latency(n_refs: int = 2000, n_queries: int = 100, seed: int = 0) -> dict:
             "p95_ms": float(np.percentile(t, 95)), "mean_ms": float(t.mean()),
             "verifier": verifier is not None,
             "note": f"global similarity to every reference + RANSAC-verified keypoint and dense grid matching, pair verifier, against the {SHORTLIST_PER_INDIVIDUAL} best "
-                    f"photos of the {SHORTLIST_INDIVIDUALS} best individuals (up to "
-                    f"{SHORTLIST_INDIVIDUALS * SHORTLIST_PER_INDIVIDUAL} pairs); features cached"}
+                    f"photos of the {SHORTLIST_INDIVIDUALS} best individuals, then up to {DEEP_PER_INDIVIDUAL} photos of the "
+                    f"{DEEP_INDIVIDUALS} that matched best ({DEEP_BUDGET} more at most: up to "
+                    f"{SHORTLIST_INDIVIDUALS * SHORTLIST_PER_INDIVIDUAL + DEEP_BUDGET} pairs); features cached"}
 
 
 def main(argv=None):

@@ -8,7 +8,8 @@ checked from those pairs:
 
 * first look: the ``first`` best photos by the embedding of each shortlisted animal;
 * second look: the ``deep`` animals whose first-look photos had the most verified dense
-  cells (or, in one row, the best global similarity) get up to ``per`` photos;
+  cells (or, in one row, the best global similarity) get up to ``per`` photos, at most
+  ``budget`` more photos per query in all (the best animals' first);
 
 and scores them as ``lynxid evaluate`` does: the pair verifier cross-fitted by individual
 (5 folds), an animal's dense evidence the sum of its two best pair probabilities, the fused
@@ -45,10 +46,12 @@ WORK = HERE / "_work" / "second_look"
 RESULTS = HERE / "results"
 SHORTLIST = 60
 CAP = 8
-# (first look per animal, animals given a second look, photos per animal then, chosen by)
-SETTINGS = [(2, 0, 2, "cells"), (2, 10, 8, "cells"), (2, 20, 8, "cells"), (2, 30, 8, "cells"),
-            (2, 30, 8, "embedding"), (1, 30, 8, "cells"), (2, 60, 4, "cells"), (2, 60, 6, "cells"),
-            (2, 60, 8, "cells")]
+# (first look per animal, animals given a second look, photos per animal then, chosen by,
+# most second-look photos per query)
+SETTINGS = [(2, 0, 2, "cells", None), (2, 10, 8, "cells", None), (2, 20, 8, "cells", None),
+            (2, 30, 8, "cells", None), (2, 30, 8, "cells", 90), (2, 30, 8, "cells", 45), (2, 30, 8, "embedding", None),
+            (1, 30, 8, "cells", None), (2, 60, 4, "cells", None), (2, 60, 6, "cells", None), (2, 60, 8, "cells", None)]
+LYNXID = (2, 30, 8, "cells", 90)
 
 
 def collect():
@@ -96,15 +99,19 @@ def collect():
     return P, meta
 
 
-def replay(P: pd.DataFrame, first: int, deep: int, per: int, by: str) -> pd.DataFrame:
-    """The pairs a setting would have checked."""
+def replay(P: pd.DataFrame, first: int, deep: int, per: int, by: str, budget: int | None = None) -> pd.DataFrame:
+    """The pairs a setting would have checked (``budget``: most second-look photos per query,
+    the best animals' first, as match.DEEP_BUDGET)."""
     first_look = P[P["grank"] <= first]
     col = "inliers" if by == "cells" else "cos"
     best = first_look.groupby(["q", "ind"])[col].max().rename("s").reset_index()
     best = best.sort_values(["q", "s"], ascending=[True, False])
-    chosen = best[best.groupby("q").cumcount() < deep][["q", "ind"]].assign(again=True)
-    Q = P.merge(chosen, on=["q", "ind"], how="left")
-    return Q[(Q["grank"] <= first) | (Q["again"].fillna(False).astype(bool) & (Q["grank"] <= per))]
+    best["rk"] = best.groupby("q").cumcount()
+    Q = P.merge(best.loc[best["rk"] < deep, ["q", "ind", "rk"]], on=["q", "ind"], how="left")
+    again = Q[Q["rk"].notna() & (Q["grank"] > first) & (Q["grank"] <= per)].sort_values(["q", "rk", "grank"])
+    if budget is not None:
+        again = again[again.groupby("q").cumcount() < budget]
+    return pd.concat([Q[Q["grank"] <= first], again]).drop(columns="rk")
 
 
 def score(Q: pd.DataFrame, folds: dict, n_queries: int) -> dict:
@@ -144,9 +151,9 @@ def main():
     folds = dict(zip(names, np.random.default_rng(0).permutation(len(names)) % 5))
     out = {**meta, "measured": time.strftime("%Y-%m-%d %H:%M"), "pairs_measured": meta["measured"],
            "machine": f"{platform.platform()}, {os.cpu_count()} CPUs", "rows": []}
-    for first, deep, per, by in SETTINGS:
-        r = {"first": first, "deep": deep, "per": per, "by": by, **score(replay(P, first, deep, per, by), folds,
-                                                                          meta["queries"])}
+    for first, deep, per, by, budget in SETTINGS:
+        r = {"first": first, "deep": deep, "per": per, "by": by, "budget": budget,
+             **score(replay(P, first, deep, per, by, budget), folds, meta["queries"])}
         out["rows"].append(r)
         print(r, flush=True)
     RESULTS.mkdir(exist_ok=True)
@@ -160,12 +167,12 @@ def main():
              "`lynxid evaluate` scores (cross-fitted verifier and calibrator, folds by individual). Explored on "
              "these photos: optimistic for the chosen row.", "",
              "| first look (photos per animal) | second look (animals) | photos per animal then | animals chosen by "
-             "| matches per query | rank-1 | rank-5 |", "|---|---|---|---|---|---|---|"]
+             "| second-look photos at most | matches per query | rank-1 | rank-5 |", "|---|---|---|---|---|---|---|---|"]
     for x in out["rows"]:
-        mark = " -- lynxid" if (x["first"], x["deep"], x["per"], x["by"]) == (2, 30, 8, "cells") else ""
+        mark = " -- lynxid" if (x["first"], x["deep"], x["per"], x["by"], x["budget"]) == LYNXID else ""
         lines.append(f"| {x['first']} | {x['deep'] or '-'} | {x['per']} | "
                      f"{'verified dense cells' if x['by'] == 'cells' else 'global similarity'}{mark} | "
-                     f"{x['pairs_per_query']:.0f} | {x['rank1']:.1f} % | {x['rank5']:.1f} % |")
+                     f"{x['budget'] or '-'} | {x['pairs_per_query']:.0f} | {x['rank1']:.1f} % | {x['rank5']:.1f} % |")
     storage.write_text(RESULTS / "second_look.md", "\n".join(lines) + "\n")
     print(f"written {RESULTS / 'second_look.md'}")
 
