@@ -90,16 +90,16 @@ MAX_PER_INDIVIDUAL = 6
 # dense cells get up to DEEP_PER_INDIVIDUAL photos checked. Two photos chosen by the embedding
 # are often not an animal's best match: on the 179 nyala (same-flank, 60 x 2 first look),
 # checking up to 8 photos of every shortlisted animal raised rank-1 from 28 % to 35 % at twice
-# the matches; a second look at the best 30 kept nearly all of it (34.6 %) at 1.5x
+# the matches; a second look at the best 30 kept nearly all of it (34.5 %) at 1.7x
 # (benchmarks/results/second_look.md). The choice uses the raw cell count, not the pair
 # verifier, so that a catalogue's calibration (fitted before it has a verifier) checks the
 # same photos as identification does.
 DEEP_INDIVIDUALS = 30
 DEEP_PER_INDIVIDUAL = 8
 # ... and at most this many photos in all, the best animals' first: with flanks unknown an
-# animal has twice the photos, and the uncapped second look made a query against 1,833 photos
-# take 571 ms instead of 233 (benchmarks/README.md). Same-flank nyala needs ~73 and loses
-# nothing (second_look.md).
+# animal has twice the photos. One query against 1,833 photos: 233 ms p50 / 263 ms p95 without
+# the second look, 571 / 819 ms uncapped, 529 / 654 ms capped (benchmarks/README.md).
+# Same-flank nyala needs ~73 and loses nothing (second_look.md).
 DEEP_BUDGET = 90
 
 
