@@ -39,6 +39,7 @@ sys.path.insert(0, str(HERE.parent / "python"))
 from lynxid import storage  # noqa: E402
 from lynxid.calibrate import FusionCalibrator  # noqa: E402
 from lynxid.dense import DENSE_FEATURES  # noqa: E402
+from lynxid.evaluate import _fold_of  # noqa: E402
 from lynxid.verify import BEST_PAIRS, PairVerifier, pair_matrix  # noqa: E402
 
 SHARED = Path(os.environ.get("LYNXID_SHARED_DATA", HERE.parent.parent / "shared" / "data"))
@@ -148,7 +149,7 @@ def main():
     P, meta = collect()
     P["grank"] = P.groupby(["q", "ind"])["cos"].rank(ascending=False, method="first")
     names = np.unique(np.concatenate([P["truth"].unique(), P["ind"].unique()]))
-    folds = dict(zip(names, np.random.default_rng(0).permutation(len(names)) % 5))
+    folds = _fold_of(names, 5, 0)     # the harness's folds (lynxid evaluate --seed 0)
     out = {**meta, "measured": time.strftime("%Y-%m-%d %H:%M"), "pairs_measured": meta["measured"],
            "machine": f"{platform.platform()}, {os.cpu_count()} CPUs", "rows": []}
     for first, deep, per, by, budget in SETTINGS:

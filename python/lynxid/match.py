@@ -90,7 +90,7 @@ MAX_PER_INDIVIDUAL = 6
 # dense cells get up to DEEP_PER_INDIVIDUAL photos checked. Two photos chosen by the embedding
 # are often not an animal's best match: on the 179 nyala (same-flank, 60 x 2 first look),
 # checking up to 8 photos of every shortlisted animal raised rank-1 from 28 % to 35 % at twice
-# the matches; a second look at the best 30 kept nearly all of it (34.5 %) at 1.7x
+# the matches; a second look at the best 30 kept nearly all of it (34.4 %) at 1.7x
 # (benchmarks/results/second_look.md). The choice uses the raw cell count, not the pair
 # verifier, so that a catalogue's calibration (fitted before it has a verifier) checks the
 # same photos as identification does.
