@@ -38,8 +38,8 @@ def test_model_fitted_on_the_catalogue_is_stored_and_sane(cat):
 
 
 def test_known_individual_found_and_removed_individual_called_new(cat):
-    refs = references(cat)
     m = IdentificationModel.from_dict(cat.meta["model"])
+    refs = references(cat, m)       # in the model's space (its learned metric, if any)
     wins_known = wins_new = n = 0
     for q in range(len(refs)):
         own = refs.individuals[q]
@@ -163,12 +163,75 @@ def test_calibration_on_simulated_photos(cat):
     assert expected_calibration_error([0.1, 0.9], [0, 1]) == pytest.approx(0.1)
 
 
+def test_model_learns_the_metric_cross_fitted_and_keeps_it(cat, monkeypatch):
+    """fit_model decides on the catalogue whether to whiten the embedding, and its
+    leave-one-out measures each query with a map fitted without the query's individual;
+    the model stores the map; catalogues fitted before load without one."""
+    import json
+    from lynxid import metric
+    refs = references(cat)
+    # this 4-animal catalogue is below the sizes a map is learned from: lower them
+    monkeypatch.setattr(metric, "MIN_INDIVIDUALS", 3)
+    monkeypatch.setattr(metric, "MIN_WITHIN", 8)
+    seen = []
+    real = metric.cross_fitted_similarities
+    monkeypatch.setattr(metric, "cross_fitted_similarities",
+                        lambda X, ind, folds, rows=None, **kw: seen.append((folds, rows)) or real(X, ind, folds, rows, **kw))
+    m = fit_model(refs, progress=False)
+    d = m.diagnostics
+    assert (m.whitening is not None) == d["whitening"] == (d["mrr_whitened"] > d["mrr_raw"])
+    # choose() cross-fits, and so does the leave-one-out when the map is kept; by whole individuals
+    assert len(seen) == (2 if m.whitening is not None else 1)
+    assert all(set(f) == set(refs.individuals) for f, _ in seen)
+    # forced on: the map round-trips with the model
+    monkeypatch.setattr(metric, "choose", lambda X, ind, *a, **k: (metric.fit(X, ind), {"whitening": True}))
+    n0 = len(seen)
+    m = fit_model(refs, progress=False)
+    assert m.whitening is not None and len(seen) == n0 + 1     # the leave-one-out, cross-fitted
+    back = IdentificationModel.from_dict(json.loads(json.dumps(m.to_dict())))
+    assert np.array_equal(back.embed(refs.vectors), m.whitening.apply(refs.vectors))
+    assert np.allclose(references(cat, back).vectors, m.whitening.apply(cat.vectors))
+    dd = m.to_dict()
+    dd.pop("whitening")
+    old = IdentificationModel.from_dict(dd)
+    assert old.whitening is None and old.embed(refs.vectors) is refs.vectors
+    off = fit_model(refs, progress=False, whiten=False)
+    assert off.whitening is None and off.diagnostics["whitening"] is False
+
+
+def test_identify_compares_in_the_model_metric(run, monkeypatch, tmp_path):
+    """With a whitened model, identify matches query and reference vectors in its space."""
+    import shutil
+    import lynxid.identify as ident
+    from lynxid import metric
+    from _pipeline import copy_results
+    root = tmp_path / "cat"
+    shutil.copytree(run.catalogue, root)
+    c = Catalogue.load(root)
+    monkeypatch.setattr(metric, "MIN_INDIVIDUALS", 3)
+    monkeypatch.setattr(metric, "MIN_WITHIN", 8)
+    monkeypatch.setattr(metric, "choose", lambda X, ind, *a, **k: (metric.fit(X, ind), {"whitening": True}))
+    m = fit_model(references(c), progress=False)
+    c.meta["model"] = m.to_dict()
+    c.save()
+    calls = []
+    real = ident.evidence
+    monkeypatch.setattr(ident, "evidence", lambda q, *a, **k: calls.append((q, a[2])) or real(q, *a, **k))
+    res = ident.identify(run.survey.images, root, megadetector=run.survey.megadetector_json,
+                         out=copy_results(run, tmp_path / "res"), progress=False, decisions=False)
+    assert len(calls) == len(res.detections)
+    W = m.whitening.apply(c.vectors)
+    for q, refs in calls:
+        assert np.allclose(refs.vectors, W, atol=1e-6)
+        assert abs(np.linalg.norm(q) - 1) < 1e-5 and q.shape == (m.whitening.dim,)
+
+
 def test_large_catalogue_path_uses_the_faiss_shortlist(run, monkeypatch, tmp_path):
     import lynxid.identify as ident
     from _pipeline import copy_results
     calls = []
     real = ident._shortlist_sims
-    monkeypatch.setattr(ident, "_shortlist_sims", lambda cat, q: calls.append(1) or real(cat, q))
+    monkeypatch.setattr(ident, "_shortlist_sims", lambda cat, q, *a: calls.append(1) or real(cat, q, *a))
     monkeypatch.setattr(ident, "EXACT_SIMILARITY_UP_TO", 0)
     out = copy_results(run, tmp_path / "res")
     res = ident.identify(run.survey.images, run.catalogue, megadetector=run.survey.megadetector_json, out=out,
@@ -199,7 +262,7 @@ def test_model_stores_the_pair_verifier_behind_dense_evidence(cat):
     assert m.verifier is not None and len(m.verifier.coef) == len(PAIR_FEATURES)
     assert m.diagnostics["photo_pairs_verified"] > 0
     # d is a sum of pair probabilities: with the verifier, evidence never exceeds the pairs checked
-    refs = references(cat)
+    refs = references(cat, m)
     ev = evidence(refs.vectors[0], refs.local[0], refs.flanks[0], refs, exclude=refs.sightings == refs.sightings[0],
                   verifier=m.verifier)
     from lynxid.verify import BEST_PAIRS

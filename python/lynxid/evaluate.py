@@ -19,17 +19,20 @@ measures, with every image a query once against all the others (leave-one-out):
 Two methods are compared: ``global`` (cosine of the embedding) and ``full`` (global + SIFT
 keypoint + dense grid evidence through the pair verifier, fused by the calibrated model that
 ``lynxid identify`` uses; every fitted part -- verifier, calibrator, "new" weight, map of
-reported probabilities -- fitted per fold on other individuals than those it is tested on).
+reported probabilities, the embedding's learned metric (``metric``) -- fitted per fold on
+other individuals than those it is tested on). ``global+metric`` rows: the embedding alone
+in that metric.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from . import storage
+from . import metric, storage
 from .calibrate import (FusionCalibrator, cross_validated_probabilities, expected_calibration_error, reliability_table,
                         top_candidates)
 from .cluster import agglomerate
@@ -39,6 +42,7 @@ from .match import SHORTLIST_INDIVIDUALS, References, evidence, per_individual_f
 __all__ = ["evaluate_dataset", "survey_accuracy", "format_report"]
 
 MODES = ("all", "same-flank", "excl-sighting")
+METHOD_LABELS = {"global": "global", "global_whitened": "global+metric", "full": "full"}
 
 
 # --------------------------------------------------------------------------------------
@@ -101,9 +105,10 @@ def _fold_of(individuals: np.ndarray, n_folds: int, seed: int) -> dict:
 def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, megadetector=None,
                      methods=("global", "full"), seed: int = 0, n_folds: int = 5,
                      n_individuals: int = SHORTLIST_INDIVIDUALS, per_individual: int | None = None, cache_dir=None, out=None, progress: bool = True,
-                     embedder=None, dense: bool = True) -> dict:
+                     embedder=None, dense: bool = True, whiten: bool = True) -> dict:
     """Evaluate identification on a labelled dataset folder (see module docstring).
-    ``dense=False`` leaves the dense grid score out of the fusion (an ablation: keypoints only).
+    ``dense=False`` leaves the dense grid score out of the fusion (an ablation: keypoints only);
+    ``whiten=False`` leaves out the embedding's learned metric (``metric``).
     ``per_individual`` None: as a catalogue of the gallery's individuals would
     (``match.per_individual_for``)."""
     from tqdm.auto import tqdm
@@ -148,17 +153,26 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
     refs_hidden = References(fs.vectors, fs.local, individuals, hidden, sightings)
     S = fs.vectors @ fs.vectors.T
     folds = _fold_of(individuals, n_folds, seed)
+    # the full method compares embeddings in the learned metric when it helps on this dataset
+    # (as fit_model decides on a catalogue), each query through a map fitted without its
+    # fold's individuals; the global rows stay the raw cosine, the baseline
+    SF, wdiag = S, {"whitening": False, "reason": "turned off"}
+    if use_local and whiten:
+        w_all, wdiag = metric.choose(fs.vectors, individuals, flanks, sightings, seed)
+        if w_all is not None:
+            SF = metric.cross_fitted_similarities(fs.vectors, individuals, folds)
     per_closed = per_individual or per_individual_for(len(np.unique(individuals)))
     local_cache: dict[int, dict] = {}
     report: dict = {"dataset": str(root), "images": int(len(det)), "individuals": int(len(np.unique(individuals))),
                     "with_flank": int(flank_known.sum()), "backbone": embedder.tag, "seed": seed,
                     "dense": bool(use_dense), "shortlist": [int(n_individuals), int(per_closed)],
+                    "whitening": wdiag,
                     "excluded_files": issues.table().to_dict("records"), "modes": {}}
     t_query = 0.0
     n_query = 0
     for mode in MODES:
         refs = refs_known if mode == "same-flank" else refs_hidden
-        res_g, rows, prows = [], [], []
+        res_g, res_w, rows, prows = [], [], [], []
         mode_local: dict[int, dict] = {}     # this protocol's own verified matches per query
         for q in tqdm(range(len(det)), desc=f"evaluating {mode}", disable=not progress, unit="query"):
             if mode == "same-flank" and not flank_known[q]:
@@ -173,7 +187,12 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
             r_g = _individual_rank(gi.index.to_numpy(), gi.to_numpy(), individuals[q])
             ap, pr = _average_precision(sims[gal], pos[gal])
             res_g.append((q, r_g, ap, pr))
+            if SF is not S:      # the embedding alone, in the learned metric
+                wi = pd.Series(SF[q][gal]).groupby(individuals[gal]).max()
+                res_w.append((q, _individual_rank(wi.index.to_numpy(), wi.to_numpy(), individuals[q]),
+                              *_average_precision(SF[q][gal], pos[gal])))
             if use_local:
+                sims = SF[q]
                 tq = time.time()
                 lc = local_cache.setdefault(q, {})
                 ev = evidence(fs.vectors[q], fs.local[q], refs.flanks[q], refs, exclude=~gal,
@@ -186,9 +205,11 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
                 for name, g, l, d, sh in zip(ev.individuals, ev.g, ev.l, ev.d, ev.shortlisted):
                     rows.append((q, name, g, l, d, int(name == individuals[q]), individuals[q], bool(sh)))
         report["modes"][mode] = {"queries": len(res_g)}
-        if "global" in methods and res_g:
-            a = np.array([(r[1], r[2], r[3]) for r in res_g], float)
-            report["modes"][mode]["global"] = {"rank1": float((a[:, 0] == 0).mean()), "rank5": float((a[:, 0] < 5).mean()),
+        for meth, res in (("global", res_g), ("global_whitened", res_w)):
+            if "global" in methods and res:
+                a = np.array([(r[1], r[2], r[3]) for r in res], float)
+                report["modes"][mode][meth] = {"rank1": float((a[:, 0] == 0).mean()),
+                                               "rank5": float((a[:, 0] < 5).mean()),
                                                "mAP": float(np.nanmean(a[:, 1])), "MAP@R": float(np.nanmean(a[:, 2]))}
         if use_local and rows:
             pairs = pd.DataFrame(rows, columns=["query", "individual", "g", "l", "d", "y", "truth", "shortlisted"])
@@ -219,8 +240,8 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
                 gal = _gallery_mask(mode, q, refs, flank_known)
                 idx = np.nonzero(gal)[0]
                 f = folds[individuals[q]]
-                lv = _image_local(mode_local.get(q, {}), idx, S[q], vers[f])
-                order = cals[f].rank(S[q, idx], lv[:, 0], d=lv[:, 1])
+                lv = _image_local(mode_local.get(q, {}), idx, SF[q], vers[f])
+                order = cals[f].rank(SF[q, idx], lv[:, 0], d=lv[:, 1])
                 ap, pr = _average_precision(order, individuals[idx] == individuals[q], ranked=True)
                 aps.append(ap)
                 prs.append(pr)
@@ -242,7 +263,8 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
                 "reliability": reliability_table(p_sh["p"], p_sh["y"]).to_dict("records")}
     if use_local:
         report["open_set"] = _open_set(det, fs, S, refs_known, individuals, sightings, flanks, seed, n_individuals,
-                                       per_individual, local_cache, progress, _choose_new_weight, use_dense)
+                                       per_individual, local_cache, progress, _choose_new_weight, use_dense,
+                                       whiten)
     report["seconds"] = {"total": round(time.time() - t0, 1), "features_per_image": round(t_feat / max(1, len(det)), 4),
                          "identification_per_query": round(t_query / max(1, n_query), 4)}
     if out is not None:
@@ -282,15 +304,28 @@ def _image_local(checked: dict, idx: np.ndarray, sims: np.ndarray, verifier) -> 
 
 
 def _open_set(det, fs, S, refs, individuals, sightings, flanks, seed, n_individuals, per_individual,
-              local_cache, progress, choose, use_dense=False):
+              local_cache, progress, choose, use_dense=False, whiten=True):
     """Half the individuals are the catalogue, the other half unknown (flanks known, the
-    query's own sighting never in the gallery)."""
+    query's own sighting never in the gallery). With ``whiten``, the learned metric as a
+    catalogue of the known half decides and fits it (``metric.choose``): unknown queries
+    through the map fitted on every known individual, known queries through a map fitted
+    without their fold (the folds BAKS is cross-fitted by)."""
     from tqdm.auto import tqdm
     names = np.unique(individuals)
     rng = np.random.default_rng(seed + 1)
     known_names = set(rng.choice(names, len(names) // 2, replace=False))
     known = np.array([i in known_names for i in individuals])
     per_individual = per_individual or per_individual_for(len(known_names))
+    kn = np.flatnonzero(known)
+    w_cat = metric.choose(fs.vectors[kn], individuals[kn], flanks[kn], sightings[kn], seed)[0] if whiten else None
+    fs_cat = fs      # the features as the catalogue's model sees them (for clustering the new)
+    if w_cat is not None:
+        S = np.empty_like(S)
+        S[kn] = metric.cross_fitted_similarities(fs.vectors, individuals, _fold_of(individuals[kn], 5, seed), kn,
+                                                 train=known)
+        V = w_cat.apply(fs.vectors)
+        S[~known] = V[~known] @ V.T
+        fs_cat = dataclasses.replace(fs, vectors=V)
     from .identify import pair_rows, pair_table
     rows, prows = [], []
     for q in tqdm(range(len(det)), desc="evaluating open set", disable=not progress, unit="query"):
@@ -333,7 +368,7 @@ def _open_set(det, fs, S, refs, individuals, sightings, flanks, seed, n_individu
     right = np.concatenate([k_ok.to_numpy(), u_calls.called_new.to_numpy()])
     # cluster the unknown half's detections called new
     new_q = u_calls.index[u_calls.called_new].to_numpy()
-    ari = _cluster_ari(new_q, fs, individuals, flanks, cal, ver)
+    ari = _cluster_ari(new_q, fs_cat, individuals, flanks, cal, ver)
     return {"known_individuals": len(known_names), "unknown_individuals": int(len(names) - len(known_names)),
             "new_weight": c, "BAKS": baks, "BAUS": baus, "gmean": float(np.sqrt(baks * baus)),
             "catalogue_fit": fit_metrics, "baks_cross_fitted": True, "ari_new": ari,
@@ -406,11 +441,11 @@ def format_report(rep: dict) -> str:
     lines = [f"dataset {rep['dataset']}: {rep['images']} images, {rep['individuals']} individuals, "
              f"{rep['with_flank']} with flank; backbone {rep['backbone']}"]
     for mode, r in rep["modes"].items():
-        for meth in ("global", "full"):
+        for meth in ("global", "global_whitened", "full"):
             if meth in r:
                 m = r[meth]
                 extra = f"  ECE = {m['ece']:.4f} (top-1 {m['ece_top1']:.4f})" if "ece" in m else ""
-                lines.append(f"{mode:<14} {meth:<6} rank-1 = {100 * m['rank1']:5.1f} %  rank-5 = {100 * m['rank5']:5.1f} %  "
+                lines.append(f"{mode:<14} {METHOD_LABELS[meth]:<15} rank-1 = {100 * m['rank1']:5.1f} %  rank-5 = {100 * m['rank5']:5.1f} %  "
                              f"mAP = {100 * m['mAP']:5.1f} %  MAP@R = {100 * m['MAP@R']:5.1f} %{extra}  "
                              f"({m.get('queries', r['queries'])} queries)")
     if "open_set" in rep:

@@ -26,6 +26,7 @@ The open-set model, fitted on the labelled catalogue and stored with it:
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import storage
+from . import metric, storage
 from .calibrate import FusionCalibrator, cross_validated_probabilities, expected_calibration_error, top_candidates
 from .catalogue import Catalogue
 from .cluster import agglomerate
@@ -44,6 +45,7 @@ from .ingest import Issues, load_megadetector, scan_catalogue, scan_images, whol
 from .keypoints import LocalFeatures, match as match_local
 from .match import (DEEP_INDIVIDUALS, DEEP_PER_INDIVIDUAL, SHORTLIST_INDIVIDUALS, SHORTLIST_PER_INDIVIDUAL, Evidence,
                     References, evidence, flank_compatible, per_individual_for, pool, POOLING)
+from .metric import Whitening
 from .verify import PairVerifier, best_sum, individual_sums, pair_matrix
 
 __all__ = ["IdentificationModel", "fit_model", "build_catalogue", "add_to_catalogue", "identify",
@@ -68,6 +70,11 @@ class IdentificationModel:
     reported: dict | None = None             # isotonic map: reported probability of a decision (see below)
     deep_individuals: int = DEEP_INDIVIDUALS          # the second look (match.DEEP_INDIVIDUALS): what the
     deep_per_individual: int = DEEP_PER_INDIVIDUAL    # model was calibrated with, so identify does the same
+    whitening: Whitening | None = None       # learned metric for the embedding (``metric``); None: raw cosine
+
+    def embed(self, vectors: np.ndarray) -> np.ndarray:
+        """Embedding vectors in the space the model compares them in (``metric.Whitening``)."""
+        return vectors if self.whitening is None else self.whitening.apply(vectors)
 
     def reported_probability(self, shown) -> np.ndarray:
         """The probability reported with a decision -- P(named individual) or P(new) -- mapped
@@ -91,7 +98,8 @@ class IdentificationModel:
                 "per_individual": self.per_individual, "target": self.target,
                 "diagnostics": self.diagnostics,
                 "verifier": None if self.verifier is None else self.verifier.to_dict(), "reported": self.reported,
-                "deep_individuals": self.deep_individuals, "deep_per_individual": self.deep_per_individual}
+                "deep_individuals": self.deep_individuals, "deep_per_individual": self.deep_per_individual,
+                "whitening": None if self.whitening is None else self.whitening.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict) -> "IdentificationModel":
@@ -100,11 +108,14 @@ class IdentificationModel:
                    d["n_individuals"], d["per_individual"], d.get("target", "gmean"), d.get("diagnostics", {}), ver,
                    d.get("reported"),
                    # catalogues built before the second look were calibrated without it
-                   int(d.get("deep_individuals", 0)), int(d.get("deep_per_individual", 0)))
+                   int(d.get("deep_individuals", 0)), int(d.get("deep_per_individual", 0)),
+                   # and without the learned metric
+                   Whitening.from_dict(d["whitening"]) if d.get("whitening") else None)
 
 
-def references(cat: Catalogue) -> References:
-    """Prepare a catalogue for matching (loads its cached local features)."""
+def references(cat: Catalogue, model: IdentificationModel | None = None) -> References:
+    """Prepare a catalogue for matching (loads its cached local features); with ``model``,
+    its vectors in the model's space (:meth:`IdentificationModel.embed`)."""
     from .cache import ArrayCache
     locs = [None] * len(cat)
     if "local_key" in cat.table and cat.table["local_key"].notna().any():
@@ -114,21 +125,24 @@ def references(cat: Catalogue) -> References:
         locs = [LocalFeatures.from_arrays(got[k]) if isinstance(k, str) and k in got else None for k in keys]
     sight = cat.table["sighting"] if "sighting" in cat.table else pd.Series([None] * len(cat))
     sight = sight.where(sight.notna(), cat.table["detection_id"]).astype(str).to_numpy()
-    return References(cat.vectors, locs, cat.table["individual"].astype(str).to_numpy(),
+    vectors = cat.vectors if model is None else model.embed(cat.vectors)
+    return References(vectors, locs, cat.table["individual"].astype(str).to_numpy(),
                       cat.table["flank"].to_numpy(dtype=object), sight)
 
 
 def _loo(refs: References, use_local: bool, n_individuals: int, per_individual: int, progress: bool,
          max_queries: int = 1500, seed: int = 0, query_flanks: bool = True, deep: tuple = (DEEP_INDIVIDUALS,
-                                                                                           DEEP_PER_INDIVIDUAL)):
+                                                                                           DEEP_PER_INDIVIDUAL),
+         sims=None):
     """Every reference (up to ``max_queries``) as a query against the rest, its own sighting
-    excluded. Returns a long table: query, individual, g, l, d, y."""
+    excluded. ``sims(qs)``, if given, returns the queries' similarities to every reference
+    (default: cosine of ``refs.vectors``). Returns a long table: query, individual, g, l, d, y."""
     from tqdm.auto import tqdm
     n = len(refs)
     qs = np.arange(n)
     if n > max_queries:
         qs = np.sort(np.random.default_rng(seed).choice(n, max_queries, replace=False))
-    sims_q = refs.vectors[qs] @ refs.vectors.T     # only the rows used (not n x n)
+    sims_q = refs.vectors[qs] @ refs.vectors.T if sims is None else sims(qs)   # only the rows used (not n x n)
     rows, prow = [], []
     for row, q in enumerate(tqdm(qs, desc="calibrating on the catalogue", disable=not progress, unit="ref")):
         excl = refs.sightings == refs.sightings[q]
@@ -290,22 +304,32 @@ def apply_reported(reported: dict | None, shown) -> np.ndarray:
 def fit_model(refs: References, use_local: bool = True, target: str = "gmean",
               n_individuals: int = SHORTLIST_INDIVIDUALS, per_individual: int | None = None,
               progress: bool = True, query_flanks: bool = True, deep_individuals: int = DEEP_INDIVIDUALS,
-              deep_per_individual: int = DEEP_PER_INDIVIDUAL) -> IdentificationModel:
+              deep_per_individual: int = DEEP_PER_INDIVIDUAL, whiten: bool = True) -> IdentificationModel:
     """Fit the fused calibration and the open-set weight on a labelled catalogue.
 
     ``query_flanks=False``: each leave-one-out query is matched against both flanks, as an
     untagged survey photo is (not the default: on simulated surveys it did not help on
     average, benchmarks/results/event_pooling.md).
     ``deep_individuals`` / ``deep_per_individual``: local matching's second look
-    (``match.DEEP_INDIVIDUALS``), stored with the model so identify checks what was calibrated."""
+    (``match.DEEP_INDIVIDUALS``), stored with the model so identify checks what was calibrated.
+    ``whiten``: learn the embedding's metric on the catalogue (``metric.choose``: kept only
+    where it helps)."""
     if target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}")
     use_local = use_local and bool(refs.local) and any(x is not None for x in refs.local)
     use_dense = use_local and any(x is not None and x.dense_desc is not None for x in refs.local)
     if per_individual is None:
         per_individual = per_individual_for(len(refs.names))
+    # the learned metric, when it helps on this catalogue; the leave-one-out measures every
+    # query with a map fitted without its individual, as a new animal's photo would be
+    whitening, wdiag = (metric.choose(refs.vectors, refs.individuals, refs.flanks, refs.sightings) if whiten
+                        else (None, {"whitening": False, "reason": "turned off"}))
+    sims = None
+    if whitening is not None:
+        folds = metric.folds_of(refs.individuals)
+        sims = lambda qs: metric.cross_fitted_similarities(refs.vectors, refs.individuals, folds, qs)  # noqa: E731
     pairs, ptab = _loo(refs, use_local, n_individuals, per_individual, progress, query_flanks=query_flanks,
-                       deep=(deep_individuals, deep_per_individual))
+                       deep=(deep_individuals, deep_per_individual), sims=sims)
     verifier = None
     if use_dense:
         pairs["d"], verifier = dense_evidence(pairs, ptab)
@@ -329,9 +353,9 @@ def fit_model(refs: References, use_local: bool = True, target: str = "gmean",
             "ece_all_pairs": expected_calibration_error(scored.p_cv, scored.y),
             "ece_in_sample": bool(in_sample),
             "queries": int(pairs["query"].nunique()), "photo_pairs_verified": int(len(ptab)),
-            "reported_recalibrated": reported is not None, **dm}
+            "reported_recalibrated": reported is not None, **dm, **wdiag}
     return IdentificationModel(cal, c, use_local, n_individuals, per_individual, target, diag, verifier, reported,
-                               deep_individuals, deep_per_individual)
+                               deep_individuals, deep_per_individual, whitening)
 
 
 # --------------------------------------------------------------------------------------
@@ -592,13 +616,17 @@ EXACT_SIMILARITY_UP_TO = 50_000   # references; above, the catalogue's faiss ind
 SHORTLIST_REFERENCES = 2_000
 
 
-def _shortlist_sims(cat: Catalogue, q: np.ndarray) -> np.ndarray:
+def _shortlist_sims(cat: Catalogue, q: np.ndarray, refs: References | None = None,
+                    q_model: np.ndarray | None = None) -> np.ndarray:
     """Similarities to the ``SHORTLIST_REFERENCES`` nearest references (faiss), -inf for the
-    rest: a large catalogue is never compared photo by photo."""
+    rest: a large catalogue is never compared photo by photo. The index holds the raw
+    embedding; with ``refs`` and ``q_model`` (both in the model's space, ``IdentificationModel.embed``)
+    the shortlisted references are scored there, as the model was calibrated."""
     sims = np.full(len(cat), -np.inf, np.float32)
     d, i = cat.index.search(q[None, :], SHORTLIST_REFERENCES)
     ok = i[0] >= 0
-    sims[i[0][ok]] = d[0][ok]
+    idx = i[0][ok]
+    sims[idx] = d[0][ok] if refs is None else refs.vectors[idx] @ q_model
     return sims
 
 
@@ -672,7 +700,8 @@ def identify(images, catalogue, megadetector=None, out=None, *, tz: str | None =
             fs.local[i] = filter_keypoints(fs.local[i], m, (det["bbox_x"].iat[i], det["bbox_y"].iat[i],
                                                              det["bbox_w"].iat[i], det["bbox_h"].iat[i]))
     det = assign_events(det, event_gap)
-    refs = references(cat)
+    refs = references(cat, model)
+    V = model.embed(fs.vectors)      # the model's space (learned metric), for matching and clustering
 
     # evidence per unit (event), pooled over its detections
     from tqdm.auto import tqdm
@@ -680,9 +709,9 @@ def identify(images, catalogue, megadetector=None, out=None, *, tz: str | None =
     unit_rows = []
     big = len(refs) > EXACT_SIMILARITY_UP_TO
     for uid, idx in tqdm(groups.items(), desc="identifying", disable=not progress, unit="event"):
-        evs = [evidence(fs.vectors[i], fs.local[i] if fs.local else None, det["flank"].iat[i], refs,
+        evs = [evidence(V[i], fs.local[i] if fs.local else None, det["flank"].iat[i], refs,
                         n_individuals=model.n_individuals, per_individual=model.per_individual,
-                        use_local=model.use_local, sims=_shortlist_sims(cat, fs.vectors[i]) if big else None,
+                        use_local=model.use_local, sims=_shortlist_sims(cat, fs.vectors[i], refs, V[i]) if big else None,
                         verifier=model.verifier, deep_individuals=model.deep_individuals,
                         deep_per_individual=model.deep_per_individual)
                for i in idx]
@@ -704,7 +733,8 @@ def identify(images, catalogue, megadetector=None, out=None, *, tz: str | None =
     if len(new_idx):
         sub = U.iloc[new_idx]
         members = list(sub["members"])
-        P = _unit_pair_probability(model, fs, members, det["flank"].to_numpy(dtype=object))
+        P = _unit_pair_probability(model, dataclasses.replace(fs, vectors=V), members,
+                                   det["flank"].to_numpy(dtype=object))
         labels = agglomerate(P, _cannot_link(sub))
         order = pd.DataFrame({"label": labels, "t0": pd.to_datetime(sub["t0"]).to_numpy(), "pos": np.arange(len(sub))})
         rank = order.sort_values(["t0", "pos"]).drop_duplicates("label")["label"].tolist()
