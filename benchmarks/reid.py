@@ -69,7 +69,7 @@ def simulated_dataset(seed: int) -> tuple[Path, Path]:
     return root / "catalogue", root / "catalogue_megadetector.json"
 
 
-def latency(n_refs: int = 2000, n_queries: int = 100, seed: int = 0) -> dict:
+def latency(n_refs: int = 2000, n_queries: int = 100, seed: int = 0, whiten: bool = False) -> dict:
     """One query (global + local evidence, features cached) against ``n_refs`` references."""
     from lynxid.embed import Embedder
     from lynxid.features import extract_features
@@ -94,9 +94,9 @@ def latency(n_refs: int = 2000, n_queries: int = 100, seed: int = 0) -> dict:
     idx = rng.permutation(len(det))
     n_refs = min(n_refs, len(det) - n_queries - 20)   # 20 more photos fit the verifier
     ref_i, q_i = idx[:n_refs], idx[n_refs:n_refs + n_queries]
-    # the catalogue's learned metric (lynxid.metric), fitted on the references: queries are
-    # projected inside the timed loop, the references once, as identify does
-    white = metric.fit(fs.vectors[ref_i], det["individual"].to_numpy()[ref_i].astype(str))
+    # the learned metric (lynxid.metric) is opt-in: with --whiten it is fitted on the references,
+    # queries projected inside the timed loop and the references once, as identify does
+    white = metric.fit(fs.vectors[ref_i], det["individual"].to_numpy()[ref_i].astype(str)) if whiten else None
     embed = (lambda v: v) if white is None else white.apply
     refs = References(embed(fs.vectors[ref_i]), [fs.local[i] for i in ref_i],
                       det["individual"].to_numpy()[ref_i].astype(str),
@@ -266,7 +266,7 @@ def to_markdown(res: dict) -> str:
             out += ["", "Learned metric of the embedding (`lynxid.metric`): " + (
                 f"used ({w['whitening_dim']} dimensions; cross-fitted mean reciprocal rank of the embedding "
                 f"{w['mrr_raw']:.3f} raw, {w['mrr_whitened']:.3f} whitened)." if w.get("whitening") else
-                f"not used ({w.get('reason') or 'it did not rank the individuals better: MRR %.3f raw, %.3f whitened' % (w['mrr_raw'], w['mrr_whitened'])}).")]
+                f"not used ({w.get('whitening_reason') or 'it did not rank the individuals better: MRR %.3f raw, %.3f whitened' % (w['mrr_raw'], w['mrr_whitened'])}).")]
         o = rep.get("open_set")
         if o:
             out += ["", f"Open set ({o['known_individuals']} known / {o['unknown_individuals']} unknown individuals, "

@@ -177,7 +177,8 @@ def test_model_learns_the_metric_cross_fitted_and_keeps_it(cat, monkeypatch):
     real = metric.cross_fitted_similarities
     monkeypatch.setattr(metric, "cross_fitted_similarities",
                         lambda X, ind, folds, rows=None, **kw: seen.append((folds, rows)) or real(X, ind, folds, rows, **kw))
-    m = fit_model(refs, progress=False)
+    assert fit_model(refs, progress=False).whitening is None and not seen     # opt-in
+    m = fit_model(refs, progress=False, whiten=True)
     d = m.diagnostics
     assert (m.whitening is not None) == d["whitening"] == (d["mrr_whitened"] > d["mrr_raw"])
     # choose() cross-fits, and so does the leave-one-out when the map is kept; by whole individuals
@@ -186,7 +187,7 @@ def test_model_learns_the_metric_cross_fitted_and_keeps_it(cat, monkeypatch):
     # forced on: the map round-trips with the model
     monkeypatch.setattr(metric, "choose", lambda X, ind, *a, **k: (metric.fit(X, ind), {"whitening": True}))
     n0 = len(seen)
-    m = fit_model(refs, progress=False)
+    m = fit_model(refs, progress=False, whiten=True)
     assert m.whitening is not None and len(seen) == n0 + 1     # the leave-one-out, cross-fitted
     back = IdentificationModel.from_dict(json.loads(json.dumps(m.to_dict())))
     assert np.array_equal(back.embed(refs.vectors), m.whitening.apply(refs.vectors))
@@ -211,7 +212,7 @@ def test_identify_compares_in_the_model_metric(run, monkeypatch, tmp_path):
     monkeypatch.setattr(metric, "MIN_INDIVIDUALS", 3)
     monkeypatch.setattr(metric, "MIN_WITHIN", 8)
     monkeypatch.setattr(metric, "choose", lambda X, ind, *a, **k: (metric.fit(X, ind), {"whitening": True}))
-    m = fit_model(references(c), progress=False)
+    m = fit_model(references(c), progress=False, whiten=True)
     c.meta["model"] = m.to_dict()
     c.save()
     calls = []

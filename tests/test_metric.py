@@ -77,7 +77,13 @@ def test_small_catalogues_keep_the_raw_embedding():
     X, ind, sight = _nuisance_data(n_ind=metric.MIN_INDIVIDUALS - 1)
     assert metric.fit(X, ind) is None
     w, diag = metric.choose(X, ind, [None] * len(X), sight)
-    assert w is None and not diag["whitening"] and "too few" in diag["reason"]
+    assert w is None and not diag["whitening"] and "needs more" in diag["whitening_reason"]
+    # enough to fit one map on every photo, not on four fifths of the animals (the demo's
+    # 8-lynx catalogue): the map cannot be judged, so it is not used
+    X, ind, sight = _nuisance_data(n_ind=metric.MIN_INDIVIDUALS)
+    assert metric.fit(X, ind) is not None
+    w, diag = metric.choose(X, ind, [None] * len(X), sight)
+    assert w is None and "needs more" in diag["whitening_reason"]
     # individuals seen once say nothing about within-individual spread
     X, ind, _ = _nuisance_data(n_ind=60, per=1)
     assert metric.fit(X, ind) is None
@@ -87,11 +93,11 @@ def test_choose_refuses_a_map_that_does_not_help():
     # identity in every dimension, little noise: raw cosine already ranks every query's own
     # individual first, so no map can rank better and none is kept
     rng = np.random.default_rng(3)
-    ident = rng.normal(size=(16, 30))
-    X = np.concatenate([ident[i] + 0.01 * rng.normal(size=(4, 30)) for i in range(16)])
+    ident = rng.normal(size=(24, 30))
+    X = np.concatenate([ident[i] + 0.01 * rng.normal(size=(4, 30)) for i in range(24)])
     X /= np.linalg.norm(X, axis=1, keepdims=True)
-    ind = np.repeat([f"i{i}" for i in range(16)], 4)
-    sight = np.array([f"{a}-{j}" for a, j in zip(ind, np.tile(np.arange(4), 16))])
+    ind = np.repeat([f"i{i}" for i in range(24)], 4)
+    sight = np.array([f"{a}-{j}" for a, j in zip(ind, np.tile(np.arange(4), 24))])
     w, diag = metric.choose(X.astype(np.float32), ind, [None] * len(X), sight)
     assert diag["mrr_raw"] == pytest.approx(1.0)
     assert w is None and not diag["whitening"]

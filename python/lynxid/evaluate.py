@@ -19,9 +19,9 @@ measures, with every image a query once against all the others (leave-one-out):
 Two methods are compared: ``global`` (cosine of the embedding) and ``full`` (global + SIFT
 keypoint + dense grid evidence through the pair verifier, fused by the calibrated model that
 ``lynxid identify`` uses; every fitted part -- verifier, calibrator, "new" weight, map of
-reported probabilities, the embedding's learned metric (``metric``) -- fitted per fold on
-other individuals than those it is tested on). ``global+metric`` rows: the embedding alone
-in that metric.
+reported probabilities, and with ``whiten=True`` the embedding's learned metric
+(``metric``) -- fitted per fold on other individuals than those it is tested on).
+``global+metric`` rows (with ``whiten=True``): the embedding alone in that metric.
 """
 from __future__ import annotations
 
@@ -105,10 +105,11 @@ def _fold_of(individuals: np.ndarray, n_folds: int, seed: int) -> dict:
 def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, megadetector=None,
                      methods=("global", "full"), seed: int = 0, n_folds: int = 5,
                      n_individuals: int = SHORTLIST_INDIVIDUALS, per_individual: int | None = None, cache_dir=None, out=None, progress: bool = True,
-                     embedder=None, dense: bool = True, whiten: bool = True) -> dict:
+                     embedder=None, dense: bool = True, whiten: bool = False) -> dict:
     """Evaluate identification on a labelled dataset folder (see module docstring).
     ``dense=False`` leaves the dense grid score out of the fusion (an ablation: keypoints only);
-    ``whiten=False`` leaves out the embedding's learned metric (``metric``).
+    ``whiten=True`` adds the embedding's learned metric (``metric``; off by default, as in
+    ``identify.fit_model``).
     ``per_individual`` None: as a catalogue of the gallery's individuals would
     (``match.per_individual_for``)."""
     from tqdm.auto import tqdm
@@ -153,10 +154,10 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
     refs_hidden = References(fs.vectors, fs.local, individuals, hidden, sightings)
     S = fs.vectors @ fs.vectors.T
     folds = _fold_of(individuals, n_folds, seed)
-    # the full method compares embeddings in the learned metric when it helps on this dataset
+    # with whiten, the full method compares embeddings in the learned metric when it helps here
     # (as fit_model decides on a catalogue), each query through a map fitted without its
     # fold's individuals; the global rows stay the raw cosine, the baseline
-    SF, wdiag = S, {"whitening": False, "reason": "turned off"}
+    SF, wdiag = S, {"whitening": False, "whitening_reason": "is off (whiten=True turns it on)"}
     if use_local and whiten:
         w_all, wdiag = metric.choose(fs.vectors, individuals, flanks, sightings, seed)
         if w_all is not None:
@@ -304,7 +305,7 @@ def _image_local(checked: dict, idx: np.ndarray, sims: np.ndarray, verifier) -> 
 
 
 def _open_set(det, fs, S, refs, individuals, sightings, flanks, seed, n_individuals, per_individual,
-              local_cache, progress, choose, use_dense=False, whiten=True):
+              local_cache, progress, choose, use_dense=False, whiten=False):
     """Half the individuals are the catalogue, the other half unknown (flanks known, the
     query's own sighting never in the gallery). With ``whiten``, the learned metric as a
     catalogue of the known half decides and fits it (``metric.choose``): unknown queries

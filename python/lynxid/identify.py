@@ -304,7 +304,7 @@ def apply_reported(reported: dict | None, shown) -> np.ndarray:
 def fit_model(refs: References, use_local: bool = True, target: str = "gmean",
               n_individuals: int = SHORTLIST_INDIVIDUALS, per_individual: int | None = None,
               progress: bool = True, query_flanks: bool = True, deep_individuals: int = DEEP_INDIVIDUALS,
-              deep_per_individual: int = DEEP_PER_INDIVIDUAL, whiten: bool = True) -> IdentificationModel:
+              deep_per_individual: int = DEEP_PER_INDIVIDUAL, whiten: bool = False) -> IdentificationModel:
     """Fit the fused calibration and the open-set weight on a labelled catalogue.
 
     ``query_flanks=False``: each leave-one-out query is matched against both flanks, as an
@@ -313,7 +313,10 @@ def fit_model(refs: References, use_local: bool = True, target: str = "gmean",
     ``deep_individuals`` / ``deep_per_individual``: local matching's second look
     (``match.DEEP_INDIVIDUALS``), stored with the model so identify checks what was calibrated.
     ``whiten``: learn the embedding's metric on the catalogue (``metric.choose``: kept only
-    where it helps)."""
+    where it ranks the catalogue better). Off by default: on nyala (``lynxid evaluate``,
+    benchmarks/results/whitening_harness.md) it raised "all" rank-1 28.1 -> 31.7 % and every
+    rank-5, but lowered same-flank rank-1 34.4 -> 32.4 % and made the reported probability
+    less well calibrated (ECE 0.099 -> 0.176)."""
     if target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}")
     use_local = use_local and bool(refs.local) and any(x is not None for x in refs.local)
@@ -323,7 +326,7 @@ def fit_model(refs: References, use_local: bool = True, target: str = "gmean",
     # the learned metric, when it helps on this catalogue; the leave-one-out measures every
     # query with a map fitted without its individual, as a new animal's photo would be
     whitening, wdiag = (metric.choose(refs.vectors, refs.individuals, refs.flanks, refs.sightings) if whiten
-                        else (None, {"whitening": False, "reason": "turned off"}))
+                        else (None, {"whitening": False, "whitening_reason": "is off (whiten=True turns it on)"}))
     sims = None
     if whitening is not None:
         folds = metric.folds_of(refs.individuals)

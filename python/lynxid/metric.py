@@ -14,6 +14,14 @@ share of queries whose individual is among the 60 the local matcher checks 85.4 
 lion 2.2 % -> 7.7 % and 54.5 % -> 94.9 % (raw, a lion's other sightings rank below chance:
 photos of one scene look alike, whoever is in them).
 
+Through the whole pipeline the gain is mixed, so it is opt-in (``fit_model(whiten=True)``,
+``evaluate_dataset(whiten=True)``): on nyala, ``lynxid evaluate`` with it
+(``results/whitening_harness.md``) gave "all" rank-1 28.1 -> 31.7 % and higher rank-5 in
+every protocol, but same-flank rank-1 34.4 -> 32.4 %, excluding the sighting 26.5 -> 25.2 %,
+and a worse-calibrated reported probability (ECE 0.099 -> 0.176). The local matchers already
+find what the better shortlist adds; the whitened cosine, a stronger feature, seems to pull
+the fusion towards the embedding where the dense evidence was the better judge (not tested).
+
 Whether a catalogue gets the map is decided on the catalogue itself (:func:`choose`): only
 when, cross-fitted, it ranks the catalogue's own individuals better than the raw embedding
 does. A catalogue of a few animals has too few photos to estimate the covariance and keeps
@@ -110,24 +118,29 @@ def fit(X: np.ndarray, individuals, reg: float = REG, dim: int | None = None) ->
 
 
 def cross_fitted_similarities(X: np.ndarray, individuals, folds: dict, rows=None, train=None,
-                              reg: float = REG) -> np.ndarray:
+                              reg: float = REG, stats: dict | None = None) -> np.ndarray:
     """Similarities of the photos ``rows`` (default all) to every photo, each row measured
     with a map fitted without its individual's fold (``folds``: individual -> fold;
     individuals not in it are never a fold of their own): what a query of an animal the
     catalogue has not seen gets. ``train`` (bool per photo) limits the photos the maps may
-    be fitted on. Rows whose fold's map cannot be fitted use the raw embedding."""
+    be fitted on. Rows whose fold's map cannot be fitted use the raw embedding (counted in
+    ``stats["raw_rows"]`` when ``stats`` is given)."""
     X = np.asarray(X, np.float32)
     individuals = np.asarray(individuals).astype(str)
     rows = np.arange(len(X)) if rows is None else np.asarray(rows, int)
     train = np.ones(len(X), bool) if train is None else np.asarray(train, bool)
     f = np.array([folds.get(i, -1) for i in individuals])
     out = np.zeros((len(rows), len(X)), np.float32)
+    raw_rows = 0
     for k in np.unique(f[rows]):
         sel = np.flatnonzero(f[rows] == k)
         fit_on = train & (f != k)
         w = fit(X[fit_on], individuals[fit_on], reg)
         Y = X if w is None else w.apply(X)
+        raw_rows += len(sel) if w is None else 0
         out[sel] = Y[rows[sel]] @ Y.T
+    if stats is not None:
+        stats["raw_rows"] = raw_rows
     return out
 
 
@@ -167,15 +180,22 @@ def choose(X: np.ndarray, individuals, flanks, sightings, seed: int = 0,
                       dtype=object)
     sightings = np.asarray(sightings).astype(str)
     full = fit(X, individuals)
+    too_few = {"whitening": False,
+               "whitening_reason": f"needs more individuals and photos than this catalogue has (at least "
+                                   f"{MIN_INDIVIDUALS} animals photographed twice and {MIN_WITHIN} photos beyond one "
+                                   "per animal, without the fifth of the animals it is tested on)"}
     if full is None:
-        return None, {"whitening": False, "reason": "too few individuals or photos to learn it"}
+        return None, too_few
     folds = folds_of(individuals, N_FOLDS, seed)
     rng = np.random.default_rng(seed)
     rows = np.flatnonzero(np.any(X != 0, axis=1))
     if len(rows) > max_queries:
         rows = np.sort(rng.choice(rows, max_queries, replace=False))
     raw = _mean_reciprocal_rank(X[rows] @ X.T, rows, individuals, flanks, sightings)
-    white = _mean_reciprocal_rank(cross_fitted_similarities(X, individuals, folds, rows), rows, individuals, flanks,
-                                  sightings)
+    stats: dict = {}
+    S = cross_fitted_similarities(X, individuals, folds, rows, stats=stats)
+    if stats["raw_rows"]:      # some folds left too little to fit a map on: it cannot be judged
+        return None, too_few
+    white = _mean_reciprocal_rank(S, rows, individuals, flanks, sightings)
     diag = {"whitening": bool(white > raw), "mrr_raw": raw, "mrr_whitened": white, "whitening_dim": full.dim}
     return (full if white > raw else None), diag
