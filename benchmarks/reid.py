@@ -28,7 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python"))
 
-from lynxid import metric, storage  # noqa: E402
+from lynxid import storage  # noqa: E402
 from lynxid.evaluate import METHOD_LABELS, evaluate_dataset, format_report  # noqa: E402
 
 SHARED = Path(os.environ.get("LYNXID_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -69,7 +69,7 @@ def simulated_dataset(seed: int) -> tuple[Path, Path]:
     return root / "catalogue", root / "catalogue_megadetector.json"
 
 
-def latency(n_refs: int = 2000, n_queries: int = 100, seed: int = 0, whiten: bool = False) -> dict:
+def latency(n_refs: int = 2000, n_queries: int = 100, seed: int = 0) -> dict:
     """One query (global + local evidence, features cached) against ``n_refs`` references."""
     from lynxid.embed import Embedder
     from lynxid.features import extract_features
@@ -94,12 +94,7 @@ def latency(n_refs: int = 2000, n_queries: int = 100, seed: int = 0, whiten: boo
     idx = rng.permutation(len(det))
     n_refs = min(n_refs, len(det) - n_queries - 20)   # 20 more photos fit the verifier
     ref_i, q_i = idx[:n_refs], idx[n_refs:n_refs + n_queries]
-    # the learned metric (lynxid.metric) is opt-in: with --whiten it is fitted on the references,
-    # queries projected inside the timed loop and the references once, as identify does
-    white = metric.fit(fs.vectors[ref_i], det["individual"].to_numpy()[ref_i].astype(str)) if whiten else None
-    embed = (lambda v: v) if white is None else white.apply
-    refs = References(embed(fs.vectors[ref_i]), [fs.local[i] for i in ref_i],
-                      det["individual"].to_numpy()[ref_i].astype(str),
+    refs = References(fs.vectors[ref_i], [fs.local[i] for i in ref_i], det["individual"].to_numpy()[ref_i].astype(str),
                       det["flank"].to_numpy(dtype=object)[ref_i], det["sighting"].to_numpy()[ref_i].astype(str))
     # a pair verifier (as a catalogue stores one) fitted on 20 other photos' checked pairs, so the
     # timed queries include applying it; these 20 also warm up the caches and thread pool
@@ -107,20 +102,19 @@ def latency(n_refs: int = 2000, n_queries: int = 100, seed: int = 0, whiten: boo
     from lynxid.verify import PairVerifier
     prows = []
     for q in idx[n_refs + n_queries:n_refs + n_queries + 20]:
-        v = embed(fs.vectors[q])
-        ev = evidence(v, fs.local[q], det["flank"].iat[q], refs)
-        prows += pair_rows(q, ev, refs, refs.vectors @ v, str(det["individual"].iat[q]))
+        ev = evidence(fs.vectors[q], fs.local[q], det["flank"].iat[q], refs)
+        prows += pair_rows(q, ev, refs, refs.vectors @ fs.vectors[q], str(det["individual"].iat[q]))
     pt = pair_table(prows)
     verifier = PairVerifier().fit(np.stack(pt["X"].to_numpy()), pt["y"]) if pt["y"].nunique() == 2 else None
     times = []
     for q in q_i:
         t = time.perf_counter()
-        evidence(embed(fs.vectors[q]), fs.local[q], det["flank"].iat[q], refs, verifier=verifier)
+        evidence(fs.vectors[q], fs.local[q], det["flank"].iat[q], refs, verifier=verifier)
         times.append(time.perf_counter() - t)
     t = np.array(times) * 1000
     return {"references": int(n_refs), "queries": int(len(q_i)), "p50_ms": float(np.percentile(t, 50)),
             "p95_ms": float(np.percentile(t, 95)), "mean_ms": float(t.mean()),
-            "verifier": verifier is not None, "whitening_dim": None if white is None else white.dim,
+            "verifier": verifier is not None,
             "note": f"global similarity to every reference + RANSAC-verified keypoint and dense grid matching, pair verifier, against the {SHORTLIST_PER_INDIVIDUAL} best "
                     f"photos of the {SHORTLIST_INDIVIDUALS} best individuals, then up to {DEEP_PER_INDIVIDUAL} photos of the "
                     f"{DEEP_INDIVIDUALS} that matched best ({DEEP_BUDGET} more at most: up to "

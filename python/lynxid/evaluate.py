@@ -96,10 +96,7 @@ def _gallery_mask(mode: str, q: int, refs: References, flank_known: np.ndarray) 
 
 
 def _fold_of(individuals: np.ndarray, n_folds: int, seed: int) -> dict:
-    names = np.unique(individuals)
-    rng = np.random.default_rng(seed)
-    perm = rng.permutation(len(names))
-    return {names[i]: k % n_folds for k, i in enumerate(perm)}
+    return metric.folds_of(individuals, n_folds, seed)
 
 
 def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, megadetector=None,

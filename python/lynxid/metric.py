@@ -34,6 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .match import flank_compatible
+
 __all__ = ["Whitening", "fit", "choose", "cross_fitted_similarities", "folds_of", "REG", "MIN_INDIVIDUALS"]
 
 REG = 0.1               # shrinkage of the within-individual covariance towards its mean variance
@@ -157,9 +159,7 @@ def _mean_reciprocal_rank(S: np.ndarray, rows: np.ndarray, individuals, flanks, 
     names, codes = np.unique(individuals, return_inverse=True)
     rr = []
     for row, q in enumerate(rows):
-        g = sightings != sightings[q]
-        if flanks[q] is not None:
-            g &= np.array([f is None or f == flanks[q] for f in flanks])
+        g = (sightings != sightings[q]) & flank_compatible(flanks, np.full(len(flanks), flanks[q], dtype=object))
         if not (g & (codes == codes[q])).any():
             continue
         best = np.full(len(names), -np.inf)
@@ -176,8 +176,7 @@ def choose(X: np.ndarray, individuals, flanks, sightings, seed: int = 0,
     Returns ``(map or None, diagnostics)``."""
     X = np.asarray(X, np.float32)
     individuals = np.asarray(individuals).astype(str)
-    flanks = np.array([None if (f is None or (isinstance(f, float) and np.isnan(f))) else str(f) for f in flanks],
-                      dtype=object)
+    flanks = np.asarray(flanks, dtype=object)
     sightings = np.asarray(sightings).astype(str)
     full = fit(X, individuals)
     too_few = {"whitening": False,
