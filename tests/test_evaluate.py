@@ -68,6 +68,9 @@ def test_evaluate_on_distinguishable_animals(labelled):
     o = rep["open_set"]
     assert o["known_individuals"] == 3 and o["unknown_individuals"] == 3
     assert 0 <= o["BAKS"] <= 1 and 0 <= o["BAUS"] <= 1 and o["gmean"] == pytest.approx(np.sqrt(o["BAKS"] * o["BAUS"]))
+    # BAKS is bounded by how often the top candidate is right at all
+    assert o["BAKS"] <= o["baks_ceiling"] <= 1 and o["gmean"] <= o["gmean_ceiling"] + 1e-12
+    assert 0 < o["gmean_best_threshold_in_hindsight"] <= o["gmean_ceiling"] + 1e-12
     # every unknown photo and every known one with another sighting in the catalogue is a decision
     assert 18 <= o["decisions"] <= 36 and 0 <= o["ece_decision"] <= 1 and 0 < o["mean_shown_probability"] <= 1
     text = format_report(rep)

@@ -160,3 +160,27 @@ def test_dense_evidence_is_cross_fitted_and_applies_a_given_verifier():
     # too few pairs of one kind: no verifier, no dense evidence
     d0, v0 = dense_evidence(pairs, ptab[ptab.y == 0])
     assert v0 is None and not d0.any()
+
+
+def test_rank_sims_choose_what_is_checked_but_not_g(monkeypatch):
+    """``rank_sims`` (a learned metric) picks the shortlisted animals and their photos; ``g``
+    and the photos' cosine stay those of ``sims``."""
+    from lynxid import match
+    from lynxid.keypoints import LocalFeatures
+    names = np.repeat(["a", "b", "c"], 4)
+    sims = np.linspace(0.9, 0.1, len(names))           # a's photos most similar by the raw cosine
+    rank = sims[::-1].copy()                            # ... c's by the metric, its last photo first
+    vecs = np.eye(len(names), dtype=np.float32)
+    lf = LocalFeatures(np.zeros((10, 2), np.float32), np.zeros((10, 128), np.float32), (64, 64))
+    locs = [LocalFeatures(lf.xy, lf.desc, lf.size) for _ in names]
+    monkeypatch.setattr(match, "_match_many",
+                        lambda q, others: [(0, np.zeros(len(DENSE_FEATURES))) for _ in others])
+    refs = match.References(vecs, locs, names, np.full(len(names), None, dtype=object),
+                            np.arange(len(names)).astype(str))
+    kw = dict(n_individuals=1, per_individual=2, deep_individuals=0)
+    raw = match.evidence(vecs[0], lf, None, refs, sims=sims, **kw)
+    assert sorted(raw.pair_local) == [0, 1] and list(raw.individuals[raw.shortlisted]) == ["a"]
+    ev = match.evidence(vecs[0], lf, None, refs, sims=sims, rank_sims=rank, **kw)
+    assert sorted(ev.pair_local) == [10, 11] and list(ev.individuals[ev.shortlisted]) == ["c"]
+    np.testing.assert_allclose(ev.g, raw.g)             # g: the best raw cosine per animal
+    np.testing.assert_allclose(ev.g, [sims[0], sims[4], sims[8]])

@@ -106,7 +106,8 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
     """Evaluate identification on a labelled dataset folder (see module docstring).
     ``dense=False`` leaves the dense grid score out of the fusion (an ablation: keypoints only);
     ``whiten=True`` adds the embedding's learned metric (``metric``; off by default, as in
-    ``identify.fit_model``).
+    ``identify.fit_model``); ``whiten="shortlist"`` uses it only to choose which animals and
+    photos local matching checks, the fusion keeping the raw cosine.
     ``per_individual`` None: as a catalogue of the gallery's individuals would
     (``match.per_individual_for``)."""
     from tqdm.auto import tqdm
@@ -154,11 +155,16 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
     # with whiten, the full method compares embeddings in the learned metric when it helps here
     # (as fit_model decides on a catalogue), each query through a map fitted without its
     # fold's individuals; the global rows stay the raw cosine, the baseline
+    if whiten not in (False, True, "shortlist"):
+        raise ValueError(f"whiten must be False, True or 'shortlist', not {whiten!r}")
     SF, wdiag = S, {"whitening": False, "whitening_reason": "is off (whiten=True turns it on)"}
     if use_local and whiten:
         w_all, wdiag = metric.choose(fs.vectors, individuals, flanks, sightings, seed)
         if w_all is not None:
             SF = metric.cross_fitted_similarities(fs.vectors, individuals, folds)
+        wdiag = {**wdiag, "use": "shortlist" if whiten == "shortlist" else "shortlist and fusion"}
+    # what the fusion sees (SG) and what picks the shortlist (SF)
+    SG = S if whiten == "shortlist" else SF
     per_closed = per_individual or per_individual_for(len(np.unique(individuals)))
     local_cache: dict[int, dict] = {}
     report: dict = {"dataset": str(root), "images": int(len(det)), "individuals": int(len(np.unique(individuals))),
@@ -190,12 +196,12 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
                 res_w.append((q, _individual_rank(wi.index.to_numpy(), wi.to_numpy(), individuals[q]),
                               *_average_precision(SF[q][gal], pos[gal])))
             if use_local:
-                sims = SF[q]
+                sims = SG[q]
                 tq = time.time()
                 lc = local_cache.setdefault(q, {})
                 ev = evidence(fs.vectors[q], fs.local[q], refs.flanks[q], refs, exclude=~gal,
                               n_individuals=n_individuals, per_individual=per_closed, use_local=True,
-                              sims=sims, local_cache=lc)
+                              sims=sims, local_cache=lc, rank_sims=None if SF is SG else SF[q])
                 t_query += time.time() - tq
                 mode_local[q] = ev.pair_local
                 prows += pair_rows(q, ev, refs, sims, individuals[q])
@@ -238,8 +244,8 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
                 gal = _gallery_mask(mode, q, refs, flank_known)
                 idx = np.nonzero(gal)[0]
                 f = folds[individuals[q]]
-                lv = _image_local(mode_local.get(q, {}), idx, SF[q], vers[f])
-                order = cals[f].rank(SF[q, idx], lv[:, 0], d=lv[:, 1])
+                lv = _image_local(mode_local.get(q, {}), idx, SG[q], vers[f])
+                order = cals[f].rank(SG[q, idx], lv[:, 0], d=lv[:, 1])
                 ap, pr = _average_precision(order, individuals[idx] == individuals[q], ranked=True)
                 aps.append(ap)
                 prs.append(pr)
@@ -307,7 +313,8 @@ def _open_set(det, fs, S, refs, individuals, sightings, flanks, seed, n_individu
     query's own sighting never in the gallery). With ``whiten``, the learned metric as a
     catalogue of the known half decides and fits it (``metric.choose``): unknown queries
     through the map fitted on every known individual, known queries through a map fitted
-    without their fold (the folds BAKS is cross-fitted by)."""
+    without their fold (the folds BAKS is cross-fitted by); ``whiten="shortlist"``: only to
+    choose what local matching checks."""
     from tqdm.auto import tqdm
     names = np.unique(individuals)
     rng = np.random.default_rng(seed + 1)
@@ -317,13 +324,18 @@ def _open_set(det, fs, S, refs, individuals, sightings, flanks, seed, n_individu
     kn = np.flatnonzero(known)
     w_cat = metric.choose(fs.vectors[kn], individuals[kn], flanks[kn], sightings[kn], seed)[0] if whiten else None
     fs_cat = fs      # the features as the catalogue's model sees them (for clustering the new)
+    S_rank = None    # what picks the shortlist, when not S
     if w_cat is not None:
-        S = np.empty_like(S)
-        S[kn] = metric.cross_fitted_similarities(fs.vectors, individuals, _fold_of(individuals[kn], 5, seed), kn,
-                                                 train=known)
+        SW = np.empty_like(S)
+        SW[kn] = metric.cross_fitted_similarities(fs.vectors, individuals, _fold_of(individuals[kn], 5, seed), kn,
+                                                  train=known)
         V = w_cat.apply(fs.vectors)
-        S[~known] = V[~known] @ V.T
-        fs_cat = dataclasses.replace(fs, vectors=V)
+        SW[~known] = V[~known] @ V.T
+        if whiten == "shortlist":
+            S_rank = SW
+        else:
+            S = SW
+            fs_cat = dataclasses.replace(fs, vectors=V)
     from .identify import pair_rows, pair_table
     rows, prows = [], []
     for q in tqdm(range(len(det)), desc="evaluating open set", disable=not progress, unit="query"):
@@ -332,7 +344,8 @@ def _open_set(det, fs, S, refs, individuals, sightings, flanks, seed, n_individu
         gal &= sightings != sightings[q]
         lc = local_cache.setdefault(q, {})   # same reference indices as the closed-set protocols
         ev = evidence(fs.vectors[q], fs.local[q], flanks[q], refs, exclude=~gal, n_individuals=n_individuals,
-                      per_individual=per_individual, use_local=True, sims=S[q], local_cache=lc)
+                      per_individual=per_individual, use_local=True, sims=S[q], local_cache=lc,
+                      rank_sims=None if S_rank is None else S_rank[q])
         for name, g, l, d in zip(ev.individuals, ev.g, ev.l, ev.d):
             rows.append((q, name, g, l, d, int(name == individuals[q]), individuals[q], bool(known[q])))
         prows += pair_rows(q, ev, refs, S[q], individuals[q])
@@ -356,9 +369,15 @@ def _open_set(det, fs, S, refs, individuals, sightings, flanks, seed, n_individu
         k_calls.append(_open_set_calls(kp[kfold == f], kpt[ptfold == f], cal_f, c_f, ver_f, rep_f))
     k_calls = pd.concat(k_calls)
     k_calls = k_calls[k_calls.query_eligible]
-    k_ok = ~k_calls.called_new & (k_calls.top == k_calls.truth)
+    k_right = k_calls.top == k_calls.truth
+    k_ok = ~k_calls.called_new & k_right
     baks = float(k_ok.groupby(k_calls.truth).mean().mean())
     baus = float(u_calls.called_new.groupby(u_calls.truth).mean().mean())
+    # what bounds the open set: BAKS cannot exceed the balanced share of known queries whose
+    # top candidate is right (never calling "new"), and the best single "new" weight in
+    # hindsight shows what a better threshold could still gain
+    baks_ceiling = float(k_right.groupby(k_calls.truth).mean().mean())
+    hindsight = _hindsight_gmean(k_calls, k_right, u_calls)
     # calibration of the probability identify reports with its decision (P of the named
     # individual, or P(new)): is the decision right that often?
     shown = np.concatenate([k_calls.shown.to_numpy(), u_calls.shown.to_numpy()])
@@ -370,10 +389,24 @@ def _open_set(det, fs, S, refs, individuals, sightings, flanks, seed, n_individu
     return {"known_individuals": len(known_names), "unknown_individuals": int(len(names) - len(known_names)),
             "new_weight": c, "BAKS": baks, "BAUS": baus, "gmean": float(np.sqrt(baks * baus)),
             "catalogue_fit": fit_metrics, "baks_cross_fitted": True, "ari_new": ari,
+            "baks_ceiling": baks_ceiling, "gmean_ceiling": float(np.sqrt(baks_ceiling)),
+            "gmean_best_threshold_in_hindsight": hindsight,
             "ece_decision": expected_calibration_error(shown, right), "decisions": int(len(shown)),
             "ece_decision_unmapped": expected_calibration_error(shown_raw, right),
             "decision_accuracy": float(right.mean()), "mean_shown_probability": float(shown.mean()),
             "new_detections_clustered": int(len(new_q))}
+
+
+def _hindsight_gmean(k_calls: pd.DataFrame, k_right: pd.Series, u_calls: pd.DataFrame) -> float:
+    """The best sqrt(BAKS * BAUS) any one "new" weight would give on these calls (chosen on
+    the test queries themselves: a bound, not a result)."""
+    ko, uo = k_calls["top_odds"].to_numpy(float), u_calls["top_odds"].to_numpy(float)
+    best = 0.0
+    for c in np.unique(np.concatenate([ko, uo, [0.0, np.inf]])):
+        baks = pd.Series(k_right.to_numpy() & (ko > c)).groupby(k_calls.truth.to_numpy()).mean().mean()
+        baus = pd.Series(uo <= c).groupby(u_calls.truth.to_numpy()).mean().mean()
+        best = max(best, float(np.sqrt(baks * baus)))
+    return best
 
 
 def _fit_open_set_model(kp: pd.DataFrame, kpt: pd.DataFrame, seed: int, choose, use_dense: bool = False):
@@ -415,7 +448,8 @@ def _open_set_calls(pairs: pd.DataFrame, ptab: pd.DataFrame, cal, c: float, veri
                          # what identify reports: P(k) of the individual it names, or P(new),
                          # then mapped as the catalogue's decisions were (identify.fit_reported)
                          "shown_raw": shown,
-                         "shown": apply_reported(reported, shown)},
+                         "shown": apply_reported(reported, shown),
+                         "top_odds": (top["p"] / (1 - top["p"])).to_numpy()},
                         index=top["query"].to_numpy())
 
 
@@ -453,6 +487,10 @@ def format_report(rep: dict) -> str:
                      f"clustering ARI of new = {o['ari_new']:.3f}  ECE of the reported probability = "
                      f"{o.get('ece_decision', float('nan')):.3f} "
                      f"(unmapped {o.get('ece_decision_unmapped', float('nan')):.3f})")
+        if "baks_ceiling" in o:
+            lines.append(f"open set bounds: top candidate right for a balanced {o['baks_ceiling']:.3f} of known queries "
+                         f"(BAKS never exceeds it; sqrt(BAKS*BAUS) <= {o['gmean_ceiling']:.3f}); the best 'new' "
+                         f"threshold in hindsight gives {o['gmean_best_threshold_in_hindsight']:.3f}")
     s = rep.get("seconds", {})
     if s:
         lines.append(f"time: {s['total']} s in all; features {1000 * s['features_per_image']:.0f} ms/image; "

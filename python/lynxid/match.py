@@ -119,7 +119,7 @@ def evidence(q_vec: np.ndarray, q_local: LocalFeatures | None, q_flank, refs: Re
              per_individual: int = SHORTLIST_PER_INDIVIDUAL,
              use_local: bool = True, sims: np.ndarray | None = None, local_cache: dict | None = None,
              verifier=None, deep_individuals: int = DEEP_INDIVIDUALS,
-             deep_per_individual: int = DEEP_PER_INDIVIDUAL) -> Evidence:
+             deep_per_individual: int = DEEP_PER_INDIVIDUAL, rank_sims: np.ndarray | None = None) -> Evidence:
     """Scores of one query against every individual in ``refs``.
 
     ``exclude`` masks references that must not be used (e.g. the query's own sighting
@@ -127,7 +127,10 @@ def evidence(q_vec: np.ndarray, q_local: LocalFeatures | None, q_flank, refs: Re
     ``local_cache`` (reference index -> (keypoint inliers, dense features), for this query)
     avoids repeating matches. ``verifier``: a fitted ``verify.PairVerifier`` that makes ``d``
     the sum of the best pair probabilities (see module doc). ``deep_individuals`` /
-    ``deep_per_individual``: the second look (module doc; 0 turns it off).
+    ``deep_per_individual``: the second look (module doc; 0 turns it off). ``rank_sims``, if
+    given, choose the shortlist and each animal's photos instead of ``sims`` (which still
+    give ``g`` and the verifier's cosine): a learned metric can find the animal's photos
+    better than it scores them.
     """
     R = len(refs)
     if sims is None:
@@ -136,12 +139,17 @@ def evidence(q_vec: np.ndarray, q_local: LocalFeatures | None, q_flank, refs: Re
     if exclude is not None:
         valid &= ~exclude
     valid &= np.isfinite(sims)     # references outside a faiss shortlist come as -inf
+    rs_ = sims if rank_sims is None else rank_sims
     n_ind = len(refs.names)
     g = np.full(n_ind, -np.inf)
     np.maximum.at(g, refs.codes[valid], sims[valid])
     present = np.isfinite(g)
+    g_rank = g
+    if rank_sims is not None:
+        g_rank = np.full(n_ind, -np.inf)
+        np.maximum.at(g_rank, refs.codes[valid], rs_[valid])
     # best reference per individual (for panels and for the local shortlist)
-    order = np.lexsort((-sims, refs.codes))          # by individual, then by similarity desc
+    order = np.lexsort((-rs_, refs.codes))          # by individual, then by similarity desc
     order = order[valid[order]]
     best_ref = np.full(n_ind, -1)
     first = np.unique(refs.codes[order], return_index=True)
@@ -151,7 +159,7 @@ def evidence(q_vec: np.ndarray, q_local: LocalFeatures | None, q_flank, refs: Re
     local_ref = np.full(n_ind, -1)
     pair_local = {}
     short = np.zeros(n_ind, bool)
-    top = np.argsort(-np.where(present, g, -np.inf))[:n_individuals]
+    top = np.argsort(-np.where(present, g_rank, -np.inf))[:n_individuals]
     short[top[present[top]]] = True
     if use_local and q_local is not None and len(q_local):
         cand = np.nonzero(short)[0]
@@ -187,7 +195,7 @@ def evidence(q_vec: np.ndarray, q_local: LocalFeatures | None, q_flank, refs: Re
             for k, r in todo:
                 kp, f = pair_local[r]
                 first_look[k] = max(first_look.get(k, 0.0), float(kp if f is None else f[0]))
-            ranked = sorted(first_look, key=lambda k: (-first_look[k], -g[k]))[:deep_individuals]
+            ranked = sorted(first_look, key=lambda k: (-first_look[k], -g_rank[k]))[:deep_individuals]
             n0 = len(todo)
             for k in ranked:
                 if len(todo) - n0 >= DEEP_BUDGET:
