@@ -266,6 +266,11 @@ def to_markdown(res: dict) -> str:
             out += ["", f"Open set ({o['known_individuals']} known / {o['unknown_individuals']} unknown individuals, "
                     f"flanks known): BAKS {o['BAKS']:.3f}, BAUS {o['BAUS']:.3f}, sqrt(BAKS·BAUS) **{o['gmean']:.3f}**; "
                     f"clustering of the detections called new: ARI {o['ari_new']:.3f}."]
+            if "baks_ceiling" in o:
+                out += ["", f"What bounds it: the top candidate is right for a balanced {o['baks_ceiling']:.3f} of the "
+                        f"known queries (BAKS never exceeds that, so sqrt(BAKS·BAUS) <= {o['gmean_ceiling']:.3f}); the "
+                        f"best single 'new' threshold chosen in hindsight on these queries gives "
+                        f"{o['gmean_best_threshold_in_hindsight']:.3f}."]
             if "ece_decision" in o:
                 out += ["", f"The probability reported with each of these {o['decisions']} decisions (P of the named "
                         f"individual, or P(new)): mean {o['mean_shown_probability']:.3f}, decisions right "
