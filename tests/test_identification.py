@@ -227,6 +227,51 @@ def test_identify_compares_in_the_model_metric(run, monkeypatch, tmp_path):
         assert abs(np.linalg.norm(q) - 1) < 1e-5 and q.shape == (m.whitening.dim,)
 
 
+def test_metric_for_the_shortlist_only(cat, run, monkeypatch, tmp_path):
+    """whiten="shortlist": the learned metric picks what local matching checks (in the
+    catalogue's leave-one-out, cross-fitted, and in identify) while g stays the raw cosine;
+    the choice round-trips with the model."""
+    import json
+    import shutil
+    import lynxid.identify as ident
+    from lynxid import match, metric
+    from _pipeline import copy_results
+    with pytest.raises(ValueError, match="whiten"):
+        fit_model(references(cat), progress=False, whiten="yes")
+    monkeypatch.setattr(metric, "MIN_INDIVIDUALS", 3)
+    monkeypatch.setattr(metric, "MIN_WITHIN", 8)
+    monkeypatch.setattr(metric, "choose", lambda X, ind, *a, **k: (metric.fit(X, ind), {"whitening": True}))
+    root = tmp_path / "cat"
+    shutil.copytree(run.catalogue, root)
+    c = Catalogue.load(root)
+    refs = references(c)
+    calls = []
+    real = match.evidence
+    spy = lambda q, *a, **k: calls.append((q, a[2], k.get("sims"), k.get("rank_sims"))) or real(q, *a, **k)  # noqa: E731
+    monkeypatch.setattr(ident, "evidence", spy)
+    m = fit_model(refs, progress=False, whiten="shortlist")
+    assert m.whitening is not None and m.whitening_shortlist_only
+    assert m.diagnostics["whitening_use"] == "shortlist"
+    # the leave-one-out: raw cosine for g, the cross-fitted metric for the shortlist
+    assert calls and all(r is not None for *_, r in calls)
+    for q, rf, sims, _ in calls:
+        assert np.allclose(sims, refs.vectors @ q, atol=1e-5)
+    back = IdentificationModel.from_dict(json.loads(json.dumps(m.to_dict())))
+    assert back.whitening_shortlist_only and back.embed(c.vectors) is c.vectors
+    assert np.allclose(back.rank_embed(c.vectors), m.whitening.apply(c.vectors))
+    c.meta["model"] = m.to_dict()
+    c.save()
+    calls.clear()
+    res = ident.identify(run.survey.images, root, megadetector=run.survey.megadetector_json,
+                         out=copy_results(run, tmp_path / "res"), progress=False, decisions=False)
+    assert len(calls) == len(res.detections)
+    W = m.whitening.apply(c.vectors)
+    for q, rf, sims, rank in calls:
+        assert np.allclose(rf.vectors, c.vectors) and q.shape == c.vectors.shape[1:]     # g: raw
+        qw = m.whitening.apply(q[None])[0]
+        assert np.allclose(rank, W @ qw, atol=1e-5) and np.allclose(sims, c.vectors @ q, atol=1e-5)
+
+
 def test_large_catalogue_path_uses_the_faiss_shortlist(run, monkeypatch, tmp_path):
     import lynxid.identify as ident
     from _pipeline import copy_results

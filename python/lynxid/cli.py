@@ -199,7 +199,8 @@ def _catalogue_run(a):
               f"{100 * d['baks']:.0f} %, unknown called new {100 * d['baus']:.0f} %, calibration error of the best candidate "
               f"{d.get('ece_top1', float('nan')):.3f}")
         if d.get("whitening"):
-            print(f"  embedding compared in a metric learned on the catalogue ({d['whitening_dim']} dimensions; "
+            use = " to choose the candidates" if d.get("whitening_use") == "shortlist" else ""
+            print(f"  embedding compared in a metric learned on the catalogue{use} ({d['whitening_dim']} dimensions; "
                   f"it ranks the catalogue's individuals better: MRR {d['mrr_raw']:.3f} -> {d['mrr_whitened']:.3f})")
     else:
         print("  no identification model: it needs at least two individuals photographed on two or more occasions")

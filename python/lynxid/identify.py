@@ -71,10 +71,23 @@ class IdentificationModel:
     deep_individuals: int = DEEP_INDIVIDUALS          # the second look (match.DEEP_INDIVIDUALS): what the
     deep_per_individual: int = DEEP_PER_INDIVIDUAL    # model was calibrated with, so identify does the same
     whitening: Whitening | None = None       # learned metric for the embedding (``metric``); None: raw cosine
+    # True: the metric only chooses the shortlist and each animal's photos, g stays the raw
+    # cosine (fit_model's whiten="shortlist"); False: it also gives g
+    whitening_shortlist_only: bool = False
 
     def embed(self, vectors: np.ndarray) -> np.ndarray:
-        """Embedding vectors in the space the model compares them in (``metric.Whitening``)."""
-        return vectors if self.whitening is None else self.whitening.apply(vectors)
+        """Embedding vectors in the space ``g`` is computed in (``metric.Whitening``, unless it
+        only chooses the shortlist)."""
+        if self.whitening is None or self.whitening_shortlist_only:
+            return vectors
+        return self.whitening.apply(vectors)
+
+    def rank_embed(self, vectors: np.ndarray) -> np.ndarray | None:
+        """Vectors in the space that chooses the shortlist when it is not :meth:`embed`'s;
+        None otherwise."""
+        if self.whitening is None or not self.whitening_shortlist_only:
+            return None
+        return self.whitening.apply(vectors)
 
     def reported_probability(self, shown) -> np.ndarray:
         """The probability reported with a decision -- P(named individual) or P(new) -- mapped
@@ -99,7 +112,8 @@ class IdentificationModel:
                 "diagnostics": self.diagnostics,
                 "verifier": None if self.verifier is None else self.verifier.to_dict(), "reported": self.reported,
                 "deep_individuals": self.deep_individuals, "deep_per_individual": self.deep_per_individual,
-                "whitening": None if self.whitening is None else self.whitening.to_dict()}
+                "whitening": None if self.whitening is None else self.whitening.to_dict(),
+                "whitening_shortlist_only": self.whitening_shortlist_only}
 
     @classmethod
     def from_dict(cls, d: dict) -> "IdentificationModel":
@@ -110,7 +124,8 @@ class IdentificationModel:
                    # catalogues built before the second look were calibrated without it
                    int(d.get("deep_individuals", 0)), int(d.get("deep_per_individual", 0)),
                    # and without the learned metric
-                   Whitening.from_dict(d["whitening"]) if d.get("whitening") else None)
+                   Whitening.from_dict(d["whitening"]) if d.get("whitening") else None,
+                   bool(d.get("whitening_shortlist_only", False)))
 
 
 def references(cat: Catalogue, model: IdentificationModel | None = None) -> References:
@@ -133,23 +148,26 @@ def references(cat: Catalogue, model: IdentificationModel | None = None) -> Refe
 def _loo(refs: References, use_local: bool, n_individuals: int, per_individual: int, progress: bool,
          max_queries: int = 1500, seed: int = 0, query_flanks: bool = True, deep: tuple = (DEEP_INDIVIDUALS,
                                                                                            DEEP_PER_INDIVIDUAL),
-         sims=None):
+         sims=None, rank_sims=None):
     """Every reference (up to ``max_queries``) as a query against the rest, its own sighting
     excluded. ``sims(qs)``, if given, returns the queries' similarities to every reference
-    (default: cosine of ``refs.vectors``). Returns a long table: query, individual, g, l, d, y."""
+    (default: cosine of ``refs.vectors``); ``rank_sims(qs)``, those that choose the shortlist
+    (``match.evidence``), when not ``sims``. Returns a long table: query, individual, g, l, d, y."""
     from tqdm.auto import tqdm
     n = len(refs)
     qs = np.arange(n)
     if n > max_queries:
         qs = np.sort(np.random.default_rng(seed).choice(n, max_queries, replace=False))
     sims_q = refs.vectors[qs] @ refs.vectors.T if sims is None else sims(qs)   # only the rows used (not n x n)
+    rank_q = None if rank_sims is None else rank_sims(qs)
     rows, prow = [], []
     for row, q in enumerate(tqdm(qs, desc="calibrating on the catalogue", disable=not progress, unit="ref")):
         excl = refs.sightings == refs.sightings[q]
         q_flank = refs.flanks[q] if query_flanks else None
         ev = evidence(refs.vectors[q], refs.local[q] if refs.local else None, q_flank, refs,
                       exclude=excl, n_individuals=n_individuals, per_individual=per_individual,
-                      use_local=use_local, sims=sims_q[row], deep_individuals=deep[0], deep_per_individual=deep[1])
+                      use_local=use_local, sims=sims_q[row], deep_individuals=deep[0], deep_per_individual=deep[1],
+                      rank_sims=None if rank_q is None else rank_q[row])
         own = refs.individuals[q]
         # can the query's individual be found at all (another sighting, compatible flank)?
         eligible = bool(((refs.individuals == own) & ~excl &
@@ -304,7 +322,7 @@ def apply_reported(reported: dict | None, shown) -> np.ndarray:
 def fit_model(refs: References, use_local: bool = True, target: str = "gmean",
               n_individuals: int = SHORTLIST_INDIVIDUALS, per_individual: int | None = None,
               progress: bool = True, query_flanks: bool = True, deep_individuals: int = DEEP_INDIVIDUALS,
-              deep_per_individual: int = DEEP_PER_INDIVIDUAL, whiten: bool = False) -> IdentificationModel:
+              deep_per_individual: int = DEEP_PER_INDIVIDUAL, whiten: bool | str = False) -> IdentificationModel:
     """Fit the fused calibration and the open-set weight on a labelled catalogue.
 
     ``query_flanks=False``: each leave-one-out query is matched against both flanks, as an
@@ -316,9 +334,14 @@ def fit_model(refs: References, use_local: bool = True, target: str = "gmean",
     where it ranks the catalogue better). Off by default: on nyala (``lynxid evaluate``,
     benchmarks/results/whitening_harness.md) it raised "all" rank-1 28.1 -> 31.7 % and every
     rank-5, but lowered same-flank rank-1 34.4 -> 32.4 % and made the reported probability
-    less well calibrated (ECE 0.099 -> 0.176)."""
+    less well calibrated (ECE 0.099 -> 0.176). ``whiten="shortlist"``: the metric only
+    chooses which animals and photos local matching checks, ``g`` stays the raw cosine; the
+    best of the three on nyala and lion (benchmarks/results/metric_ablation.md: same-flank
+    rank-1 34.3 -> 34.8 % and 0.3 -> 12.1 %), not yet the default."""
     if target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}")
+    if whiten not in (False, True, "shortlist"):
+        raise ValueError(f"whiten must be False, True or 'shortlist', not {whiten!r}")
     use_local = use_local and bool(refs.local) and any(x is not None for x in refs.local)
     use_dense = use_local and any(x is not None and x.dense_desc is not None for x in refs.local)
     if per_individual is None:
@@ -331,8 +354,10 @@ def fit_model(refs: References, use_local: bool = True, target: str = "gmean",
     if whitening is not None:
         folds = metric.folds_of(refs.individuals)
         sims = lambda qs: metric.cross_fitted_similarities(refs.vectors, refs.individuals, folds, qs)  # noqa: E731
+    shortlist_only = whiten == "shortlist" and whitening is not None
     pairs, ptab = _loo(refs, use_local, n_individuals, per_individual, progress, query_flanks=query_flanks,
-                       deep=(deep_individuals, deep_per_individual), sims=sims)
+                       deep=(deep_individuals, deep_per_individual), sims=None if shortlist_only else sims,
+                       rank_sims=sims if shortlist_only else None)
     verifier = None
     if use_dense:
         pairs["d"], verifier = dense_evidence(pairs, ptab)
@@ -357,8 +382,10 @@ def fit_model(refs: References, use_local: bool = True, target: str = "gmean",
             "ece_in_sample": bool(in_sample),
             "queries": int(pairs["query"].nunique()), "photo_pairs_verified": int(len(ptab)),
             "reported_recalibrated": reported is not None, **dm, **wdiag}
+    if whitening is not None:
+        diag["whitening_use"] = "shortlist" if shortlist_only else "shortlist and fusion"
     return IdentificationModel(cal, c, use_local, n_individuals, per_individual, target, diag, verifier, reported,
-                               deep_individuals, deep_per_individual, whitening)
+                               deep_individuals, deep_per_individual, whitening, shortlist_only)
 
 
 # --------------------------------------------------------------------------------------
@@ -705,19 +732,32 @@ def identify(images, catalogue, megadetector=None, out=None, *, tz: str | None =
     det = assign_events(det, event_gap)
     refs = references(cat, model)
     V = model.embed(fs.vectors)      # the model's space (learned metric), for matching and clustering
+    W = model.rank_embed(fs.vectors)     # the space that chooses the shortlist, if another
+    R = None if W is None else model.rank_embed(cat.vectors)
 
     # evidence per unit (event), pooled over its detections
     from tqdm.auto import tqdm
     groups = det.groupby("unit_id", sort=True).indices
     unit_rows = []
     big = len(refs) > EXACT_SIMILARITY_UP_TO
+
+    def sims_of(i):
+        """(sims, rank_sims) of detection i: g's similarities (the faiss shortlist's only, in a
+        large catalogue) and, when the metric only chooses the shortlist, its similarities."""
+        sims = _shortlist_sims(cat, fs.vectors[i], refs, V[i]) if big else None
+        if R is None:
+            return sims, None
+        if sims is None:
+            sims = refs.vectors @ V[i]
+        return sims, np.where(np.isfinite(sims), R @ W[i], -np.inf)
+
     for uid, idx in tqdm(groups.items(), desc="identifying", disable=not progress, unit="event"):
         evs = [evidence(V[i], fs.local[i] if fs.local else None, det["flank"].iat[i], refs,
                         n_individuals=model.n_individuals, per_individual=model.per_individual,
-                        use_local=model.use_local, sims=_shortlist_sims(cat, fs.vectors[i], refs, V[i]) if big else None,
+                        use_local=model.use_local, sims=s_i, rank_sims=r_i,
                         verifier=model.verifier, deep_individuals=model.deep_individuals,
                         deep_per_individual=model.deep_per_individual)
-               for i in idx]
+               for i in idx for s_i, r_i in [sims_of(i)]]
         names, pk, pnew = model.posterior(pool(evs, event_pooling))
         unit_rows.append(dict(unit_id=uid, members=idx, names=names, pk=pk, p_new=pnew,
                               station=det["station"].iat[idx[0]], t0=det["timestamp"].iloc[idx].min(),

@@ -143,8 +143,9 @@ print.lynxid_catalogue <- function(x, ...) {
     cat(sprintf("  identification model (leave-one-out): known called correctly %.0f %%, unknown called new %.0f %%, calibration error of the best candidate %.3f\n",
                 100 * d$baks, 100 * d$baus, if (is.null(d$ece_top1)) NA_real_ else d$ece_top1))
     if (isTRUE(d$whitening)) {
-      cat(sprintf("  embedding compared in a metric learned on the catalogue (%d dimensions; MRR %.3f -> %.3f)\n",
-                  as.integer(d$whitening_dim), d$mrr_raw, d$mrr_whitened))
+      use <- if (identical(d$whitening_use, "shortlist")) " to choose the candidates" else ""
+      cat(sprintf("  embedding compared in a metric learned on the catalogue%s (%d dimensions; MRR %.3f -> %.3f)\n",
+                  use, as.integer(d$whitening_dim), d$mrr_raw, d$mrr_whitened))
     }
   } else {
     cat("  no identification model: it needs at least two individuals photographed on two or more occasions\n")
