@@ -116,3 +116,28 @@ def test_open_set_calls_report_what_identify_shows():
     assert calls.loc[0, "top"] == "a" and not calls.loc[0, "called_new"]
     assert calls.loc[0, "shown"] == pytest.approx(o0[0] / (c + o0.sum()))
     assert calls.loc[1, "called_new"] and calls.loc[1, "shown"] == pytest.approx(c / (c + o1.sum()))
+
+
+def test_evaluate_metric_for_the_shortlist_only(labelled, monkeypatch):
+    """whiten="shortlist": the full method's evidence gets the metric's similarities to choose
+    its shortlist (cross-fitted: never a map fitted on the query's own individual) and the raw
+    cosine as g."""
+    from lynxid import evaluate as ev, metric
+    with pytest.raises(ValueError, match="whiten"):
+        evaluate_dataset(labelled.catalogue_images, whiten="maybe", progress=False)
+    monkeypatch.setattr(metric, "MIN_INDIVIDUALS", 3)
+    monkeypatch.setattr(metric, "MIN_WITHIN", 8)
+    monkeypatch.setattr(metric, "choose", lambda X, ind, *a, **k: (metric.fit(X, ind), {"whitening": True}))
+    calls = []
+    real = ev.evidence
+    monkeypatch.setattr(ev, "evidence", lambda q, *a, **k: calls.append((q, k["sims"], k.get("rank_sims"))) or real(q, *a, **k))
+    rep = evaluate_dataset(labelled.catalogue_images, megadetector=labelled.catalogue_megadetector_json,
+                           whiten="shortlist", progress=False)
+    assert rep["whitening"]["use"] == "shortlist"
+    assert calls and all(r is not None for _, _, r in calls)
+    # g: the raw cosine to every photo (the first protocol queries each of the 36 in order);
+    # the shortlist: the metric's similarities, which differ
+    V = np.stack([q for q, _, _ in calls[:36]])
+    assert all(np.allclose(s, V @ q, atol=1e-5) for q, s, _ in calls[:36])
+    assert any(not np.allclose(s, r) for _, s, r in calls)
+    assert rep["modes"]["same-flank"]["full"]["rank1"] >= 0.5

@@ -405,3 +405,26 @@ def test_unmapped_reported_probability_is_reported_not_silent(run, cat):
     assert bool(np.any(said)) == (m.reported is None)
     if m.reported is None:
         assert (iss.loc[said, "severity"] == "warning").all()
+
+
+def test_catalogue_keeps_its_metric_setting_for_refits(run, monkeypatch, tmp_path):
+    """build_catalogue(metric=...) is stored with the catalogue, and adding photos refits
+    the model with the same use of the metric; an unknown setting is refused up front."""
+    import shutil
+    import lynxid.identify as ident
+    with pytest.raises(ValueError, match="metric must be one of"):
+        ident.build_catalogue(tmp_path / "bad", run.survey.catalogue_images, metric="sometimes")
+    assert not (tmp_path / "bad").exists()
+    root = tmp_path / "cat"
+    shutil.copytree(run.catalogue, root)
+    c = Catalogue.load(root)
+    assert c.meta.get("metric", "off") == "off"
+    c.meta["metric"] = "shortlist"
+    c.save()
+    seen = []
+    real = ident.fit_model
+    monkeypatch.setattr(ident, "fit_model", lambda *a, **k: seen.append(k.get("whiten")) or real(*a, **k))
+    ident.add_to_catalogue(root, run.survey.catalogue_images, megadetector=run.survey.catalogue_megadetector_json,
+                           progress=False)
+    assert seen == ["shortlist"]
+    assert Catalogue.load(root).meta["metric"] == "shortlist"

@@ -146,6 +146,10 @@ def _catalogue(sub):
                            help="image model (default: %(default)s, works offline)")
             q.add_argument("--weights", help="local weights file for the backbone (.safetensors/.pth)")
             q.add_argument("--no-local", action="store_true", help="global embedding only (faster, less accurate)")
+            q.add_argument("--metric", choices=["off", "shortlist", "on"], default="off",
+                           help="learn a metric for the embedding on the catalogue (kept only where it ranks the "
+                           "catalogue better): 'shortlist' uses it to choose which animals local matching checks, "
+                           "'on' also in the fused score (default: %(default)s; benchmarks/results/metric_ablation.md)")
         q.add_argument("--target", choices=["gmean", "balanced"], default=None,
                        help="what the known/new decision is tuned for: 'gmean' = sqrt(BAKS*BAUS) (default), "
                        "'balanced' = (BAKS+BAUS)/2")
@@ -187,7 +191,7 @@ def _catalogue_run(a):
         if a.action == "build":
             cat = build_catalogue(a.catalogue, a.images, megadetector=a.megadetector, backbone=a.backbone,
                                   weights=a.weights, threshold=a.threshold, local=not a.no_local,
-                                  target=a.target or "gmean", progress=not a.quiet)
+                                  target=a.target or "gmean", progress=not a.quiet, metric=a.metric)
         else:
             cat = add_to_catalogue(a.catalogue, a.images, megadetector=a.megadetector, threshold=a.threshold,
                                    target=a.target, progress=not a.quiet)
@@ -358,6 +362,8 @@ def _evaluate(sub):
     p.add_argument("--global-only", action="store_true", help="evaluate the global embedding alone (fast)")
     p.add_argument("--no-dense", action="store_true",
                    help="leave the dense CNN grid score out of the fused method (ablation: keypoints only)")
+    p.add_argument("--metric", choices=["off", "shortlist", "on"], default="off",
+                   help="the embedding's learned metric, as 'catalogue build --metric' (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the individual splits (default: %(default)s)")
     p.add_argument("--cache", help="feature cache folder (default: none)")
     p.add_argument("--out", help="write the full report as JSON here")
@@ -366,10 +372,12 @@ def _evaluate(sub):
 
     def run(a):
         from .evaluate import evaluate_dataset, format_report
+        from .identify import metric_whiten
         with _runtime(a):
             rep = evaluate_dataset(a.dataset, backbone=a.backbone, weights=a.weights, megadetector=a.megadetector,
                                    methods=("global",) if a.global_only else ("global", "full"), seed=a.seed,
-                                   cache_dir=a.cache, out=a.out, progress=not a.quiet, dense=not a.no_dense)
+                                   cache_dir=a.cache, out=a.out, progress=not a.quiet, dense=not a.no_dense,
+                                   whiten=metric_whiten(a.metric))
         print(format_report(rep))
     p.set_defaults(func=run)
 

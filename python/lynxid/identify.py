@@ -407,17 +407,32 @@ def _catalogue_detections(images, megadetector, threshold, issues: Issues):
     return det
 
 
+# how a catalogue uses the embedding's learned metric (fit_model's ``whiten``)
+METRIC_USES = {"off": False, "shortlist": "shortlist", "on": True}
+
+
+def metric_whiten(use: str):
+    """``fit_model``'s ``whiten`` for a catalogue's ``metric`` setting (:data:`METRIC_USES`)."""
+    if use not in METRIC_USES:
+        raise ValueError(f"metric must be one of {sorted(METRIC_USES)}, not {use!r}")
+    return METRIC_USES[use]
+
+
 def build_catalogue(root, images, megadetector=None, backbone: str = "efficientnet-lite0", weights=None,
                     threshold: float = 0.2, local: bool = True, target: str = "gmean", progress: bool = True,
-                    embedder=None) -> Catalogue:
+                    embedder=None, metric: str = "off") -> Catalogue:
     """Build a catalogue at ``root`` from labelled photos in ``images`` (a folder per
-    individual, or XMP ``individual|ID`` tags), fit its identification model and save it."""
+    individual, or XMP ``individual|ID`` tags), fit its identification model and save it.
+    ``metric``: use the embedding's metric learned on the catalogue (``fit_model``'s
+    ``whiten``): "off" (default), "shortlist" (to choose what local matching checks) or "on"
+    (also in the fusion); kept with the catalogue for later refits."""
     root = Path(root)
     if (root / "catalogue.json").exists():
         raise ValueError(f"a catalogue already exists at {root}; use add_to_catalogue() / 'lynxid catalogue add'")
+    metric_whiten(metric)
     emb = embedder or _embedder_for(backbone, weights)
     cat = Catalogue.empty(root, emb.tag, emb.dim)
-    cat.meta.update(backbone=emb.spec.name, weights=str(weights) if weights else None, local=local)
+    cat.meta.update(backbone=emb.spec.name, weights=str(weights) if weights else None, local=local, metric=metric)
     return _add(cat, images, megadetector, threshold, emb, local, target, progress)
 
 
@@ -464,7 +479,8 @@ def _add(cat: Catalogue, images, megadetector, threshold, emb, local, target, pr
     keep = np.nonzero(fs.ok)[0]
     cat.add(det.iloc[keep].reset_index(drop=True), fs.vectors[keep])
     try:
-        model = fit_model(references(cat), use_local=local, target=target, progress=progress)
+        model = fit_model(references(cat), use_local=local, target=target, progress=progress,
+                          whiten=metric_whiten(cat.meta.get("metric", "off")))
         cat.meta["model"] = model.to_dict()
     except ValueError as exc:
         cat.meta["model"] = None

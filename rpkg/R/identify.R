@@ -46,6 +46,9 @@ catalogue_root <- function(x) {
 #' @param target What the known/new decision is tuned for: \code{"gmean"} (geometric mean of
 #'   the accuracy on known and on new animals) or \code{"balanced"} (their mean).
 #' @param progress Show progress bars.
+#' @param metric Learn a metric for the embedding on the catalogue (kept only where it ranks
+#'   the catalogue's animals better): \code{"off"} (default), \code{"shortlist"} (it chooses
+#'   which animals local matching checks) or \code{"on"} (also in the fused score).
 #' @return A \code{lynxid_catalogue}: a list with \code{path}, \code{individuals},
 #'   \code{n_references}, \code{diagnostics} (leave-one-out accuracy of the fitted model:
 #'   \code{baks} known called correctly, \code{baus} unknown called new, \code{ece_top1}
@@ -64,8 +67,9 @@ catalogue_root <- function(x) {
 #' @export
 build_catalogue <- function(path, images, megadetector = NULL, backbone = "efficientnet-lite0", weights = NULL,
                             threshold = 0.2, local = TRUE, target = c("gmean", "balanced"),
-                            progress = interactive()) {
+                            progress = interactive(), metric = c("off", "shortlist", "on")) {
   target <- match.arg(target)
+  metric <- match.arg(metric)
   idm <- py_lynxid("identify")
   images <- existing_path(images, "images folder")
   md <- optional_path(megadetector, "MegaDetector file")
@@ -74,7 +78,7 @@ build_catalogue <- function(path, images, megadetector = NULL, backbone = "effic
   }
   cat <- py_call(idm$build_catalogue(normalizePath(path, mustWork = FALSE), images, megadetector = md,
                                      backbone = backbone, weights = weights, threshold = threshold,
-                                     local = local, target = target, progress = progress))
+                                     local = local, target = target, progress = progress, metric = metric))
   catalogue_from_py(cat)
 }
 
