@@ -74,6 +74,7 @@ test_that("catalogue objects print what a user needs", {
   expect_match(out[3], "known called correctly [0-9]+ %")
   expect_equal(catalogue(run$cat$path)$individuals, run$cat$individuals)
   expect_error(build_catalogue(run$cat$path, run$sim$catalogue_images), "already exists.*add_to_catalogue")
+  expect_error(build_catalogue(tempfile("cat"), run$sim$catalogue_images, metric = "sometimes"), "should be one of")
 })
 
 test_that("demo() runs the main job and returns the identified detections", {
