@@ -270,6 +270,18 @@ def test_metric_for_the_shortlist_only(cat, run, monkeypatch, tmp_path):
         assert np.allclose(rf.vectors, c.vectors) and q.shape == c.vectors.shape[1:]     # g: raw
         qw = m.whitening.apply(q[None])[0]
         assert np.allclose(rank, W @ qw, atol=1e-5) and np.allclose(sims, c.vectors @ q, atol=1e-5)
+    # behind a faiss shortlist (large catalogues): the metric scores only the references it kept
+    monkeypatch.setattr(ident, "EXACT_SIMILARITY_UP_TO", 0)
+    monkeypatch.setattr(ident, "SHORTLIST_REFERENCES", 10)
+    calls.clear()
+    ident.identify(run.survey.images, root, megadetector=run.survey.megadetector_json,
+                   out=copy_results(run, tmp_path / "res_big"), progress=False, decisions=False)
+    assert calls
+    for q, rf, sims, rank in calls:
+        kept = np.isfinite(sims)
+        assert kept.sum() == 10 and np.array_equal(np.isfinite(rank), kept)
+        qw = m.whitening.apply(q[None])[0]
+        assert np.allclose(rank[kept], (W @ qw)[kept], atol=1e-5)
 
 
 def test_large_catalogue_path_uses_the_faiss_shortlist(run, monkeypatch, tmp_path):

@@ -155,8 +155,7 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
     # with whiten, the full method compares embeddings in the learned metric when it helps here
     # (as fit_model decides on a catalogue), each query through a map fitted without its
     # fold's individuals; the global rows stay the raw cosine, the baseline
-    if whiten not in (False, True, "shortlist"):
-        raise ValueError(f"whiten must be False, True or 'shortlist', not {whiten!r}")
+    metric.check_use(whiten)
     SF, wdiag = S, {"whitening": False, "whitening_reason": "is off (whiten=True turns it on)"}
     if use_local and whiten:
         w_all, wdiag = metric.choose(fs.vectors, individuals, flanks, sightings, seed)

@@ -340,8 +340,7 @@ def fit_model(refs: References, use_local: bool = True, target: str = "gmean",
     rank-1 34.3 -> 34.8 % and 0.3 -> 12.1 %), not yet the default."""
     if target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}")
-    if whiten not in (False, True, "shortlist"):
-        raise ValueError(f"whiten must be False, True or 'shortlist', not {whiten!r}")
+    metric.check_use(whiten)
     use_local = use_local and bool(refs.local) and any(x is not None for x in refs.local)
     use_dense = use_local and any(x is not None and x.dense_desc is not None for x in refs.local)
     if per_individual is None:
@@ -764,8 +763,12 @@ def identify(images, catalogue, megadetector=None, out=None, *, tz: str | None =
         if R is None:
             return sims, None
         if sims is None:
-            sims = refs.vectors @ V[i]
-        return sims, np.where(np.isfinite(sims), R @ W[i], -np.inf)
+            return refs.vectors @ V[i], R @ W[i]
+        # behind the faiss shortlist: score only the references it kept, not the whole catalogue
+        kept = np.flatnonzero(np.isfinite(sims))
+        rank = np.full(len(sims), -np.inf, np.float32)
+        rank[kept] = R[kept] @ W[i]
+        return sims, rank
 
     for uid, idx in tqdm(groups.items(), desc="identifying", disable=not progress, unit="event"):
         evs = [evidence(V[i], fs.local[i] if fs.local else None, det["flank"].iat[i], refs,

@@ -36,7 +36,18 @@ import numpy as np
 
 from .match import flank_compatible
 
-__all__ = ["Whitening", "fit", "choose", "cross_fitted_similarities", "folds_of", "REG", "MIN_INDIVIDUALS"]
+__all__ = ["Whitening", "fit", "choose", "cross_fitted_similarities", "folds_of", "check_use", "REG",
+           "MIN_INDIVIDUALS", "USES"]
+
+# how identification may use the metric (``fit_model`` / ``evaluate_dataset``'s ``whiten``): not
+# at all, for the shortlist and the fused score, or only to choose the shortlist
+USES = (False, True, "shortlist")
+
+
+def check_use(whiten) -> None:
+    """Refuse a ``whiten`` setting that is not one of :data:`USES`."""
+    if whiten not in USES:
+        raise ValueError(f"whiten must be False, True or 'shortlist', not {whiten!r}")
 
 REG = 0.1               # shrinkage of the within-individual covariance towards its mean variance
 MIN_INDIVIDUALS = 8     # individuals with >= 2 photos needed before a map is tried
