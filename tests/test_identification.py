@@ -177,7 +177,7 @@ def test_model_learns_the_metric_cross_fitted_and_keeps_it(cat, monkeypatch):
     real = metric.cross_fitted_similarities
     monkeypatch.setattr(metric, "cross_fitted_similarities",
                         lambda X, ind, folds, rows=None, **kw: seen.append((folds, rows)) or real(X, ind, folds, rows, **kw))
-    assert fit_model(refs, progress=False).whitening is None and not seen     # opt-in
+    assert fit_model(refs, progress=False, whiten=False).whitening is None and not seen
     m = fit_model(refs, progress=False, whiten=True)
     d = m.diagnostics
     assert (m.whitening is not None) == d["whitening"] == (d["mrr_whitened"] > d["mrr_raw"])
@@ -430,13 +430,20 @@ def test_catalogue_keeps_its_metric_setting_for_refits(run, monkeypatch, tmp_pat
     root = tmp_path / "cat"
     shutil.copytree(run.catalogue, root)
     c = Catalogue.load(root)
-    assert c.meta.get("metric", "off") == "off"
-    c.meta["metric"] = "shortlist"
+    assert c.meta["metric"] == "shortlist"          # the default
+    c.meta["metric"] = "off"
     c.save()
     seen = []
     real = ident.fit_model
     monkeypatch.setattr(ident, "fit_model", lambda *a, **k: seen.append(k.get("whiten")) or real(*a, **k))
     ident.add_to_catalogue(root, run.survey.catalogue_images, megadetector=run.survey.catalogue_megadetector_json,
                            progress=False)
-    assert seen == ["shortlist"]
-    assert Catalogue.load(root).meta["metric"] == "shortlist"
+    assert seen == [False]
+    assert Catalogue.load(root).meta["metric"] == "off"
+    # a catalogue built before the setting existed used no metric, and keeps using none
+    c = Catalogue.load(root)
+    del c.meta["metric"]
+    c.save()
+    ident.add_to_catalogue(root, run.survey.catalogue_images, megadetector=run.survey.catalogue_megadetector_json,
+                           progress=False)
+    assert seen == [False, False]

@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .metric import DEFAULT_NAME as DEFAULT_METRIC, NAMES as METRIC_NAMES
+
 __all__ = ["main"]
 
 EPILOG = """\
@@ -146,7 +148,7 @@ def _catalogue(sub):
                            help="image model (default: %(default)s, works offline)")
             q.add_argument("--weights", help="local weights file for the backbone (.safetensors/.pth)")
             q.add_argument("--no-local", action="store_true", help="global embedding only (faster, less accurate)")
-            q.add_argument("--metric", choices=["off", "shortlist", "on"], default="off",
+            q.add_argument("--metric", choices=list(METRIC_NAMES), default=DEFAULT_METRIC,
                            help="learn a metric for the embedding on the catalogue (kept only where it ranks the "
                            "catalogue better): 'shortlist' uses it to choose which animals local matching checks, "
                            "'on' also in the fused score (default: %(default)s; benchmarks/results/metric_ablation.md)")
@@ -362,7 +364,7 @@ def _evaluate(sub):
     p.add_argument("--global-only", action="store_true", help="evaluate the global embedding alone (fast)")
     p.add_argument("--no-dense", action="store_true",
                    help="leave the dense CNN grid score out of the fused method (ablation: keypoints only)")
-    p.add_argument("--metric", choices=["off", "shortlist", "on"], default="off",
+    p.add_argument("--metric", choices=list(METRIC_NAMES), default=DEFAULT_METRIC,
                    help="the embedding's learned metric, as 'catalogue build --metric' (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the individual splits (default: %(default)s)")
     p.add_argument("--cache", help="feature cache folder (default: none)")

@@ -102,12 +102,12 @@ def _fold_of(individuals: np.ndarray, n_folds: int, seed: int) -> dict:
 def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, megadetector=None,
                      methods=("global", "full"), seed: int = 0, n_folds: int = 5,
                      n_individuals: int = SHORTLIST_INDIVIDUALS, per_individual: int | None = None, cache_dir=None, out=None, progress: bool = True,
-                     embedder=None, dense: bool = True, whiten: bool = False) -> dict:
+                     embedder=None, dense: bool = True, whiten: bool | str = metric.DEFAULT_USE) -> dict:
     """Evaluate identification on a labelled dataset folder (see module docstring).
     ``dense=False`` leaves the dense grid score out of the fusion (an ablation: keypoints only);
-    ``whiten=True`` adds the embedding's learned metric (``metric``; off by default, as in
-    ``identify.fit_model``); ``whiten="shortlist"`` uses it only to choose which animals and
-    photos local matching checks, the fusion keeping the raw cosine.
+    ``whiten``: the embedding's learned metric (``metric``), as ``identify.fit_model``'s:
+    ``"shortlist"`` (default) uses it only to choose which animals and photos local matching
+    checks, the fusion keeping the raw cosine; ``True`` fuses it too; ``False`` leaves it out.
     ``per_individual`` None: as a catalogue of the gallery's individuals would
     (``match.per_individual_for``)."""
     from tqdm.auto import tqdm
@@ -156,7 +156,7 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
     # (as fit_model decides on a catalogue), each query through a map fitted without its
     # fold's individuals; the global rows stay the raw cosine, the baseline
     metric.check_use(whiten)
-    SF, wdiag = S, {"whitening": False, "whitening_reason": "is off (whiten=True turns it on)"}
+    SF, wdiag = S, {"whitening": False, "whitening_reason": "is off (whiten=False)"}
     if use_local and whiten:
         w_all, wdiag = metric.choose(fs.vectors, individuals, flanks, sightings, seed)
         if w_all is not None:

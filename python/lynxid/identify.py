@@ -322,7 +322,8 @@ def apply_reported(reported: dict | None, shown) -> np.ndarray:
 def fit_model(refs: References, use_local: bool = True, target: str = "gmean",
               n_individuals: int = SHORTLIST_INDIVIDUALS, per_individual: int | None = None,
               progress: bool = True, query_flanks: bool = True, deep_individuals: int = DEEP_INDIVIDUALS,
-              deep_per_individual: int = DEEP_PER_INDIVIDUAL, whiten: bool | str = False) -> IdentificationModel:
+              deep_per_individual: int = DEEP_PER_INDIVIDUAL,
+              whiten: bool | str = metric.DEFAULT_USE) -> IdentificationModel:
     """Fit the fused calibration and the open-set weight on a labelled catalogue.
 
     ``query_flanks=False``: each leave-one-out query is matched against both flanks, as an
@@ -331,13 +332,13 @@ def fit_model(refs: References, use_local: bool = True, target: str = "gmean",
     ``deep_individuals`` / ``deep_per_individual``: local matching's second look
     (``match.DEEP_INDIVIDUALS``), stored with the model so identify checks what was calibrated.
     ``whiten``: learn the embedding's metric on the catalogue (``metric.choose``: kept only
-    where it ranks the catalogue better). Off by default: on nyala (``lynxid evaluate``,
-    benchmarks/results/whitening_harness.md) it raised "all" rank-1 28.1 -> 31.7 % and every
-    rank-5, but lowered same-flank rank-1 34.4 -> 32.4 % and made the reported probability
-    less well calibrated (ECE 0.099 -> 0.176). ``whiten="shortlist"``: the metric only
-    chooses which animals and photos local matching checks, ``g`` stays the raw cosine; the
-    best of the three on nyala and lion (benchmarks/results/metric_ablation.md: same-flank
-    rank-1 34.3 -> 34.8 % and 0.3 -> 12.1 %), not yet the default."""
+    where it ranks the catalogue better). Default ``"shortlist"`` (``metric.DEFAULT_USE``):
+    the metric only chooses which animals and photos local matching checks, ``g`` stays the
+    raw cosine; the best of the three on nyala and lion (benchmarks/results/metric_ablation.md:
+    same-flank rank-1 34.3 -> 34.8 % and 0.3 -> 12.1 %). ``True`` also fuses the metric's
+    cosine: on nyala it raised "all" rank-1 28.1 -> 31.7 % but lowered same-flank rank-1
+    34.4 -> 32.4 % and made the reported probability less well calibrated (ECE 0.099 ->
+    0.176, benchmarks/results/whitening_harness.md). ``False``: the raw cosine only."""
     if target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}")
     metric.check_use(whiten)
@@ -348,7 +349,7 @@ def fit_model(refs: References, use_local: bool = True, target: str = "gmean",
     # the learned metric, when it helps on this catalogue; the leave-one-out measures every
     # query with a map fitted without its individual, as a new animal's photo would be
     whitening, wdiag = (metric.choose(refs.vectors, refs.individuals, refs.flanks, refs.sightings) if whiten
-                        else (None, {"whitening": False, "whitening_reason": "is off (whiten=True turns it on)"}))
+                        else (None, {"whitening": False, "whitening_reason": "is off (whiten=False)"}))
     sims = None
     if whitening is not None:
         folds = metric.folds_of(refs.individuals)
@@ -407,7 +408,8 @@ def _catalogue_detections(images, megadetector, threshold, issues: Issues):
 
 
 # how a catalogue uses the embedding's learned metric (fit_model's ``whiten``)
-METRIC_USES = {"off": False, "shortlist": "shortlist", "on": True}
+METRIC_USES = metric.NAMES
+DEFAULT_METRIC = metric.DEFAULT_NAME
 
 
 def metric_whiten(use: str):
@@ -419,11 +421,11 @@ def metric_whiten(use: str):
 
 def build_catalogue(root, images, megadetector=None, backbone: str = "efficientnet-lite0", weights=None,
                     threshold: float = 0.2, local: bool = True, target: str = "gmean", progress: bool = True,
-                    embedder=None, metric: str = "off") -> Catalogue:
+                    embedder=None, metric: str = DEFAULT_METRIC) -> Catalogue:
     """Build a catalogue at ``root`` from labelled photos in ``images`` (a folder per
     individual, or XMP ``individual|ID`` tags), fit its identification model and save it.
     ``metric``: use the embedding's metric learned on the catalogue (``fit_model``'s
-    ``whiten``): "off" (default), "shortlist" (to choose what local matching checks) or "on"
+    ``whiten``): "shortlist" (default: to choose what local matching checks), "off" or "on"
     (also in the fusion); kept with the catalogue for later refits."""
     root = Path(root)
     if (root / "catalogue.json").exists():

@@ -47,8 +47,9 @@ catalogue_root <- function(x) {
 #'   the accuracy on known and on new animals) or \code{"balanced"} (their mean).
 #' @param progress Show progress bars.
 #' @param metric Learn a metric for the embedding on the catalogue (kept only where it ranks
-#'   the catalogue's animals better): \code{"off"} (default), \code{"shortlist"} (it chooses
-#'   which animals local matching checks) or \code{"on"} (also in the fused score).
+#'   the catalogue's animals better): \code{"shortlist"} (default: it chooses which animals
+#'   local matching checks, the fused score keeps the plain cosine), \code{"off"} or
+#'   \code{"on"} (also in the fused score).
 #' @return A \code{lynxid_catalogue}: a list with \code{path}, \code{individuals},
 #'   \code{n_references}, \code{diagnostics} (leave-one-out accuracy of the fitted model:
 #'   \code{baks} known called correctly, \code{baus} unknown called new, \code{ece_top1}
@@ -67,7 +68,7 @@ catalogue_root <- function(x) {
 #' @export
 build_catalogue <- function(path, images, megadetector = NULL, backbone = "efficientnet-lite0", weights = NULL,
                             threshold = 0.2, local = TRUE, target = c("gmean", "balanced"),
-                            progress = interactive(), metric = c("off", "shortlist", "on")) {
+                            progress = interactive(), metric = c("shortlist", "off", "on")) {
   target <- match.arg(target)
   metric <- match.arg(metric)
   idm <- py_lynxid("identify")
