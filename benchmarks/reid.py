@@ -106,16 +106,24 @@ def latency(n_refs: int = 2000, n_queries: int = 100, seed: int = 0) -> dict:
         prows += pair_rows(q, ev, refs, refs.vectors @ fs.vectors[q], str(det["individual"].iat[q]))
     pt = pair_table(prows)
     verifier = PairVerifier().fit(np.stack(pt["X"].to_numpy()), pt["y"]) if pt["y"].nunique() == 2 else None
+    # the learned metric that chooses the shortlist (the default, metric.DEFAULT_USE): fitted and
+    # applied to the references once, as a catalogue's model is; each query is mapped and
+    # compared with every reference inside the timing
+    from lynxid import metric
+    W = metric.fit(refs.vectors, refs.individuals) if metric.DEFAULT_USE == "shortlist" else None
+    RW = None if W is None else W.apply(refs.vectors)
     times = []
     for q in q_i:
         t = time.perf_counter()
-        evidence(fs.vectors[q], fs.local[q], det["flank"].iat[q], refs, verifier=verifier)
+        rank = None if W is None else RW @ W.apply(fs.vectors[q][None])[0]
+        evidence(fs.vectors[q], fs.local[q], det["flank"].iat[q], refs, verifier=verifier, rank_sims=rank)
         times.append(time.perf_counter() - t)
     t = np.array(times) * 1000
-    return {"references": int(n_refs), "queries": int(len(q_i)), "p50_ms": float(np.percentile(t, 50)),
+    return {"measured": time.strftime("%Y-%m-%d %H:%M"), "lynxid_commit": _commit(),
+            "references": int(n_refs), "queries": int(len(q_i)), "p50_ms": float(np.percentile(t, 50)),
             "p95_ms": float(np.percentile(t, 95)), "mean_ms": float(t.mean()),
-            "verifier": verifier is not None,
-            "note": f"global similarity to every reference + RANSAC-verified keypoint and dense grid matching, pair verifier, against the {SHORTLIST_PER_INDIVIDUAL} best "
+            "verifier": verifier is not None, "shortlist_metric": W is not None,
+            "note": f"global similarity to every reference{' (and in the learned metric that picks the shortlist)' if W is not None else ''} + RANSAC-verified keypoint and dense grid matching, pair verifier, against the {SHORTLIST_PER_INDIVIDUAL} best "
                     f"photos of the {SHORTLIST_INDIVIDUALS} best individuals, then up to {DEEP_PER_INDIVIDUAL} photos of the "
                     f"{DEEP_INDIVIDUALS} that matched best ({DEEP_BUDGET} more at most: up to "
                     f"{SHORTLIST_INDIVIDUALS * SHORTLIST_PER_INDIVIDUAL + DEEP_BUDGET} pairs); features cached"}
