@@ -223,12 +223,14 @@ def _plot(rep, name):
 
 
 def _commit() -> str | None:
-    """The checkout's commit (with '+changes' when the tree differs from it)."""
+    """The checkout's commit (with '+changes' when the tree differs from it; this benchmark's
+    own results, which it rewrites as it goes, do not count)."""
     import subprocess
     try:
         c = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                            check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                ":(exclude)benchmarks/results"], cwd=ROOT,
                                capture_output=True, text=True).stdout.strip()
         return c + ("+changes" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
