@@ -285,8 +285,10 @@ def to_markdown(res: dict) -> str:
                 out += ["", f"The probability reported with each of these {o['decisions']} decisions (P of the named "
                         f"individual, or P(new)): mean {o['mean_shown_probability']:.3f}, decisions right "
                         f"{o['decision_accuracy']:.3f}, ECE **{o['ece_decision']:.3f}** "
-                        f"({o.get('ece_decision_unmapped', float('nan')):.3f} before the catalogue's map of reported "
-                        "probabilities, `identify.fit_reported`)."]
+                        f"({o.get('ece_decision_unmapped', float('nan')):.3f} before the catalogue's maps of reported "
+                        "probabilities, `identify.fit_reported`"
+                        + (f"; {o['ece_decision_one_map']:.3f} with one map for named and new decisions alike"
+                           if "ece_decision_one_map" in o else "") + ")."]
         s = rep.get("seconds", {})
         if s:
             out += ["", f"Time: {s['total']} s in all; features {1000 * s['features_per_image']:.0f} ms per photo; "

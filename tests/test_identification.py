@@ -355,6 +355,40 @@ def test_decision_table_scores_both_scenarios():
     assert not t.loc[(1, "unknown"), "right"] and t.loc[(1, "unknown"), "shown"] == pytest.approx(0.6)
 
 
+def test_named_and_new_decisions_are_mapped_apart():
+    """The same reported 0.6 can mean right 30 % of the time for a named animal and 90 % for
+    a "new" call: one pooled map fits only their mixture (calibrated on a survey only while the
+    survey mixes them as the catalogue did), the split maps fit each."""
+    from lynxid.identify import apply_reported, fit_reported
+    rng = np.random.default_rng(1)
+    n = 2000
+    shown = rng.uniform(0.3, 0.9, n)
+    new = rng.uniform(size=n) < 0.5
+    right = rng.uniform(size=n) < np.where(new, np.minimum(shown + 0.3, 1.0), shown - 0.3)
+    table = pd.DataFrame({"query": np.arange(n), "scenario": np.where(np.arange(n) % 2, "known", "unknown"),
+                          "shown": shown, "called_new": new, "right": right})
+    fit, test = table.iloc[:n // 2], table.iloc[n // 2:]
+    rep = fit_reported(fit)
+    assert {"named", "new"} <= set(rep)
+    split = apply_reported(rep, test.shown, test.called_new)
+    pooled = apply_reported(rep, test.shown)
+    nm = ~test.called_new.to_numpy()
+    for kind in (nm, ~nm):      # each kind of decision on its own
+        assert expected_calibration_error(split[kind], test.right[kind]) < 0.06
+        assert expected_calibration_error(pooled[kind], test.right[kind]) > 0.2
+    # a survey where most decisions name an animal (test mixture 4:1, the catalogue's 1:1)
+    mix = np.flatnonzero(nm | (np.arange(len(test)) % 4 == 0))
+    assert (expected_calibration_error(pooled[mix], test.right.to_numpy()[mix])
+            > expected_calibration_error(split[mix], test.right.to_numpy()[mix]) + 0.1)
+    # a catalogue fitted before the split (no named/new maps) is read with its one map
+    old = {k: rep[k] for k in ("x", "y", "decisions")}
+    assert np.allclose(apply_reported(old, test.shown, test.called_new), pooled)
+    # too few decisions of one kind: that kind keeps the pooled map
+    few = fit[~fit.called_new | (np.arange(len(fit)) < 40)]
+    rep_few = fit_reported(few)
+    assert "named" in rep_few and ("new" in rep_few) == (few.called_new.sum() >= 30)
+
+
 def test_reported_probability_is_recalibrated_on_the_catalogue_decisions():
     from lynxid.identify import apply_reported, fit_reported
     rng = np.random.default_rng(0)

@@ -381,6 +381,7 @@ def _open_set(det, fs, S, refs, individuals, sightings, flanks, seed, n_individu
     # individual, or P(new)): is the decision right that often?
     shown = np.concatenate([k_calls.shown.to_numpy(), u_calls.shown.to_numpy()])
     shown_raw = np.concatenate([k_calls.shown_raw.to_numpy(), u_calls.shown_raw.to_numpy()])
+    shown_one = np.concatenate([k_calls.shown_one_map.to_numpy(), u_calls.shown_one_map.to_numpy()])
     right = np.concatenate([k_ok.to_numpy(), u_calls.called_new.to_numpy()])
     # cluster the unknown half's detections called new
     new_q = u_calls.index[u_calls.called_new].to_numpy()
@@ -392,6 +393,7 @@ def _open_set(det, fs, S, refs, individuals, sightings, flanks, seed, n_individu
             "gmean_best_threshold_in_hindsight": hindsight,
             "ece_decision": expected_calibration_error(shown, right), "decisions": int(len(shown)),
             "ece_decision_unmapped": expected_calibration_error(shown_raw, right),
+            "ece_decision_one_map": expected_calibration_error(shown_one, right),
             "decision_accuracy": float(right.mean()), "mean_shown_probability": float(shown.mean()),
             "new_detections_clustered": int(len(new_q))}
 
@@ -447,7 +449,10 @@ def _open_set_calls(pairs: pd.DataFrame, ptab: pd.DataFrame, cal, c: float, veri
                          # what identify reports: P(k) of the individual it names, or P(new),
                          # then mapped as the catalogue's decisions were (identify.fit_reported)
                          "shown_raw": shown,
-                         "shown": apply_reported(reported, shown),
+                         "shown": apply_reported(reported, shown, top["called_new"].to_numpy()),
+                         # one map for named and "new" decisions alike (how lynxid mapped them
+                         # before), kept to measure the split against
+                         "shown_one_map": apply_reported(reported, shown),
                          "top_odds": (top["p"] / (1 - top["p"])).to_numpy()},
                         index=top["query"].to_numpy())
 
@@ -485,7 +490,9 @@ def format_report(rep: dict) -> str:
                      f"BAKS = {o['BAKS']:.3f}  BAUS = {o['BAUS']:.3f}  sqrt(BAKS*BAUS) = {o['gmean']:.3f}  "
                      f"clustering ARI of new = {o['ari_new']:.3f}  ECE of the reported probability = "
                      f"{o.get('ece_decision', float('nan')):.3f} "
-                     f"(unmapped {o.get('ece_decision_unmapped', float('nan')):.3f})")
+                     f"(unmapped {o.get('ece_decision_unmapped', float('nan')):.3f}"
+                     + (f", one map for named and new {o['ece_decision_one_map']:.3f}" if "ece_decision_one_map" in o else "")
+                     + ")")
         if "baks_ceiling" in o:
             lines.append(f"open set bounds: top candidate right for a balanced {o['baks_ceiling']:.3f} of known queries "
                          f"(BAKS never exceeds it; sqrt(BAKS*BAUS) <= {o['gmean_ceiling']:.3f}); the best 'new' "

@@ -89,10 +89,11 @@ class IdentificationModel:
             return None
         return self.whitening.apply(vectors)
 
-    def reported_probability(self, shown) -> np.ndarray:
-        """The probability reported with a decision -- P(named individual) or P(new) -- mapped
-        to how often such decisions were right on the catalogue (:func:`fit_reported`)."""
-        return apply_reported(self.reported, shown)
+    def reported_probability(self, shown, called_new=None) -> np.ndarray:
+        """The probability reported with a decision -- P(named individual) or P(new, where
+        ``called_new``) -- mapped to how often such decisions were right on the catalogue
+        (:func:`fit_reported`)."""
+        return apply_reported(self.reported, shown, called_new)
 
     def posterior(self, ev: Evidence) -> tuple[np.ndarray, np.ndarray, float]:
         """``(names, P(k), P(new))`` with candidates sorted by decreasing probability."""
@@ -278,7 +279,7 @@ def decision_table(pairs: pd.DataFrame, prob_col: str, c: float) -> pd.DataFrame
     """The decisions behind the "new" weight ``c``, each with the probability identify would
     report and whether it is right: per query, once with its own individual in the catalogue
     (eligible queries: right if it is named) and once without (right if called new).
-    Columns ``query``, ``scenario``, ``shown``, ``right``."""
+    Columns ``query``, ``scenario``, ``shown``, ``called_new``, ``right``."""
     out = []
     for scenario, part in (("known", pairs[pairs["eligible"].astype(bool)]), ("unknown", pairs[pairs["y"] == 0])):
         if not len(part):
@@ -287,36 +288,59 @@ def decision_table(pairs: pd.DataFrame, prob_col: str, c: float) -> pd.DataFrame
         new = top["called_new"].to_numpy()
         right = new if scenario == "unknown" else (~new & (top["y"].to_numpy() == 1))
         out.append(pd.DataFrame({"query": top["query"].to_numpy(), "scenario": scenario,
-                                 "shown": top["shown"].to_numpy(), "right": right}))
-    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=["query", "scenario", "shown", "right"])
+                                 "shown": top["shown"].to_numpy(), "called_new": new, "right": right}))
+    return (pd.concat(out, ignore_index=True) if out else
+            pd.DataFrame(columns=["query", "scenario", "shown", "called_new", "right"]))
 
 
 MIN_DECISIONS = 30
 
 
 def fit_reported(table: pd.DataFrame) -> dict | None:
-    """Isotonic map from the reported probability to the share of right decisions, fitted on
-    :func:`decision_table` (known and unknown scenarios in equal number, the balance the "new"
+    """Isotonic maps from the reported probability to the share of right decisions, fitted on
+    :func:`decision_table` (known and unknown scenarios weighted equally, the balance the "new"
     weight is chosen for). Why: P(k) and P(new) come from pairwise probabilities that are
     calibrated pair by pair, but a decision picks the largest of them, and that choice is not
     what the pairwise calibration saw (the harness's "ECE of the reported probability",
-    benchmarks/results/reid.md, measures both). None with fewer than MIN_DECISIONS decisions
-    of each kind (the probability is then reported as is)."""
+    benchmarks/results/reid.md, measures both). A named animal and a "new" call are mapped
+    apart (``named``, ``new``): the same 0.6 means something else for each, and one map can
+    only fit their mixture. Each needs MIN_DECISIONS decisions of its kind, else the pooled map
+    (``x``, ``y``) serves it. None with fewer than MIN_DECISIONS decisions of each scenario
+    (the probability is then reported as is)."""
     from sklearn.isotonic import IsotonicRegression
     k, u = table[table.scenario == "known"], table[table.scenario == "unknown"]
     if min(len(k), len(u)) < MIN_DECISIONS:
         return None
     w = np.where(table.scenario == "known", 1.0 / len(k), 1.0 / len(u))
-    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(
-        table["shown"].to_numpy(float), table["right"].to_numpy(float), sample_weight=w)
-    return {"x": iso.X_thresholds_.tolist(), "y": iso.y_thresholds_.tolist(), "decisions": int(len(table))}
+
+    def iso(m):
+        f = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(
+            table["shown"].to_numpy(float)[m], table["right"].to_numpy(float)[m], sample_weight=w[m])
+        return {"x": f.X_thresholds_.tolist(), "y": f.y_thresholds_.tolist()}
+
+    out = {**iso(np.ones(len(table), bool)), "decisions": int(len(table))}
+    if "called_new" in table:
+        new = table["called_new"].to_numpy(bool)
+        for name, m in (("named", ~new), ("new", new)):
+            if m.sum() >= MIN_DECISIONS:
+                out[name] = iso(m)
+    return out
 
 
-def apply_reported(reported: dict | None, shown) -> np.ndarray:
+def apply_reported(reported: dict | None, shown, called_new=None) -> np.ndarray:
+    """Map reported probabilities with :func:`fit_reported`'s maps: a decision's own kind's
+    map where the catalogue had one (``called_new``: per value, a "new" call), else the pooled
+    one (and catalogues fitted before the maps were split)."""
     shown = np.asarray(shown, float)
     if not reported:
         return shown
-    return np.interp(shown, reported["x"], reported["y"])
+    out = np.interp(shown, reported["x"], reported["y"])
+    if called_new is not None:
+        new = np.broadcast_to(np.asarray(called_new, bool), shown.shape)
+        for name, m in (("named", ~new), ("new", new)):
+            if name in reported and m.any():
+                out[m] = np.interp(shown[m], reported[name]["x"], reported[name]["y"])
+    return out
 
 
 def fit_model(refs: References, use_local: bool = True, target: str = "gmean",
@@ -790,7 +814,7 @@ def identify(images, catalogue, megadetector=None, out=None, *, tz: str | None =
     if len(U):
         _one_animal_per_name(U)
         # reported: how often a decision like this one was right on the catalogue
-        U["probability"] = model.reported_probability(U["probability"].to_numpy(float))
+        U["probability"] = model.reported_probability(U["probability"].to_numpy(float), U["is_new"].to_numpy(bool))
 
     # new units -> provisional individuals
     new_idx = np.nonzero(U["is_new"].to_numpy())[0] if len(U) else np.array([], int)
