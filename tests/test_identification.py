@@ -384,9 +384,11 @@ def test_named_and_new_decisions_are_mapped_apart():
     old = {k: rep[k] for k in ("x", "y", "decisions")}
     assert np.allclose(apply_reported(old, test.shown, test.called_new), pooled)
     # too few decisions of one kind: that kind keeps the pooled map
-    few = fit[~fit.called_new | (np.arange(len(fit)) < 40)]
+    from lynxid.identify import MIN_SPLIT_DECISIONS
+    few = fit[~fit.called_new | (np.arange(len(fit)) < 300)]
     rep_few = fit_reported(few)
-    assert "named" in rep_few and ("new" in rep_few) == (few.called_new.sum() >= 30)
+    assert 0 < few.called_new.sum() < MIN_SPLIT_DECISIONS <= (~few.called_new).sum()
+    assert "named" in rep_few and "new" not in rep_few
 
 
 def test_reported_probability_is_recalibrated_on_the_catalogue_decisions():
