@@ -446,6 +446,12 @@ def metric_whiten(use: str):
     return METRIC_USES[use]
 
 
+def catalogue_whiten(cat: Catalogue):
+    """``fit_model``'s ``whiten`` for refitting ``cat``: its stored metric setting; a catalogue
+    built before the setting existed used no metric and keeps using none (not the default)."""
+    return metric_whiten(cat.meta.get("metric", "off"))
+
+
 def build_catalogue(root, images, megadetector=None, backbone: str = "efficientnet-lite0", weights=None,
                     threshold: float = 0.2, local: bool = True, target: str = "gmean", progress: bool = True,
                     embedder=None, metric: str = DEFAULT_METRIC) -> Catalogue:
@@ -508,7 +514,7 @@ def _add(cat: Catalogue, images, megadetector, threshold, emb, local, target, pr
     cat.add(det.iloc[keep].reset_index(drop=True), fs.vectors[keep])
     try:
         model = fit_model(references(cat), use_local=local, target=target, progress=progress,
-                          whiten=metric_whiten(cat.meta.get("metric", "off")))
+                          whiten=catalogue_whiten(cat))
         cat.meta["model"] = model.to_dict()
     except ValueError as exc:
         cat.meta["model"] = None

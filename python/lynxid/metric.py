@@ -39,14 +39,15 @@ from .match import flank_compatible
 __all__ = ["Whitening", "fit", "choose", "cross_fitted_similarities", "folds_of", "check_use", "REG",
            "MIN_INDIVIDUALS", "USES", "NAMES", "DEFAULT_NAME", "DEFAULT_USE"]
 
-# how identification may use the metric (``fit_model`` / ``evaluate_dataset``'s ``whiten``): not
-# at all, for the shortlist and the fused score, or only to choose the shortlist
-USES = (False, True, "shortlist")
+# how identification may use the metric (``fit_model`` / ``evaluate_dataset``'s ``whiten``), by
+# the setting's name for users (CLI, R): not at all, only to choose the shortlist, or for the
+# shortlist and the fused score
+NAMES = {"off": False, "shortlist": "shortlist", "on": True}
+USES = tuple(NAMES.values())
 # the default: only to choose the shortlist, the best of the three on the judged figures of
 # both real datasets (benchmarks/results/metric_ablation.md: same-flank rank-1 nyala 34.3 ->
 # 34.8 %, lion 0.3 -> 12.1 %; lion's open set 0.305 -> 0.356), with the fused score's
 # calibration untouched; ``choose`` still leaves the map out where it does not rank better
-NAMES = {"off": False, "shortlist": "shortlist", "on": True}   # the setting's name for users (CLI, R)
 DEFAULT_NAME = "shortlist"
 DEFAULT_USE = NAMES[DEFAULT_NAME]
 

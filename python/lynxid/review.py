@@ -483,7 +483,7 @@ def add_reviewed_to_catalogue(catalogue, results, *, include_new: bool = True, p
     added)`` where ``added`` lists the detections added (already present ones are skipped)."""
     from .catalogue import Catalogue
     from .features import extract_features
-    from .identify import _embedder_for, fit_model, metric_whiten, references
+    from .identify import _embedder_for, catalogue_whiten, fit_model, references
 
     det, _ = _read_results(results)
     cat = catalogue if isinstance(catalogue, Catalogue) else Catalogue.load(catalogue)
@@ -516,7 +516,7 @@ def add_reviewed_to_catalogue(catalogue, results, *, include_new: bool = True, p
     cat.add(added, fs.vectors[keep])
     try:
         cat.meta["model"] = fit_model(references(cat), use_local=local, target=target, progress=progress,
-                                      whiten=metric_whiten(cat.meta.get("metric", "off"))).to_dict()
+                                      whiten=catalogue_whiten(cat)).to_dict()
     except ValueError as exc:
         cat.meta["model"] = None
         cat.meta.setdefault("issues", []).append({"file": str(results), "stage": "catalogue", "severity": "warning",
