@@ -288,7 +288,10 @@ def to_markdown(res: dict) -> str:
                         f"({o.get('ece_decision_unmapped', float('nan')):.3f} before the catalogue's maps of reported "
                         "probabilities, `identify.fit_reported`"
                         + (f"; {o['ece_decision_one_map']:.3f} with one map for named and new decisions alike"
-                           if "ece_decision_one_map" in o else "") + ")."]
+                           if "ece_decision_one_map" in o else "")
+                        + "".join(f"; {v:.3f} with {k} maps (how lynxid mapped them before)"
+                                  for k, v in o.get("ece_decision_by_map", {}).items() if k != "logistic")
+                        + ")."]
         s = rep.get("seconds", {})
         if s:
             out += ["", f"Time: {s['total']} s in all; features {1000 * s['features_per_image']:.0f} ms per photo; "

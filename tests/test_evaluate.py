@@ -74,6 +74,10 @@ def test_evaluate_on_distinguishable_animals(labelled):
     # every unknown photo and every known one with another sighting in the catalogue is a decision
     # (here all 36: every photo has two other sightings of its flank)
     assert o["decisions"] == 36 and 0 <= o["ece_decision"] <= 1 and 0 < o["mean_shown_probability"] <= 1
+    # the default maps' figure, and each kind of map measured on the same decisions beside it
+    from lynxid.identify import REPORTED_MAPS
+    assert set(o["ece_decision_by_map"]) == set(REPORTED_MAPS)
+    assert o["ece_decision_by_map"][REPORTED_MAPS[0]] == pytest.approx(o["ece_decision"])
     text = format_report(rep)
     line = next(ln for ln in text.splitlines() if ln.startswith("same-flank") and " full " in ln)
     assert "rank-1 =" in line and f"{100 * sf['rank1']:5.1f} %" in line

@@ -382,6 +382,9 @@ def _open_set(det, fs, S, refs, individuals, sightings, flanks, seed, n_individu
     shown = np.concatenate([k_calls.shown.to_numpy(), u_calls.shown.to_numpy()])
     shown_raw = np.concatenate([k_calls.shown_raw.to_numpy(), u_calls.shown_raw.to_numpy()])
     shown_one = np.concatenate([k_calls.shown_one_map.to_numpy(), u_calls.shown_one_map.to_numpy()])
+    from .identify import REPORTED_MAPS
+    by_kind = {c[len("shown_"):]: np.concatenate([k_calls[c].to_numpy(), u_calls[c].to_numpy()])
+               for c in k_calls.columns if c.startswith("shown_") and c[len("shown_"):] in REPORTED_MAPS}
     right = np.concatenate([k_ok.to_numpy(), u_calls.called_new.to_numpy()])
     # cluster the unknown half's detections called new
     new_q = u_calls.index[u_calls.called_new].to_numpy()
@@ -394,6 +397,7 @@ def _open_set(det, fs, S, refs, individuals, sightings, flanks, seed, n_individu
             "ece_decision": expected_calibration_error(shown, right), "decisions": int(len(shown)),
             "ece_decision_unmapped": expected_calibration_error(shown_raw, right),
             "ece_decision_one_map": expected_calibration_error(shown_one, right),
+            "ece_decision_by_map": {k: expected_calibration_error(v, right) for k, v in by_kind.items()},
             "decision_accuracy": float(right.mean()), "mean_shown_probability": float(shown.mean()),
             "new_detections_clustered": int(len(new_q))}
 
@@ -414,8 +418,9 @@ def _fit_open_set_model(kp: pd.DataFrame, kpt: pd.DataFrame, seed: int, choose, 
     """What building a catalogue fits (``identify.fit_model``): the pair verifier on the photo
     pairs ``kpt``, the calibrator on every (query, individual) pair with the verifier's
     cross-fitted sums as ``d``, the "new" weight on out-of-fold probabilities, ties broken by
-    the calibrator's log-odds, and the map of reported probabilities.
-    ``(calibrator, new weight, metrics, verifier, reported)``."""
+    the calibrator's log-odds, and the maps of reported probabilities.
+    ``(calibrator, new weight, metrics, verifier, {map kind: reported})``, the default kind
+    (``identify.fit_reported``) first."""
     from .identify import dense_evidence
     ver = None
     if use_dense:
@@ -428,15 +433,20 @@ def _fit_open_set_model(kp: pd.DataFrame, kpt: pd.DataFrame, seed: int, choose, 
     if scored["p_cv"].notna().sum() < 0.5 * len(scored):
         scored["p_cv"] = cal.predict(kp.g, kp.l, kp.d)
     c, metrics = choose(scored.dropna(subset=["p_cv"]), "p_cv", "gmean")
-    from .identify import decision_table, fit_reported
-    reported = fit_reported(decision_table(scored.dropna(subset=["p_cv"]), "p_cv", c))
+    from .identify import REPORTED_MAPS, decision_table, fit_reported
+    table = decision_table(scored.dropna(subset=["p_cv"]), "p_cv", c)
+    # the default maps, and the other kinds measured beside them
+    reported = {kind: fit_reported(table, kind) for kind in REPORTED_MAPS}
     return cal, c, metrics, ver, reported
 
 
 def _open_set_calls(pairs: pd.DataFrame, ptab: pd.DataFrame, cal, c: float, verifier=None,
                     reported=None) -> pd.DataFrame:
     """Per query: the top candidate as identify ranks them, and whether it is called new
-    (P(new) >= the best P(k))."""
+    (P(new) >= the best P(k)). ``reported``: ``{map kind: maps}`` (``_fit_open_set_model``),
+    the first the default (column ``shown``), each also as ``shown_<kind>``."""
+    reported = reported or {}
+    default = next(iter(reported.values()), None)
     if verifier is not None:
         from .identify import dense_evidence
         pairs = pairs.assign(d=dense_evidence(pairs, ptab, verifier)[0])
@@ -449,10 +459,12 @@ def _open_set_calls(pairs: pd.DataFrame, ptab: pd.DataFrame, cal, c: float, veri
                          # what identify reports: P(k) of the individual it names, or P(new),
                          # then mapped as the catalogue's decisions were (identify.fit_reported)
                          "shown_raw": shown,
-                         "shown": apply_reported(reported, shown, top["called_new"].to_numpy()),
+                         "shown": apply_reported(default, shown, top["called_new"].to_numpy()),
                          # one map for named and "new" decisions alike (how lynxid mapped them
                          # before), kept to measure the split against
-                         "shown_one_map": apply_reported(reported, shown),
+                         "shown_one_map": apply_reported(default, shown),
+                         **{f"shown_{kind}": apply_reported(rep, shown, top["called_new"].to_numpy())
+                            for kind, rep in reported.items()},
                          "top_odds": (top["p"] / (1 - top["p"])).to_numpy()},
                         index=top["query"].to_numpy())
 
@@ -492,6 +504,8 @@ def format_report(rep: dict) -> str:
                      f"{o.get('ece_decision', float('nan')):.3f} "
                      f"(unmapped {o.get('ece_decision_unmapped', float('nan')):.3f}"
                      + (f", one map for named and new {o['ece_decision_one_map']:.3f}" if "ece_decision_one_map" in o else "")
+                     + "".join(f", {k} maps {v:.3f}" for k, v in o.get("ece_decision_by_map", {}).items()
+                               if k != "logistic")
                      + ")")
         if "baks_ceiling" in o:
             lines.append(f"open set bounds: top candidate right for a balanced {o['baks_ceiling']:.3f} of known queries "
