@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from . import metric, storage
-from .calibrate import (FusionCalibrator, cross_validated_probabilities, expected_calibration_error, reliability_table,
+from .calibrate import (FusionCalibrator, expected_calibration_error, reliability_table,
                         top_candidates)
 from .cluster import agglomerate
 from .ingest import Issues, load_megadetector, scan_catalogue, whole_image_detections
@@ -113,7 +113,7 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
     from tqdm.auto import tqdm
 
     from .features import extract_features
-    from .identify import _choose_new_weight, pair_rows, pair_table
+    from .identify import pair_rows, pair_table
     t0 = time.time()
     root = Path(root)
     issues = Issues()
@@ -266,8 +266,7 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
                 "reliability": reliability_table(p_sh["p"], p_sh["y"]).to_dict("records")}
     if use_local:
         report["open_set"] = _open_set(det, fs, S, refs_known, individuals, sightings, flanks, seed, n_individuals,
-                                       per_individual, local_cache, progress, _choose_new_weight, use_dense,
-                                       whiten)
+                                       per_individual, local_cache, progress, use_dense, whiten)
     report["seconds"] = {"total": round(time.time() - t0, 1), "features_per_image": round(t_feat / max(1, len(det)), 4),
                          "identification_per_query": round(t_query / max(1, n_query), 4)}
     if out is not None:
@@ -307,7 +306,7 @@ def _image_local(checked: dict, idx: np.ndarray, sims: np.ndarray, verifier) -> 
 
 
 def _open_set(det, fs, S, refs, individuals, sightings, flanks, seed, n_individuals, per_individual,
-              local_cache, progress, choose, use_dense=False, whiten=False):
+              local_cache, progress, use_dense=False, whiten=False):
     """Half the individuals are the catalogue, the other half unknown (flanks known, the
     query's own sighting never in the gallery). With ``whiten``, the learned metric as a
     catalogue of the known half decides and fits it (``metric.choose``): unknown queries
@@ -355,7 +354,7 @@ def _open_set(det, fs, S, refs, individuals, sightings, flanks, seed, n_individu
     pairs["eligible"] = pairs["query"].map(elig).fillna(False).astype(bool)
     kp, kpt = pairs[pairs.known], ptab[ptab.known]
     # unknown queries: the catalogue's model, fitted on every known individual's queries
-    cal, c, fit_metrics, ver, reported = _fit_open_set_model(kp, kpt, seed, choose, use_dense)
+    cal, c, fit_metrics, ver, reported = _fit_open_set_model(kp, kpt, seed, use_dense)
     u_calls = _open_set_calls(pairs[~pairs.known], ptab[~ptab.known], cal, c, ver, reported)
     # known queries: cross-fitted by individual (the model that scores an individual's photos
     # never saw them), so BAKS is not measured on the data the model was fitted on
@@ -364,7 +363,7 @@ def _open_set(det, fs, S, refs, individuals, sightings, flanks, seed, n_individu
     ptfold = kpt["truth"].map(fold)
     k_calls = []
     for f in sorted(kfold.unique()):
-        cal_f, c_f, _, ver_f, rep_f = _fit_open_set_model(kp[kfold != f], kpt[ptfold != f], seed, choose, use_dense)
+        cal_f, c_f, _, ver_f, rep_f = _fit_open_set_model(kp[kfold != f], kpt[ptfold != f], seed, use_dense)
         k_calls.append(_open_set_calls(kp[kfold == f], kpt[ptfold == f], cal_f, c_f, ver_f, rep_f))
     k_calls = pd.concat(k_calls)
     k_calls = k_calls[k_calls.query_eligible]
@@ -414,30 +413,14 @@ def _hindsight_gmean(k_calls: pd.DataFrame, k_right: pd.Series, u_calls: pd.Data
     return best
 
 
-def _fit_open_set_model(kp: pd.DataFrame, kpt: pd.DataFrame, seed: int, choose, use_dense: bool = False):
-    """What building a catalogue fits (``identify.fit_model``): the pair verifier on the photo
-    pairs ``kpt``, the calibrator on every (query, individual) pair with the verifier's
-    cross-fitted sums as ``d``, the "new" weight on out-of-fold probabilities, ties broken by
-    the calibrator's log-odds, and the maps of reported probabilities.
-    ``(calibrator, new weight, metrics, verifier, {map kind: reported})``, the default kind
-    (``identify.fit_reported``) first."""
-    from .identify import dense_evidence
-    ver = None
-    if use_dense:
-        d, ver = dense_evidence(kp, kpt)
-        kp = kp.assign(d=d)
-        use_dense = ver is not None
-    cal = FusionCalibrator(True, use_dense).fit(kp.g, kp.l, kp.y, groups=kp.truth, seed=seed, d=kp.d)
-    p_cv = cross_validated_probabilities(kp.g, kp.l, kp.y, kp.truth, True, seed=seed, d=kp.d, use_dense=use_dense)
-    scored = kp.assign(p_cv=p_cv, z=cal.ranking_key(kp.g, kp.l, kp.d))
-    if scored["p_cv"].notna().sum() < 0.5 * len(scored):
-        scored["p_cv"] = cal.predict(kp.g, kp.l, kp.d)
-    c, metrics = choose(scored.dropna(subset=["p_cv"]), "p_cv", "gmean")
-    from .identify import REPORTED_MAPS, decision_table, fit_reported
-    table = decision_table(scored.dropna(subset=["p_cv"]), "p_cv", c)
-    # the default maps, and the other kinds measured beside them
-    reported = {kind: fit_reported(table, kind) for kind in REPORTED_MAPS}
-    return cal, c, metrics, ver, reported
+def _fit_open_set_model(kp: pd.DataFrame, kpt: pd.DataFrame, seed: int, use_dense: bool = False):
+    """What building a catalogue fits (``identify.fit_decisions``, as ``identify.fit_model``
+    calls it), on the known half's pairs ``kp`` and photo pairs ``kpt``, and the maps of
+    reported probabilities of each kind (``identify.REPORTED_MAPS``, the default first).
+    ``(calibrator, new weight, metrics, verifier, {map kind: reported})``."""
+    from .identify import REPORTED_MAPS, fit_decisions, fit_reported
+    fit = fit_decisions(kp, kpt, True, use_dense, "gmean", seed)
+    return fit.cal, fit.c, fit.choice, fit.verifier, {kind: fit_reported(fit.table, kind) for kind in REPORTED_MAPS}
 
 
 def _open_set_calls(pairs: pd.DataFrame, ptab: pd.DataFrame, cal, c: float, verifier=None,

@@ -386,6 +386,45 @@ def apply_reported(reported: dict | None, shown, called_new=None) -> np.ndarray:
     return out
 
 
+@dataclasses.dataclass
+class DecisionFit:
+    """What a catalogue's decisions are fitted to (:func:`fit_decisions`)."""
+    cal: FusionCalibrator
+    verifier: object | None        # the pair verifier behind ``d``, None without dense evidence
+    c: float                       # the "new" weight
+    choice: dict                   # BAKS / BAUS / target value at ``c`` (``_choose_new_weight``)
+    scored: pd.DataFrame           # the pairs with out-of-fold ``p_cv`` and the ranking key ``z``
+    table: pd.DataFrame            # decision_table at ``c``: what fit_reported maps
+    in_sample: bool                # too few individuals for folds: ``p_cv`` is in-sample
+
+
+def fit_decisions(pairs: pd.DataFrame, ptab: pd.DataFrame, use_local: bool, use_dense: bool,
+                  target: str = "gmean", seed: int = 0) -> DecisionFit:
+    """From a catalogue's leave-one-out (query, individual) pairs ``pairs`` and the photo pairs
+    local matching checked ``ptab``: the pair verifier (its sums cross-fitted by individual as
+    ``d``), the calibrator, out-of-fold probabilities (folds by individual) for an honest
+    choice of the "new" weight, and the decisions behind it. One function for
+    :func:`fit_model` and the harness's open set (``evaluate``), so that what is measured is
+    what a catalogue fits."""
+    verifier = None
+    if use_dense:
+        d, verifier = dense_evidence(pairs, ptab)
+        pairs = pairs.assign(d=d)
+        use_dense = verifier is not None
+    cal = FusionCalibrator(use_local, use_dense).fit(pairs.g, pairs.l, pairs.y, groups=pairs.truth, seed=seed,
+                                                     d=pairs.d)
+    p_cv = cross_validated_probabilities(pairs.g, pairs.l, pairs.y, pairs.truth, use_local, seed=seed, d=pairs.d,
+                                         use_dense=use_dense)
+    pairs = pairs.assign(p_cv=p_cv)
+    in_sample = bool(pairs["p_cv"].notna().sum() < 0.5 * len(pairs))
+    if in_sample:                              # too few individuals for folds: in-sample
+        pairs["p_cv"] = cal.predict(pairs.g, pairs.l, pairs.d)
+    pairs["z"] = cal.ranking_key(pairs.g, pairs.l, pairs.d)   # breaks ties of p_cv as identify does
+    scored = pairs.dropna(subset=["p_cv"])
+    c, choice = _choose_new_weight(scored, "p_cv", target)
+    return DecisionFit(cal, verifier, c, choice, scored, decision_table(scored, "p_cv", c), in_sample)
+
+
 def fit_model(refs: References, use_local: bool = True, target: str = "gmean",
               n_individuals: int = SHORTLIST_INDIVIDUALS, per_individual: int | None = None,
               progress: bool = True, query_flanks: bool = True, deep_individuals: int = DEEP_INDIVIDUALS,
@@ -425,21 +464,9 @@ def fit_model(refs: References, use_local: bool = True, target: str = "gmean",
     pairs, ptab = _loo(refs, use_local, n_individuals, per_individual, progress, query_flanks=query_flanks,
                        deep=(deep_individuals, deep_per_individual), sims=None if shortlist_only else sims,
                        rank_sims=sims if shortlist_only else None)
-    verifier = None
-    if use_dense:
-        pairs["d"], verifier = dense_evidence(pairs, ptab)
-        use_dense = verifier is not None
-    cal = FusionCalibrator(use_local, use_dense).fit(pairs.g, pairs.l, pairs.y, groups=pairs.truth, d=pairs.d)
-    # out-of-fold probabilities (folds by individual) for honest error and threshold choice
-    pairs["p_cv"] = cross_validated_probabilities(pairs.g, pairs.l, pairs.y, pairs.truth, use_local, d=pairs.d,
-                                                  use_dense=use_dense)
-    in_sample = pairs["p_cv"].notna().sum() < 0.5 * len(pairs)
-    if in_sample:                              # too few individuals for folds: in-sample
-        pairs["p_cv"] = cal.predict(pairs.g, pairs.l, pairs.d)
-    pairs["z"] = cal.ranking_key(pairs.g, pairs.l, pairs.d)   # breaks ties of p_cv as identify does
-    scored = pairs.dropna(subset=["p_cv"])
-    c, dm = _choose_new_weight(scored, "p_cv", target)
-    reported = fit_reported(decision_table(scored, "p_cv", c))
+    fit = fit_decisions(pairs, ptab, use_local, use_dense, target)
+    cal, verifier, c, dm, scored, in_sample = fit.cal, fit.verifier, fit.c, fit.choice, fit.scored, fit.in_sample
+    reported = fit_reported(fit.table)
     # calibration judged where decisions are made: the best candidate of each query (all pairs
     # are mostly trivial negatives near 0, whose ECE is flatteringly small)
     top1 = top_candidates(scored, "p_cv")
