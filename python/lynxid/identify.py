@@ -345,8 +345,8 @@ def fit_reported(table: pd.DataFrame, kind: str = "logistic") -> dict | None:
     "new" weight, and steps fitted inside it fell the wrong way on other queries. ECE of the
     reported probability in the harness's open set, both kinds on the same decisions
     (benchmarks/results/reid.md): lion 0.319 isotonic -> 0.031 logistic, nyala 0.063 -> 0.050;
-    on a 20-animal simulated catalogue (120 decisions, pooled maps) 0.050 -> 0.071. ``kind="isotonic"`` fits those older maps (the harness
-    measures them beside the logistic ones)."""
+    on a 20-animal simulated catalogue (120 decisions, pooled maps) 0.050 -> 0.071.
+    ``kind="isotonic"`` fits those older maps (the harness measures them beside these)."""
     if kind not in REPORTED_MAPS:
         raise ValueError(f"kind must be one of {REPORTED_MAPS}")
     k, u = table[table.scenario == "known"], table[table.scenario == "unknown"]
