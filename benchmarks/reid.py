@@ -131,8 +131,9 @@ def latency(n_refs: int = 2000, n_queries: int = 100, seed: int = 0) -> dict:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--datasets", nargs="+", default=["nyala", "lion", "simulated"],
-                    help="nyala, lion (../shared/data/reid) and/or simulated (made by lynxid's simulator)")
+    ap.add_argument("--datasets", nargs="*", default=["nyala", "lion", "simulated"],
+                    help="nyala, lion (../shared/data/reid) and/or simulated (made by lynxid's simulator); "
+                         "none (a bare --datasets) with --adapt reruns only the adaptation")
     ap.add_argument("--adapt", action="store_true", help="also adapt on 2/3 of nyala's individuals, test on the rest")
     ap.add_argument("--adapt-epochs", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
@@ -174,6 +175,8 @@ def main(argv=None):
         t_adapt = time.time() - t
         base = evaluate_dataset(test, cache_dir=WORK / "cache", seed=a.seed)
         adapted = evaluate_dataset(test, weights=weights, cache_dir=WORK / "cache", seed=a.seed)
+        for rep in (base, adapted):
+            rep["measured"], rep["lynxid_commit"] = time.strftime("%Y-%m-%d %H:%M"), _commit()
         results["adaptation"] = {
             "measured": time.strftime("%Y-%m-%d %H:%M"),
             "protocol": "nyala individuals split by seed: 2/3 train (lynxid adapt), 1/3 test (never seen in "
