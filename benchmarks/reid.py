@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT / "python"))
 
 from lynxid import storage  # noqa: E402
 from lynxid.evaluate import METHOD_LABELS, evaluate_dataset, format_report  # noqa: E402
+from lynxid.identify import REPORTED_MAPS  # noqa: E402
 
 SHARED = Path(os.environ.get("LYNXID_SHARED_DATA", ROOT.parent / "shared" / "data"))
 RESULTS = ROOT / "benchmarks" / "results"
@@ -293,7 +294,7 @@ def to_markdown(res: dict) -> str:
                         + (f"; {o['ece_decision_one_map']:.3f} with one map for named and new decisions alike"
                            if "ece_decision_one_map" in o else "")
                         + "".join(f"; {v:.3f} with {k} maps (how lynxid mapped them before)"
-                                  for k, v in o.get("ece_decision_by_map", {}).items() if k != "logistic")
+                                  for k, v in o.get("ece_decision_by_map", {}).items() if k != REPORTED_MAPS[0])
                         + ")."]
         s = rep.get("seconds", {})
         if s:

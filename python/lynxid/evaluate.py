@@ -36,6 +36,7 @@ from . import metric, storage
 from .calibrate import (FusionCalibrator, expected_calibration_error, reliability_table,
                         top_candidates)
 from .cluster import agglomerate
+from .identify import REPORTED_MAPS
 from .ingest import Issues, load_megadetector, scan_catalogue, whole_image_detections
 from .match import SHORTLIST_INDIVIDUALS, References, evidence, per_individual_for
 
@@ -381,9 +382,8 @@ def _open_set(det, fs, S, refs, individuals, sightings, flanks, seed, n_individu
     shown = np.concatenate([k_calls.shown.to_numpy(), u_calls.shown.to_numpy()])
     shown_raw = np.concatenate([k_calls.shown_raw.to_numpy(), u_calls.shown_raw.to_numpy()])
     shown_one = np.concatenate([k_calls.shown_one_map.to_numpy(), u_calls.shown_one_map.to_numpy()])
-    from .identify import REPORTED_MAPS
-    by_kind = {c[len("shown_"):]: np.concatenate([k_calls[c].to_numpy(), u_calls[c].to_numpy()])
-               for c in k_calls.columns if c.startswith("shown_") and c[len("shown_"):] in REPORTED_MAPS}
+    by_kind = {k: np.concatenate([k_calls[f"shown_{k}"].to_numpy(), u_calls[f"shown_{k}"].to_numpy()])
+               for k in REPORTED_MAPS}
     right = np.concatenate([k_ok.to_numpy(), u_calls.called_new.to_numpy()])
     # cluster the unknown half's detections called new
     new_q = u_calls.index[u_calls.called_new].to_numpy()
@@ -418,7 +418,7 @@ def _fit_open_set_model(kp: pd.DataFrame, kpt: pd.DataFrame, seed: int, use_dens
     calls it), on the known half's pairs ``kp`` and photo pairs ``kpt``, and the maps of
     reported probabilities of each kind (``identify.REPORTED_MAPS``, the default first).
     ``(calibrator, new weight, metrics, verifier, {map kind: reported})``."""
-    from .identify import REPORTED_MAPS, fit_decisions, fit_reported
+    from .identify import fit_decisions, fit_reported
     fit = fit_decisions(kp, kpt, True, use_dense, "gmean", seed)
     return fit.cal, fit.c, fit.choice, fit.verifier, {kind: fit_reported(fit.table, kind) for kind in REPORTED_MAPS}
 
@@ -428,26 +428,25 @@ def _open_set_calls(pairs: pd.DataFrame, ptab: pd.DataFrame, cal, c: float, veri
     """Per query: the top candidate as identify ranks them, and whether it is called new
     (P(new) >= the best P(k)). ``reported``: ``{map kind: maps}`` (``_fit_open_set_model``),
     the first the default (column ``shown``), each also as ``shown_<kind>``."""
-    reported = reported or {}
-    default = next(iter(reported.values()), None)
     if verifier is not None:
         from .identify import dense_evidence
         pairs = pairs.assign(d=dense_evidence(pairs, ptab, verifier)[0])
     from .identify import apply_reported, top_decisions
     scored = pairs.assign(p=cal.predict(pairs.g, pairs.l, pairs.d), z=cal.ranking_key(pairs.g, pairs.l, pairs.d))
     top = top_decisions(scored, "p", c)
-    shown = top["shown"].to_numpy()
+    shown, new = top["shown"].to_numpy(), top["called_new"].to_numpy()
+    by_kind = {kind: apply_reported(rep, shown, new) for kind, rep in (reported or {}).items()}
+    default = next(iter((reported or {}).values()), None)
     return pd.DataFrame({"truth": top["truth"].to_numpy(), "top": top["individual"].to_numpy(),
                          "called_new": top["called_new"].to_numpy(), "query_eligible": top["eligible"].to_numpy(),
                          # what identify reports: P(k) of the individual it names, or P(new),
                          # then mapped as the catalogue's decisions were (identify.fit_reported)
                          "shown_raw": shown,
-                         "shown": apply_reported(default, shown, top["called_new"].to_numpy()),
+                         "shown": next(iter(by_kind.values()), shown),
                          # one map for named and "new" decisions alike (how lynxid mapped them
                          # before), kept to measure the split against
                          "shown_one_map": apply_reported(default, shown),
-                         **{f"shown_{kind}": apply_reported(rep, shown, top["called_new"].to_numpy())
-                            for kind, rep in reported.items()},
+                         **{f"shown_{kind}": v for kind, v in by_kind.items()},
                          "top_odds": (top["p"] / (1 - top["p"])).to_numpy()},
                         index=top["query"].to_numpy())
 
@@ -488,7 +487,7 @@ def format_report(rep: dict) -> str:
                      f"(unmapped {o.get('ece_decision_unmapped', float('nan')):.3f}"
                      + (f", one map for named and new {o['ece_decision_one_map']:.3f}" if "ece_decision_one_map" in o else "")
                      + "".join(f", {k} maps {v:.3f}" for k, v in o.get("ece_decision_by_map", {}).items()
-                               if k != "logistic")
+                               if k != REPORTED_MAPS[0])
                      + ")")
         if "baks_ceiling" in o:
             lines.append(f"open set bounds: top candidate right for a balanced {o['baks_ceiling']:.3f} of known queries "
