@@ -118,3 +118,72 @@ def test_wrong_folders_are_errors(tmp_path, capsys):
         Image.new("RGB", (40, 30)).save(tmp_path / "three" / ind / "1_left.jpg")
     assert main(["evaluate", str(tmp_path / "three"), "--quiet"]) == 2
     assert "needs at least 4" in capsys.readouterr().err
+
+
+def _photos(root, files, seed=0):
+    """Small textured JPEGs at ``root/<file>``."""
+    import numpy as np
+    from PIL import Image
+    rng = np.random.default_rng(seed)
+    for f in files:
+        (root / f).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)).save(root / f)
+    return root
+
+
+def _md_file(path, files):
+    box = [{"category": "1", "conf": 0.9, "bbox": [0.1, 0.1, 0.6, 0.6]}]
+    path.write_text(json.dumps({"images": [{"file": f, "detections": box} for f in files],
+                                "detection_categories": {"1": "animal"}}))
+    return path
+
+
+def test_megadetector_file_for_another_folder_stops_the_run(tmp_path, capsys):
+    """Issue #19: a MegaDetector file in which no photo of the folder is found is an error
+    (exit 2, the reason on the console), not a run that 'succeeds' with 0 detections."""
+    survey = _photos(tmp_path / "survey", ["S1/A/IMG_0001.JPG", "S1/A/IMG_0002.JPG", "S2/A/IMG_0003.JPG"])
+    md = _md_file(tmp_path / "md.json", [f"D:\\cams\\2023\\ST{i:02d}\\IMG_{i:04d}.JPG" for i in range(7)])
+    from _pipeline import small_run
+    out = tmp_path / "out"
+    code = main(["identify", str(survey), "--catalogue", str(small_run().catalogue), "--megadetector", str(md),
+                 "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("lynxid identify: error: MegaDetector file") and "Traceback" not in err
+    assert f"any of the 3 image(s) under {survey}" in err and "it lists 7 image(s)" in err
+    assert "'D:\\cams\\2023\\ST00\\IMG_0000.JPG'" in err and "'S1/A/IMG_0001.JPG'" in err
+    assert "Run MegaDetector on this folder" in err
+    assert not (out / "detections.csv").exists()
+    # the same for the photos of a catalogue
+    known = _photos(tmp_path / "known", ["L01/1_left.jpg", "L01/2_left.jpg", "L02/1_right.jpg"])
+    code = main(["catalogue", "build", str(tmp_path / "cat"), "--images", str(known), "--megadetector", str(md),
+                 "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("lynxid catalogue: error: MegaDetector file")
+    assert f"any of the 3 image(s) under {known}" in err and "'L01/1_left.jpg'" in err
+    assert not (tmp_path / "cat" / "catalogue.json").exists()
+
+
+def test_megadetector_file_missing_some_photos_says_how_many(tmp_path, capsys):
+    files = ["S1/A/IMG_0001.JPG", "S1/A/IMG_0002.JPG", "S2/A/IMG_0003.JPG"]
+    survey = _photos(tmp_path / "survey", files)
+    md = _md_file(tmp_path / "md.json", ["C:\\lynx\\survey\\S1\\A\\IMG_0001.JPG", "survey/S1/A/IMG_0002.JPG"])
+    from _pipeline import small_run
+    out = tmp_path / "out"
+    code = main(["identify", str(survey), "--catalogue", str(small_run().catalogue), "--megadetector", str(md),
+                 "--out", str(out), "--quiet"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert f"1 of 3 images have no entry in the MegaDetector file {md}, so no detections: listed in " \
+           f"{out / 'issues.csv'}" in printed
+    issues = pd.read_csv(out / "issues.csv")
+    assert set(issues.loc[issues.reason.str.contains("not in the MegaDetector file"), "file"]) == {"S2/A/IMG_0003.JPG"}
+    s = json.loads((out / "summary.json").read_text())
+    assert s["megadetector"]["matched"] == 2 and s["megadetector"]["images_without_entry"] == 1
+    assert set(pd.read_csv(out / "detections.csv").file) <= set(files[:2])
+    # the same for the photos of a catalogue
+    known = _photos(tmp_path / "known", ["L01/1_left.jpg", "L01/2_left.jpg", "L02/1_right.jpg"])
+    md = _md_file(tmp_path / "cat_md.json", ["known/L01/1_left.jpg", "known/L02/1_right.jpg"])
+    code = main(["catalogue", "build", str(tmp_path / "cat"), "--images", str(known), "--megadetector", str(md),
+                 "--quiet"])
+    printed = capsys.readouterr().out
+    assert code == 0 and f"1 of 3 images have no entry in the MegaDetector file {md}" in printed

@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from lynxid.ingest import (Issues, load_megadetector, localize_times, parse_flank, read_xmp_subjects,
-                           scan_catalogue, scan_images, whole_image_detections)
+from lynxid.ingest import (Issues, localize_times, parse_flank, read_xmp_subjects, scan_catalogue, scan_images,
+                           whole_image_detections)
+from lynxid.megadetector import load_megadetector
 from lynxid.simulate import simulate_survey
 
 SHARED = Path(os.environ.get("LYNXID_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
@@ -309,6 +310,47 @@ def test_load_megadetector_prefixed_and_windows_paths(tmp_path):
     ])
     det, issues = load_megadetector(md, imgs)
     assert sorted(det.file) == sorted(imgs.file) and issues.empty
+
+
+def test_load_megadetector_made_for_another_folder_is_an_error(tmp_path):
+    """A file that lists none of the folder's images would give 0 detections and a run that
+    'succeeds': it is an error naming both sides' counts and example paths, and what to do."""
+    imgs = _images(["S1/A/a.JPG", "S1/A/b.JPG", "S2/B/c.JPG"])
+    box = [{"category": "1", "conf": 0.9, "bbox": [0.1, 0.1, 0.2, 0.2]}]
+    md = _md(tmp_path, [{"file": f"D:\\other_survey\\X{i}\\IMG_{i:04d}.JPG", "detections": box} for i in range(5)])
+    with pytest.raises(ValueError) as e:
+        load_megadetector(md, imgs)
+    msg = str(e.value)
+    assert str(md) in msg
+    assert "lists 5 image(s)" in msg and "any of the 3 image(s) under /abs" in msg
+    assert "'D:\\other_survey\\X0\\IMG_0000.JPG', 'D:\\other_survey\\X1\\IMG_0001.JPG'" in msg
+    assert "X3" not in msg                                        # a few examples, not the whole file
+    assert "'S1/A/a.JPG', 'S1/A/b.JPG', 'S2/B/c.JPG'" in msg
+    assert "Run MegaDetector on this folder" in msg and "check that the folder given" in msg
+    # another root folder with the same file names (S1/A/a.JPG is not S9/A/a.JPG): still no match
+    md = _md(tmp_path, [{"file": "/data/other/S9/A/a.JPG", "detections": box}])
+    with pytest.raises(ValueError, match=r"lists 1 image\(s\), e.g. '/data/other/S9/A/a.JPG'"):
+        load_megadetector(md, imgs)
+    md = _md(tmp_path, [])
+    with pytest.raises(ValueError, match="lists no images at all"):
+        load_megadetector(md, imgs)
+    # no images at all is the caller's error to report ("no readable images"), not this one
+    det, issues = load_megadetector(md, imgs.iloc[:0])
+    assert det.empty and issues.empty
+
+
+def test_load_megadetector_partial_file_counts_the_missing(tmp_path):
+    imgs = _images(["S1/A/a.JPG", "S1/A/b.JPG", "S2/B/c.JPG", "S2/B/d.JPG"])
+    box = [{"category": "1", "conf": 0.9, "bbox": [0.1, 0.1, 0.2, 0.2]}]
+    md = _md(tmp_path, [{"file": "D:\\survey\\S1\\A\\a.JPG", "detections": box},
+                        {"file": "D:\\survey\\S9\\Z\\ghost.JPG", "detections": box}])
+    det, issues = load_megadetector(md, imgs)
+    assert det.file.tolist() == ["S1/A/a.JPG"]
+    assert det.attrs["megadetector"] == {"file": str(md), "entries": 2, "images": 4, "matched": 1,
+                                         "images_without_entry": 3, "entries_without_image": 1}
+    missing = issues[issues.reason.str.contains("not in the MegaDetector file")]
+    assert sorted(missing.file) == ["S1/A/b.JPG", "S2/B/c.JPG", "S2/B/d.JPG"]
+    assert (missing.severity == "skipped").all()
 
 
 def test_load_megadetector_bad_files(tmp_path):

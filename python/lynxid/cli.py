@@ -213,7 +213,15 @@ def _catalogue_run(a):
     skipped = [r for r in cat.meta.get("issues", []) if r.get("severity") != "warning"]
     if skipped:
         print(f"  {len(skipped)} photo(s) not used; see 'issues' in {cat.root / 'catalogue.json'}")
+    _print_megadetector_gaps(cat.meta.get("megadetector"), f"'issues' in {cat.root / 'catalogue.json'}", "  ")
     return 0
+
+
+def _print_megadetector_gaps(md: dict | None, where: str, indent: str = "") -> None:
+    """Say how many images the MegaDetector file did not list (they have no detections)."""
+    if md and md.get("images_without_entry"):
+        print(f"{indent}{md['images_without_entry']} of {md['images']} images have no entry in the MegaDetector file "
+              f"{md['file']}, so no detections: listed in {where}")
 
 
 def _catalogue_add_reviewed(a):
@@ -262,6 +270,7 @@ def _identify(sub):
         s = res.summary
         print(f"{s['images_read']} images read ({s['files_with_issues']} unusable: see {s['files']['issues_csv']}), "
               f"{s['detections']} detections in {s['events']} events")
+        _print_megadetector_gaps(s.get("megadetector"), s['files']['issues_csv'])
         print(f"{s['individuals']} individuals: {s['known_individuals']} known, {s['new_individuals']} new; "
               f"{s['needs_review']} detections flagged for review")
         rv = s.get("review") or {}

@@ -81,7 +81,7 @@ def read_file_list(src, megadetector=None, threshold: float = 0.2) -> tuple[pd.D
         issues.add(f, "read", "listed but not found (check the path, or that the folder is mounted here)")
     table = table[exists].reset_index(drop=True)
     if megadetector:
-        from .ingest import load_megadetector
+        from .megadetector import load_megadetector
         if set(BOX) <= set(table.columns):
             raise ValueError(f"{src} has boxes already; give either boxes or --megadetector, not both")
         table, iss = load_megadetector(megadetector, table, threshold=threshold)

@@ -37,8 +37,9 @@ from .calibrate import (FusionCalibrator, expected_calibration_error, reliabilit
                         top_candidates)
 from .cluster import agglomerate
 from .identify import REPORTED_MAPS
-from .ingest import Issues, load_megadetector, scan_catalogue, whole_image_detections
+from .ingest import Issues, scan_catalogue, whole_image_detections
 from .match import SHORTLIST_INDIVIDUALS, References, evidence, per_individual_for
+from .megadetector import load_megadetector
 
 __all__ = ["evaluate_dataset", "survey_accuracy", "format_report"]
 

@@ -41,10 +41,11 @@ from .catalogue import Catalogue
 from .cluster import agglomerate
 from .events import DEFAULT_GAP_SECONDS, assign_events
 from .features import FeatureSet, extract_features
-from .ingest import Issues, load_megadetector, scan_catalogue, scan_images, whole_image_detections
+from .ingest import Issues, scan_catalogue, scan_images, whole_image_detections
 from .keypoints import LocalFeatures, match as match_local
 from .match import (DEEP_INDIVIDUALS, DEEP_PER_INDIVIDUAL, SHORTLIST_INDIVIDUALS, SHORTLIST_PER_INDIVIDUAL, Evidence,
                     References, evidence, flank_compatible, per_individual_for, pool, POOLING)
+from .megadetector import load_megadetector
 from .metric import Whitening
 from .verify import PairVerifier, best_sum, individual_sums, pair_matrix
 
@@ -573,6 +574,7 @@ def _add(cat: Catalogue, images, megadetector, threshold, emb, local, target, pr
     if local:
         cat.meta["local_version"] = local_features_version()
     det = _catalogue_detections(images, megadetector, threshold, issues)
+    cat.meta["megadetector"] = det.attrs.get("megadetector")    # this addition's MegaDetector file, counted
     fs = extract_features(det, emb, local=local, cache_dir=cat.root / "cache", progress=progress,
                           desc="catalogue features")
     issues.extend(fs.issues)
@@ -831,6 +833,7 @@ def identify(images, catalogue, megadetector=None, out=None, *, tz: str | None =
         issues.extend(iss)
     else:
         det = whole_image_detections(imgs)
+    md_counts = det.attrs.get("megadetector")     # how many images the file listed, for the summary
     det = det.reset_index(drop=True)
     cache_dir = Path(cache_dir) if cache_dir else (Path(out) / "cache" if out else None)
     fs = extract_features(det, emb, local=model.use_local, cache_dir=cache_dir, progress=progress,
@@ -945,6 +948,7 @@ def identify(images, catalogue, megadetector=None, out=None, *, tz: str | None =
         "needs_review": int(det["needs_review"].sum()) if n else 0,
         "review": review_info,   # review hook: counts of applied reviewer decisions
         "time_zone": imgs.attrs.get("time_zone"),
+        "megadetector": md_counts,
         "catalogue": str(cat.root), "seconds": round(time.time() - t_start, 1),
     }
     res = IdentifyResult(det, issue_table, summary)

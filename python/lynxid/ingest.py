@@ -1,4 +1,5 @@
-"""Read camera-trap image folders: files, stations, cameras, EXIF times, XMP tags, boxes.
+"""Read camera-trap image folders: files, stations, cameras, EXIF times, XMP tags (MegaDetector
+boxes: :mod:`lynxid.megadetector`).
 
 Supported layouts (camtrapR's conventions):
 
@@ -13,7 +14,6 @@ Nothing is silently dropped: every file that cannot be used lands in an *issues*
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import warnings
@@ -27,7 +27,7 @@ import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
 __all__ = ["IMAGE_EXTENSIONS", "Issues", "read_exif_time", "read_xmp_subjects", "parse_flank",
-           "scan_images", "scan_catalogue", "load_megadetector", "whole_image_detections",
+           "scan_images", "scan_catalogue", "whole_image_detections",
            "localize_times"]
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".tif", ".tiff"}
@@ -393,73 +393,12 @@ def whole_image_detections(images: pd.DataFrame) -> pd.DataFrame:
     return det
 
 
-def load_megadetector(json_path, images: pd.DataFrame, threshold: float = 0.2,
-                      categories=("animal",), max_per_image: int | None = None
-                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Detections from a MegaDetector batch-output file (``[x, y, w, h]`` boxes, normalised).
-
-    Each box of an allowed category at or above ``threshold`` becomes a detection. Images
-    with no such box, images MegaDetector failed on and images in the file that are not in
-    ``images`` are all reported in the returned issues table.
-    """
-    json_path = Path(json_path)
-    try:
-        md = json.loads(json_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"could not read MegaDetector file {json_path}: {exc}") from exc
-    if "images" not in md:
-        raise ValueError(f"{json_path} is not MegaDetector batch output (no 'images' list)")
-    cats = md.get("detection_categories", {"1": "animal", "2": "person", "3": "vehicle"})
-    allowed = {k for k, v in cats.items() if v in categories}
-    issues = Issues()
-    by_rel = {_norm(r): i for i, r in enumerate(images["file"])}
-    seen = set()
-    rows = []
-    for entry in md["images"]:
-        key = _norm(entry.get("file", ""))
-        idx = by_rel.get(key)
-        if idx is None:
-            idx = _suffix_match(key, by_rel)
-        if idx is None:
-            issues.add(entry.get("file", "?"), "detect", "listed in the MegaDetector file but not found among the images", "warning")
-            continue
-        seen.add(idx)
-        rel = images["file"].iat[idx]
-        if entry.get("failure"):
-            issues.add(rel, "detect", f"MegaDetector failed on this image: {entry['failure']}")
-            continue
-        dets = [d for d in entry.get("detections") or [] if d.get("category") in allowed]
-        keep = sorted((d for d in dets if float(d.get("conf", 0)) >= threshold), key=lambda d: -float(d["conf"]))
-        if max_per_image:
-            keep = keep[:max_per_image]
-        if not keep:
-            best = max((float(d.get("conf", 0)) for d in dets), default=0.0)
-            issues.add(rel, "detect", f"no animal box at or above conf {threshold} (best {best:.2f})", "skipped")
-            continue
-        for k, d in enumerate(keep):
-            x, y, w, h = (float(v) for v in d["bbox"])
-            row = images.iloc[idx].to_dict()
-            row.update(detection_id=f"{rel}#{k}", bbox_x=x, bbox_y=y, bbox_w=w, bbox_h=h, det_conf=float(d["conf"]))
-            rows.append(row)
-    for i in sorted(set(range(len(images))) - seen):
-        issues.add(images["file"].iat[i], "detect", "image not in the MegaDetector file (run MegaDetector on the whole folder)", "skipped")
-    cols = list(images.columns) + ["detection_id", "bbox_x", "bbox_y", "bbox_w", "bbox_h", "det_conf"]
-    return pd.DataFrame(rows, columns=cols), issues.table()
-
-
-def _norm(p: str) -> str:
-    return p.replace("\\", "/").lstrip("./").lower()
-
-
-def _suffix_match(key: str, by_rel: dict):
-    """MegaDetector may have been run on a parent folder: match on the path's tail, the
-    longest tail first (a dictionary look-up per folder level, not a scan of all images)."""
-    parts = key.split("/")
-    for k in range(1, len(parts)):
-        idx = by_rel.get("/".join(parts[k:]))
-        if idx is not None:
-            return idx
-    return None
+def __getattr__(name):
+    # load_megadetector moved to lynxid.megadetector; still importable from here
+    if name == "load_megadetector":
+        from .megadetector import load_megadetector
+        return load_megadetector
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def warn(msg: str):
