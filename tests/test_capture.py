@@ -28,7 +28,7 @@ def test_occasion_boundaries_are_half_open():
     # 00:00:00 of Jan 2 begins occasion 2 (camtrapR's ceiling() would put it in occasion 1)
     rec = records([("A", "2020-01-01 23:59:59", "x"), ("A", "2020-01-02 00:00:00", "y"),
                    ("B", "2020-01-01 00:00:00", "x")])
-    ch = capture_history(rec, stations())
+    ch = capture_history(rec, stations(), semantics="exact")
     assert cells(ch) == {("x", 1, "A"): 1, ("y", 2, "A"): 1, ("x", 1, "B"): 1}
     assert ch.usage_matrix().to_numpy().tolist() == [[1, 1, 1, 1], [1, 1, 1, 1]]
 
@@ -67,7 +67,7 @@ def test_day1_station_and_date():
 
 def test_occasion_start_time():
     rec = records([("A", "2020-01-01 11:00:00", "1"), ("A", "2020-01-01 13:00:00", "2")])
-    ch = capture_history(rec, stations(), occasion_start_time=12)
+    ch = capture_history(rec, stations(), occasion_start_time=12, semantics="exact")
     # nights from noon to noon: first occasion [Dec 31 12:00, Jan 1 12:00) has 12 h of effort
     np.testing.assert_allclose(ch.usage_matrix().to_numpy()[0], [0.5, 1, 1, 1, 0.5])
     assert cells(ch) == {("1", 1, "A"): 1, ("2", 2, "A"): 1}
@@ -100,7 +100,87 @@ def test_records_outside_exact_operation_kept_with_warning():
 def test_records_after_retrieval_excluded():
     ch = capture_history(records([("A", "2020-01-06 10:00:00", "1"), ("A", "2020-01-02 10:00:00", "1")]), stations())
     ex = ch.issues[ch.issues.severity == "excluded"]
-    assert list(ex.row) == [1] and "after the last occasion" in ex.reason.iloc[0]
+    assert list(ex.row) == [1] and "after the last day of station 'A'" in ex.reason.iloc[0]
+
+
+def test_camtrapr_midnight_belongs_to_the_day_before():
+    # issue 19, cause 2: camtrapR's ceiling(): occasions are (start, end]
+    rec = records([("A", "2020-01-01 23:59:59", "x"), ("A", "2020-01-02 00:00:00", "y"),
+                   ("A", "2020-01-03 00:00:01", "z"), ("B", "2020-01-01 00:00:00", "x")])
+    ch = capture_history(rec, stations())
+    assert cells(ch) == {("x", 1, "A"): 1, ("y", 1, "A"): 1, ("z", 3, "A"): 1, ("x", 1, "B"): 1}
+    # the grid's very first instant is occasion 0 for camtrapR (spatialDetectionHistory stops): kept in 1, said
+    w = ch.issues[ch.issues.severity == "warning"]
+    assert list(w.row) == [4] and "occasion 0" in w.reason.iloc[0]
+    ch3 = capture_history(rec, stations(), occasion_length=2)
+    assert cells(ch3) == {("x", 1, "A"): 1, ("y", 1, "A"): 1, ("z", 2, "A"): 1, ("x", 1, "B"): 1}
+
+
+def test_camtrapr_occasion_start_time_drops_the_part_before_the_first_column():
+    # camtrapR's day columns start on the first setup date + h: the 12 h before noon of a
+    # station set up at 00:00 fall in a column that does not exist, and a record then is out
+    rec = records([("A", "2020-01-01 11:00:00", "1"), ("A", "2020-01-01 13:00:00", "2"),
+                   ("A", "2020-01-02 12:00:00", "3")])
+    ch = capture_history(rec, stations(), occasion_start_time=12)
+    np.testing.assert_array_equal(ch.usage_matrix().to_numpy()[0], [1, 1, 1, 0.5])
+    assert cells(ch) == {("2", 1, "A"): 1, ("3", 1, "A"): 1}
+    assert ch.records.status.tolist() == ["excluded", "used", "used"]
+
+
+def test_camtrapr_record_after_its_station_retrieval_day_is_left_out():
+    # issue 19, cause 1: A runs 03-01..03-08, B 03-01..03-20, 10-day occasions; a record at A on
+    # 03-09 is in occasion 1, which has effort at A -- camtrapR drops it, and so does lynxid
+    st = pd.DataFrame(dict(Station=["A", "B"], utm_x=[0.0, 1000.0], utm_y=[0.0, 0.0],
+                           Setup_date=["2024-03-01", "2024-03-01"], Retrieval_date=["2024-03-08", "2024-03-20"]))
+    rec = records([("A", "2024-03-09 10:00:00", "L1"), ("A", "2024-03-08 18:00:00", "L2")])
+    for semantics in ("camtrapR", "exact"):
+        ch = capture_history(rec, st, occasion_length=10, semantics=semantics)
+        assert cells(ch) == {("L2", 1, "A"): 1}
+        ex = ch.issues[ch.issues.severity == "excluded"]
+        assert list(ex.row) == [1] and "after the last day of station 'A'" in ex.reason.iloc[0]
+    # the retrieval day after the retrieval time (noon for a date) stays, as in camtrapR
+    assert "not working" in ch.issues[ch.issues.severity == "warning"].reason.iloc[0]
+
+
+def test_camtrapr_two_cameras_same_setup_day_usage():
+    # issue 19, cause 3: camerasIndependent = FALSE, dates only: setup and retrieval days count 1.0
+    st = pd.DataFrame(dict(Station=["A", "A", "B"], Camera=["c1", "c2", "c1"], utm_x=[0.0, 0.0, 900.0],
+                           utm_y=[0.0] * 3, Setup_date=["2024-03-01"] * 3, Retrieval_date=["2024-03-05"] * 3))
+    rec = records([("A", "2024-03-02 10:00:00", "L1")])
+    opts = dict(station_options=dict(camera_col="Camera"), occasion_length=3)
+    np.testing.assert_array_equal(capture_history(rec, st, **opts).usage_matrix().to_numpy(), [[3, 2], [2.5, 1.5]])
+    np.testing.assert_array_equal(capture_history(rec, st, semantics="exact", **opts).usage_matrix().to_numpy(),
+                                  [[2.5, 1.5], [2.5, 1.5]])
+
+
+def test_camtrapr_one_grid_over_sessions():
+    # issue 19, cause 4: day1 = "survey" lays one grid from the survey's first setup day;
+    # sessions 1-29 Jan and 5 Mar - 2 Apr 2024, 7-day occasions
+    st = pd.DataFrame(dict(Station=["A", "B", "A", "B"], session=["1", "1", "2", "2"],
+                           utm_x=[0.0, 1000.0, 0.0, 1000.0], utm_y=[0.0] * 4,
+                           Setup_date=["2024-01-01", "2024-01-01", "2024-03-05", "2024-03-05"],
+                           Retrieval_date=["2024-01-29", "2024-01-29", "2024-04-02", "2024-04-02"]))
+    rec = records([("A", "2024-01-03 10:00:00", "L1"), ("A", "2024-03-06 10:00:00", "L1"),
+                   ("B", "2024-03-11 00:00:00", "L2"), ("B", "2024-03-04 10:00:00", "L2")])
+    opts = dict(station_options=dict(session_col="session"), occasion_length=7)
+    ch = capture_history(rec, st, **opts)
+    np.testing.assert_array_equal(ch.usage_matrix("2").to_numpy(), [[5.5, 7, 7, 7, 1.5]] * 2)
+    occ2 = ch.occasions[ch.occasions.session == "2"]
+    assert occ2.start.iloc[0] == pd.Timestamp("2024-03-04")
+    assert cells(ch, "2") == {("L1", 1, "A"): 1, ("L2", 1, "B"): 1}       # 03-11 00:00 closes occasion 1
+    assert "not deployed in any session" in ch.issues.set_index("row").loc[4, "reason"]
+    exact = capture_history(rec, st, semantics="exact", **opts)
+    np.testing.assert_array_equal(exact.usage_matrix("2").to_numpy(), [[6.5, 7, 7, 7, 0.5]] * 2)
+    assert exact.occasions[exact.occasions.session == "2"].start.iloc[0] == pd.Timestamp("2024-03-05")
+
+
+def test_camtrapr_rounds_date_time_effort_to_4_decimals():
+    st = stations(Setup_date=["2020-01-01 08:00:00", "2020-01-01 00:00:00"],
+                  Retrieval_date=["2020-01-03 10:00:00", "2020-01-03 00:00:00"])
+    ch = capture_history(records([("A", "2020-01-02 10:00:00", "1")]), st)
+    np.testing.assert_array_equal(ch.usage_matrix().to_numpy(), [[0.6667, 1, 0.4167], [1, 1, 0]])
+    exact = capture_history(records([("A", "2020-01-02 10:00:00", "1")]), st, semantics="exact")
+    np.testing.assert_allclose(exact.usage_matrix().to_numpy()[0], [16 / 24, 1, 10 / 24])
 
 
 def test_unknown_station_error_or_exclude():

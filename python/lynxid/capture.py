@@ -15,13 +15,15 @@ How occasions are built (camtrapR's arguments in brackets):
   the first station of the session (``day1="survey"``), each station's own setup day
   (``"station"``) or a given date [``day1``]; ``buffer_days`` [``buffer``] delays each
   station's first occasion, ``max_days`` [``maxNumberDays``] caps each station's days;
-* usage is the exact working time per station and occasion (see :mod:`lynxid.effort`);
-  occasions without effort at any station are dropped and the rest renumbered, as camtrapR
+* usage is the working time per station and occasion (camtrapR's day values summed, or the
+  exact time with ``semantics="exact"``, see :mod:`lynxid.effort`); occasions without effort at any station are dropped and the rest renumbered, as camtrapR
   does (``drop_empty_occasions``);
-* a record belongs to occasion ``floor((t - start) / length) + 1``: an occasion is the
-  half-open interval ``[start, end)``. (camtrapR uses ``ceiling``, which puts a record taken
-  exactly at an occasion boundary, e.g. 00:00:00 with daily occasions, into the previous
-  occasion, and one at the very first instant into occasion 0.)
+* a record belongs to occasion ``ceiling((t - start) / length)``, as in camtrapR: an occasion
+  is ``(start, end]``, so a record at exactly 00:00:00 with daily occasions belongs to the day
+  before. That and the rest of camtrapR's rules (day values rounded to 4 decimals, several
+  cameras, records after their station's last day, one grid over sessions) are the default,
+  ``semantics="camtrapR"`` (:mod:`lynxid.camtrapr` lists them); ``semantics="exact"`` uses
+  lynxid's exact time line and half-open occasions ``[start, end)`` instead.
 * ``output="binary"`` gives a *proximity* detector (0/1 per individual, occasion,
   station), ``"count"`` a *count* detector (number of records).
 
@@ -38,7 +40,8 @@ import numpy as np
 import pandas as pd
 
 from . import storage
-from .effort import _day_floor, _sweep, bin_effort, operating_intervals
+from .camtrapr import check_semantics, day_grid, occasion_plan, operating_on, record_occasions, to_real
+from .effort import bin_effort, day_floor, operating_intervals, sweep_intervals
 from .stations import (DAY_NS, HOUR_NS, ProblemLog, StationTable, _formats_for, _offset_zone, _str_ids, _zone,
                        parse_datetimes, read_stations)
 
@@ -415,7 +418,7 @@ def capture_history(detections, stations, *, occasion_length: float = 1, day1: s
                     remove_duplicates: bool = False, species=None, tz: str | None = None, time_format: str | None = None,
                     station_col=None, time_col=None, individual_col=None, camera_col=None, species_col=None,
                     unknown_stations: str = "error", strict: bool = False,
-                    station_options: dict | None = None) -> CaptureHistory:
+                    station_options: dict | None = None, semantics: str = "camtrapR") -> CaptureHistory:
     """Build a capture history from detections and a station table.
 
     Parameters (camtrapR's ``spatialDetectionHistory`` / ``cameraOperation`` names in brackets)
@@ -426,7 +429,8 @@ def capture_history(detections, stations, *, occasion_length: float = 1, day1: s
         ``station_options`` go to :func:`~lynxid.stations.read_stations` (``station_col``,
         ``x_col``, ``y_col``, ``setup_col``, ``retrieval_col``, ``camera_col``,
         ``session_col``, ``has_problems``, ``date_format``, ``covariate_cols``).
-    occasion_length : days per occasion [``occasionLength``] (fractions allowed, e.g. 0.5).
+    occasion_length : days per occasion [``occasionLength``] (fractions allowed, e.g. 0.5, with
+        ``semantics="exact"``).
     day1 : ``"survey"``, ``"station"`` or a date ``"YYYY-MM-DD"`` [``day1``].
     occasion_start_time : hour of day occasions begin [``occasionStartTime``].
     buffer_days : days after each station's setup day before its first occasion [``buffer``].
@@ -448,6 +452,11 @@ def capture_history(detections, stations, *, occasion_length: float = 1, day1: s
     unknown_stations : ``"error"`` (default, like camtrapR) or ``"exclude"`` (leave out and
         report) for records at stations missing from the station table.
     strict : raise if any record would be left out.
+    semantics : ``"camtrapR"`` (default): camtrapR's rules, quirks included, so the result equals
+        camtrapR's ``spatialDetectionHistory`` cell for cell (see :mod:`lynxid.camtrapr`);
+        ``"exact"``: lynxid's exact time line (effort to the nanosecond, several cameras as the
+        union of their working time, half-open occasions [start, end), each session's grid
+        from its own first setup day).
     """
     if output not in ("binary", "count"):
         raise ValueError("output must be 'binary' (proximity detectors) or 'count' (count detectors)")
@@ -461,6 +470,7 @@ def capture_history(detections, stations, *, occasion_length: float = 1, day1: s
         raise ValueError("max_days must be positive")
     if unknown_stations not in ("error", "exclude"):
         raise ValueError("unknown_stations must be 'error' or 'exclude'")
+    camtrapr_rules = check_semantics(semantics) == "camtrapR"
     log = ProblemLog()
     st = read_stations(stations, tz=tz, **(station_options or {}))
     log.extend(st.issues)
@@ -477,60 +487,35 @@ def capture_history(detections, stations, *, occasion_length: float = 1, day1: s
     L = int(round(occasion_length * DAY_NS))
     h_ns = int(round(occasion_start_time * HOUR_NS))
 
-    # ---- occasion grid per unit ------------------------------------------------------
+    # ---- occasion grid per unit and usage -----------------------------------------------
     setup = ut.setup.to_numpy(np.int64)
     retr = ut.retrieval.to_numpy(np.int64)
-    setup_bin = _day_floor(setup, h_ns)
-    if day1 in ("survey", "station"):
-        window_start = setup_bin + int(buffer_days) * DAY_NS
-    else:
+    if day1 not in ("survey", "station"):
         try:
             d1 = pd.Timestamp(str(day1))
         except ValueError:
             raise ValueError(f"day1 must be 'survey', 'station' or a date like '2025-02-01', not {day1!r}") from None
         if buffer_days:
             raise ValueError("buffer_days works with day1='survey' or 'station' only (as camtrapR's buffer)")
-        d1 = int(d1.normalize().value) + h_ns
-        if d1 >= retr.max():
+        if int(d1.normalize().value) + h_ns >= retr.max():
             raise ValueError(f"day1 {day1} is after the last retrieval ({pd.Timestamp(retr.max())})")
-        window_start = np.full(n_units, d1, dtype=np.int64)
-    window_end = (window_start + int(round(max_days * DAY_NS)) if max_days is not None
-                  else np.full(n_units, _INT64_MAX, dtype=np.int64))
-    if day1 == "survey":      # one grid per session, from its first station's setup day
-        first = np.full(n_sess, _INT64_MAX, dtype=np.int64)
-        np.minimum.at(first, u_sess, window_start)
-        origin = first[u_sess]
-    else:                     # each station's own setup day, or the given date
-        origin = window_start.copy()
-    end_eff = np.minimum(retr, window_end)
-    n_occ_unit = np.where(end_eff > origin, -((origin - end_eff) // L), 0)    # ceil
-    K_sess = np.zeros(n_sess, dtype=np.int64)
-    np.maximum.at(K_sess, u_sess, n_occ_unit)
-    Kmax = int(K_sess.max()) if n_sess else 0
-    if Kmax == 0:
-        raise ValueError("no occasion has any effort: check day1, buffer_days and the station dates")
-    if (K_sess == 0).any():
-        # secr would read such a session as one fully used occasion without captures, pulling a
-        # shared density down; camtrapR drops it. Say so rather than guess which the user meant.
-        empty = [str(sess_list[i]) for i in np.flatnonzero(K_sess == 0)]
-        raise ValueError(f"session(s) {', '.join(empty)} have no occasion with effort (day1 / buffer_days / "
-                         "max_days leave nothing of them): remove their stations from the station table or "
-                         "change day1")
-
-    # ---- usage -------------------------------------------------------------------------
-    wg, ws, we, ww = units.work
-    ws2 = np.maximum(ws, window_start[wg])
-    we2 = np.minimum(we, window_end[wg])
-    keep = we2 > ws2
-    usage_full = bin_effort(wg[keep], ws2[keep], we2[keep], ww[keep], origin, L, Kmax, n_units)
-    # mask occasions beyond each session's K
-    usage_full[np.arange(Kmax)[None, :] >= K_sess[u_sess][:, None]] = 0.0
+    if camtrapr_rules:
+        grid = day_grid(st, units.dep_unit, n_units, units.combined, occasion_start_time=occasion_start_time,
+                        all_cams_on=all_cams_on, cameras_independent=cameras_independent)
+        plan = occasion_plan(grid, occasion_length=occasion_length, day1=day1, buffer_days=buffer_days,
+                             max_days=max_days, tz=meta["tz"])
+        origin, usage_full, Kmax, L = plan.origin_local, plan.usage, plan.K, plan.length_ns
+        K_sess = np.full(n_sess, Kmax, dtype=np.int64)
+    else:
+        origin, window_start, window_end, K_sess, usage_full = _exact_grid(
+            units, u_sess, n_sess, L, h_ns, day1, buffer_days, max_days)
+        Kmax = int(K_sess.max())
 
     # ---- records -> units (all on integer codes: no per-record Python) -----------------------
     STATUS = ["used", "excluded", "filtered"]
     REASONS = ["", "missing value (see issues)", "unknown station",
                "outside every session's deployment", "duplicate (remove_duplicates)",
-               "not independent (min_delta_minutes)", "before the first occasion", "after max_days",
+               "not independent (min_delta_minutes)", "before the first occasion", "after the station's last day",
                "after the last occasion", "occasion without effort at the station", "other species"]
     n_rec = len(rec)
     valid = rec.ok.to_numpy().copy()
@@ -579,14 +564,17 @@ def capture_history(detections, stations, *, occasion_length: float = 1, day1: s
         vi = np.flatnonzero(valid)
         unit_of[vi] = lut[st_code[vi]]
     else:
-        # choose the session whose deployment (extended to whole days) contains the time
         code_of_station = pd.Series(np.arange(len(st_uniq)), index=st_uniq)
         uc = code_of_station.reindex(ut.station.to_numpy()).fillna(-1).to_numpy(np.int64)
         vi = np.flatnonzero(valid)
         cand = pd.DataFrame({"i": vi, "c": st_code[vi], "t": r_time[vi]}).merge(
-            pd.DataFrame({"c": uc, "unit": ut.unit.to_numpy(), "a": _day_floor(setup, h_ns),
-                          "b": _day_floor(retr - 1, h_ns) + DAY_NS, "sess": u_sess}), on="c")
-        cand = cand[(cand.t >= cand.a) & (cand.t < cand.b)].sort_values(["i", "sess"])
+            pd.DataFrame({"c": uc, "unit": ut.unit.to_numpy(), "a": day_floor(setup, h_ns),
+                          "b": day_floor(retr - 1, h_ns) + DAY_NS, "sess": u_sess}), on="c")
+        if camtrapr_rules:     # the session whose camera operation has a value on the record's date
+            inside = operating_on(grid, cand.unit.to_numpy(), cand.t.to_numpy())
+        else:                  # the session whose deployment (extended to whole days) holds the time
+            inside = ((cand.t >= cand.a) & (cand.t < cand.b)).to_numpy()
+        cand = cand[inside].sort_values(["i", "sess"])
         multi = cand.i.duplicated(keep=False)
         if multi.any():
             log.add(rows[cand[multi].i.unique()], "records", "warning",
@@ -648,8 +636,21 @@ def capture_history(detections, stations, *, occasion_length: float = 1, day1: s
     vi = np.flatnonzero(valid)
     u_r = unit_of[vi]
     t_r = r_time[vi]
-    k_r = (t_r - origin[u_r]) // L
-    K_r = K_sess[u_sess[u_r]]
+    if camtrapr_rules:
+        oc = record_occasions(plan, u_r, to_real(t_r, meta["tz"]))
+        k_r, before, after, beyond, zero = oc["k"], oc["before"], oc["after"], oc["beyond"], oc["no_effort"]
+        last_day = plan.end
+        if oc["at_origin"].any():
+            log.add(rows[vi[oc["at_origin"]]], "records", "warning",
+                    "taken at the very first instant of the occasion grid: camtrapR's ceiling() gives it occasion 0 "
+                    "(spatialDetectionHistory stops with an error there); lynxid counts it in occasion 1")
+    else:
+        k_r = (t_r - origin[u_r]) // L
+        last_day = day_floor(retr - 1, h_ns) + DAY_NS          # end of the retrieval day
+        before = t_r < window_start[u_r]
+        after = ~before & ((t_r >= window_end[u_r]) | (t_r >= last_day[u_r]))
+        beyond = ~before & ~after & (k_r >= K_sess[u_sess[u_r]])
+        zero = ~before & ~after & ~beyond & (usage_full[u_r, np.clip(k_r, 0, Kmax - 1)] <= 0)
 
     def exclude(mask, why, short):
         idx = vi[mask]
@@ -657,31 +658,29 @@ def capture_history(detections, stations, *, occasion_length: float = 1, day1: s
             log.add(rows[idx], "records", "excluded", why(idx))
             set_status(idx, 1, short)
 
-    before = t_r < window_start[u_r]
-    after = ~before & (t_r >= window_end[u_r])
-    beyond = ~before & ~after & (k_r >= K_r)
-    k_c = np.clip(k_r, 0, Kmax - 1)
-    eff_r = usage_full[u_r, k_c]
-    zero = ~before & ~after & ~beyond & (eff_r <= 0)
     label = ut.station.to_numpy(object)
     exclude(before, lambda idx: ("taken at " + _ts(r_time[idx]) + ", before the first occasion at station "
                                  + _q(stn(idx)) + f" (day1={day1!r}"
                                  + (f", buffer_days={buffer_days}" if buffer_days else "") + ")").to_numpy(),
             "before the first occasion")
-    exclude(after, lambda idx: ("taken at " + _ts(r_time[idx]) + f", after max_days={max_days} at station "
-                                + _q(stn(idx))).to_numpy(), "after max_days")
+    exclude(after, lambda idx: ("taken at " + _ts(r_time[idx]) + ", after the last day of station " + _q(stn(idx))
+                                + " (retrieved " + _ts(retr[unit_of[idx]]) + ")"
+                                + (f" or after max_days={max_days}" if max_days is not None else "")).to_numpy(),
+            "after the station's last day")
     exclude(beyond, lambda idx: ("taken at " + _ts(r_time[idx]) + ", after the last occasion (station "
                                  + _q(stn(idx)) + " retrieved " + _ts(retr[unit_of[idx]]) + ")").to_numpy(),
             "after the last occasion")
-    exclude(zero, lambda idx: ("taken at " + _ts(r_time[idx]) + " in occasion "
-                               + pd.Series((r_time[idx] - origin[unit_of[idx]]) // L + 1).astype(str)
+    k_of = np.zeros(n_rec, dtype=np.int64)
+    k_of[vi] = k_r
+    exclude(zero, lambda idx: ("taken at " + _ts(r_time[idx]) + " in occasion " + pd.Series(k_of[idx] + 1).astype(str)
                                + " (numbered before empty occasions are dropped), in which station " + _q(stn(idx))
                                + " had no effort (not deployed or not working)").to_numpy(),
             "occasion without effort at the station")
     good = ~(before | after | beyond | zero)
     # kept, but outside the exact working time (camera clock or station table wrong?)
     if good.any():
-        wu_g, wu_s, wu_e = _sweep(wg, ws, we, np.zeros(len(wg), dtype=np.int64), 1, lambda c, g: c[:, 0] >= 1)
+        wg, ws, we, _ = units.work
+        wu_g, wu_s, wu_e = sweep_intervals(wg, ws, we, np.zeros(len(wg), dtype=np.int64), 1, lambda c, g: c[:, 0] >= 1)
         q = pd.DataFrame({"unit": u_r[good], "t": t_r[good], "i": vi[good]}).sort_values("t")
         iv = pd.DataFrame({"unit": wu_g, "t": wu_s, "e": wu_e}).sort_values("t")
         mm = pd.merge_asof(q, iv, on="t", by="unit", direction="backward")
@@ -705,16 +704,23 @@ def capture_history(detections, stations, *, occasion_length: float = 1, day1: s
         if drop_empty_occasions and len(kp) < Ks:
             log.add("-", "occasions", "info", f"session {sess_list[s]}: {Ks - len(kp)} occasion(s) without effort at "
                     "any station dropped and the rest renumbered (drop_empty_occasions)")
+    empty = [str(sess_list[s]) for s in range(n_sess) if not (usage_full[u_sess == s] > 0).any()]
+    if empty:
+        # secr would read such a session as one fully used occasion without captures, pulling a
+        # shared density down; camtrapR drops it. Say so rather than guess which the user meant.
+        raise ValueError(f"session(s) {', '.join(empty)} have no occasion with effort (day1 / buffer_days / "
+                         "max_days leave nothing of them): remove their stations from the station table or "
+                         "change day1")
     newk = np.full((n_sess, Kmax), -1, dtype=np.int64)
     for s, kp in occ_keep.items():
         newk[s, kp] = np.arange(len(kp))
 
     # ---- assemble ----------------------------------------------------------------------------
     gi = vi[good]
-    del u_r, t_r, k_r, K_r, k_c, eff_r, before, after, beyond, zero, good
+    del u_r, t_r, k_r, before, after, beyond, zero, good
     g_unit = unit_of[gi]
     g_sess = u_sess[g_unit]
-    g_k = newk[g_sess, (r_time[gi] - origin[g_unit]) // L]
+    g_k = newk[g_sess, k_of[gi]]
     # individuals in secr's order (numeric IDs numerically), one code space for all sessions
     used_ids = np.unique(id_code[gi])
     ordered = _secr_order(id_uniq[used_ids].astype(str).tolist())
@@ -799,7 +805,7 @@ def capture_history(detections, stations, *, occasion_length: float = 1, day1: s
                     drop_empty_occasions=drop_empty_occasions, all_cams_on=all_cams_on,
                     cameras_independent=cameras_independent, min_delta_minutes=min_delta_minutes,
                     delta_compared_to=delta_compared_to, remove_duplicates=remove_duplicates,
-                    species=species, tz=meta["tz"],
+                    species=species, tz=meta["tz"], semantics=semantics,
                     columns={k: meta[k] for k in ("station_col", "time_col", "individual_col", "camera_col", "species_col")},
                     detections_source=meta["source"], stations_source=st.source)
     ch = CaptureHistory(detections=detections, usage=usage, traps=traps, occasions=occasions,
@@ -812,6 +818,41 @@ def capture_history(detections, stations, *, occasion_length: float = 1, day1: s
             lines = "\n".join(f"  row {r}: {m}" for r, m in zip(left.row.head(20), left.reason.head(20)))
             raise ValueError(f"strict=True: {len(left)} record(s) would be left out:\n{lines}")
     return ch
+
+
+def _exact_grid(units, u_sess, n_sess, L, h_ns, day1, buffer_days, max_days):
+    """semantics="exact": each unit's occasion window, each session's grid from its first setup
+    day (or the given date) and the exact working time per unit and occasion."""
+    ut = units.table
+    n_units = len(ut)
+    setup = ut.setup.to_numpy(np.int64)
+    retr = ut.retrieval.to_numpy(np.int64)
+    if day1 in ("survey", "station"):
+        window_start = day_floor(setup, h_ns) + int(buffer_days) * DAY_NS
+    else:
+        window_start = np.full(n_units, int(pd.Timestamp(str(day1)).normalize().value) + h_ns, dtype=np.int64)
+    window_end = (window_start + int(round(max_days * DAY_NS)) if max_days is not None
+                  else np.full(n_units, _INT64_MAX, dtype=np.int64))
+    if day1 == "survey":      # one grid per session, from its first station's setup day
+        first = np.full(n_sess, _INT64_MAX, dtype=np.int64)
+        np.minimum.at(first, u_sess, window_start)
+        origin = first[u_sess]
+    else:                     # each station's own setup day, or the given date
+        origin = window_start.copy()
+    end_eff = np.minimum(retr, window_end)
+    n_occ_unit = np.where(end_eff > origin, -((origin - end_eff) // L), 0)    # ceil
+    K_sess = np.zeros(n_sess, dtype=np.int64)
+    np.maximum.at(K_sess, u_sess, n_occ_unit)
+    Kmax = int(K_sess.max()) if n_sess else 0
+    if Kmax == 0:
+        raise ValueError("no occasion has any effort: check day1, buffer_days and the station dates")
+    wg, ws, we, ww = units.work
+    ws2 = np.maximum(ws, window_start[wg])
+    we2 = np.minimum(we, window_end[wg])
+    keep = we2 > ws2
+    usage_full = bin_effort(wg[keep], ws2[keep], we2[keep], ww[keep], origin, L, Kmax, n_units)
+    usage_full[np.arange(Kmax)[None, :] >= K_sess[u_sess][:, None]] = 0.0     # beyond each session's K
+    return origin, window_start, window_end, K_sess, usage_full
 
 
 def _unique_in_order(values) -> tuple[list, np.ndarray]:

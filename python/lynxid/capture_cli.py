@@ -30,10 +30,15 @@ examples:
       --species LeopardCat --occasion-length 10 --tz Asia/Kuching --format secr,oscr,rmark
   Rscript -e 'setwd("ch"); source("read_secr.R")'     # secr capthist with usage
 
-differences from camtrapR (on purpose): occasions are half-open, [start, end), so a record at
-exactly 00:00:00 starts the next day's occasion (camtrapR's ceiling() puts it in the previous
-one); overlapping Problem periods count once; several cameras per station are combined
-exactly on the time line; records left out are listed in issues.csv, never dropped silently.
+semantics: by default camtrapR's rules, quirks included, so that the result equals
+camtrapR's cameraOperation + spatialDetectionHistory cell for cell: day values rounded to 4
+decimals, occasions (start, end] (a record at exactly 00:00:00 belongs to the day before),
+two cameras set up the same day count 1 for that day, records after their station's last day
+left out, one occasion grid over all sessions from the survey's first setup day.
+--semantics exact uses lynxid's exact time line instead: effort to the second, several
+cameras as the union of their working time, occasions [start, end), each session's grid from
+its own first setup day. Either way, overlapping Problem periods count once and records left
+out are listed in issues.csv, never dropped silently.
 """
 
 
@@ -67,6 +72,9 @@ def _common_station_options(p):
                    help="several cameras count as independent detectors: effort adds up (camerasIndependent = TRUE)")
     g.add_argument("--occasion-start-time", type=float, default=0, metavar="H",
                    help="hour of day at which days/occasions begin, 0-23 (occasionStartTime). Default: 0")
+    g.add_argument("--semantics", choices=["camtrapR", "exact"], default="camtrapR",
+                   help="camtrapR's rules, quirks included (default), or lynxid's exact time line (see the epilog "
+                        "of capture-history)")
     return g
 
 
@@ -88,7 +96,7 @@ def add_capture_history(sub, formatter):
                    help="comma-separated: secr, oscr, nimble, closed (Rcapture), rmark, camtrapdp, or all. Default: secr")
     o = p.add_argument_group("occasions (spatialDetectionHistory arguments)")
     o.add_argument("--occasion-length", type=float, default=1, metavar="DAYS",
-                   help="days per occasion, fractions allowed (occasionLength). Default: 1")
+                   help="days per occasion (occasionLength); fractions with --semantics exact. Default: 1")
     o.add_argument("--day1", default="survey", metavar="WHEN",
                    help="first occasion starts at: survey (first setup), station (each station's setup) or a date "
                         "YYYY-MM-DD (day1). Default: survey")
@@ -147,7 +155,8 @@ def run_capture_history(a) -> int:
                          remove_duplicates=a.remove_duplicates, species=a.species, tz=a.tz,
                          time_format=a.time_format, station_col=a.station_col, time_col=a.time_col,
                          individual_col=a.individual_col, camera_col=a.camera_col, species_col=a.species_col,
-                         unknown_stations=a.unknown_stations, strict=a.strict, station_options=_station_options(a))
+                         unknown_stations=a.unknown_stations, strict=a.strict, station_options=_station_options(a),
+                         semantics=a.semantics)
     written = write_formats(ch, a.out, a.format, augment_to=a.augment_to, crs=a.crs,
                             scientific_name=a.scientific_name)
     print(ch)
@@ -173,7 +182,7 @@ def add_camera_operation(sub, formatter):
     p.add_argument("--out", required=True, help="output table (.csv or .parquet)")
     p.add_argument("--by-camera", action="store_true", help="one row per camera (byCamera = TRUE); needs --camera-id-col")
     p.add_argument("--resolution-hours", type=float, default=24, metavar="H",
-                   help="bin width in hours; 24 = days as in camtrapR. Default: 24")
+                   help="bin width in hours; 24 = days as in camtrapR (others need --semantics exact). Default: 24")
     p.add_argument("--unit", choices=["days", "fraction"], default="days",
                    help="values in days of effort (default) or as the fraction of each bin")
     _common_station_options(p)
@@ -188,7 +197,7 @@ def run_camera_operation(a) -> int:
     opts = _station_options(a)
     co = camera_operation(a.stations, by_camera=a.by_camera, all_cams_on=a.all_cams_on,
                           cameras_independent=a.cameras_independent, occasion_start_time=a.occasion_start_time,
-                          resolution_hours=a.resolution_hours, unit=a.unit, **opts)
+                          resolution_hours=a.resolution_hours, unit=a.unit, semantics=a.semantics, **opts)
     storage.write_table(co.reset_index(), a.out)
     print(f"camera operation: {co.shape[0]} rows x {co.shape[1]} bins, {float(co.sum().sum()):g} trap-days -> {a.out}",
           file=sys.stdout)

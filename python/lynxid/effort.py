@@ -20,15 +20,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .camtrapr import check_semantics, day_grid
 from .stations import DAY_NS, HOUR_NS, StationTable, read_stations
 
-__all__ = ["camera_operation", "operating_intervals", "bin_effort", "Units"]
+__all__ = ["camera_operation", "operating_intervals", "bin_effort", "sweep_intervals", "day_floor", "Units"]
 
 
 # --------------------------------------------------------------------------------------
 # interval algebra
 # --------------------------------------------------------------------------------------
-def _sweep(group: np.ndarray, start: np.ndarray, end: np.ndarray, channel: np.ndarray, n_channels: int,
+def sweep_intervals(group: np.ndarray, start: np.ndarray, end: np.ndarray, channel: np.ndarray, n_channels: int,
            keep) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Intervals where ``keep(counts, group)`` holds, per group.
 
@@ -97,12 +98,16 @@ class Units:
     name: ``Station``, ``Station__SESS_s``, ``Station__CAM_c``, ``Station__SESS_s__CAM_c``).
     ``work`` = (unit, start, end, weight) intervals of effort; ``deployed`` = (unit, start,
     end) intervals when at least one camera was out (NaN elsewhere in camera operation).
+    ``dep_unit`` gives the unit of each deployment (row of ``stations.deployments``) and
+    ``combined`` says whether several cameras were merged into one station unit.
     """
 
-    def __init__(self, table, work, deployed):
+    def __init__(self, table, work, deployed, dep_unit, combined=False):
         self.table = table
         self.work = work
         self.deployed = deployed
+        self.dep_unit = dep_unit
+        self.combined = combined
 
     def __len__(self):
         return len(self.table)
@@ -127,7 +132,7 @@ def operating_intervals(stations: StationTable, by_camera: bool = False, all_cam
     st = np.concatenate([setup, pr.start.to_numpy("datetime64[ns]").view("i8")]) if len(pr) else setup
     en = np.concatenate([retr, pr.end.to_numpy("datetime64[ns]").view("i8")]) if len(pr) else retr
     ch = np.concatenate([np.zeros(nd, dtype=np.int64), np.ones(len(pd_idx), dtype=np.int64)])
-    dg, ds, de = _sweep(grp, st, en, ch, 2, lambda c, g: (c[:, 0] > 0) & (c[:, 1] == 0))
+    dg, ds, de = sweep_intervals(grp, st, en, ch, 2, lambda c, g: (c[:, 0] > 0) & (c[:, 1] == 0))
 
     if by_camera or not stations.has_cameras:
         table = dep[["session", "station", "camera", "x", "y"]].copy()
@@ -142,7 +147,7 @@ def operating_intervals(stations: StationTable, by_camera: bool = False, all_cam
         table.insert(0, "unit", np.arange(nd))
         work = (dg, ds, de, np.ones(len(dg)))
         deployed = (np.arange(nd, dtype=np.int64), setup, retr)
-        return Units(table.reset_index(drop=True), work, deployed)
+        return Units(table.reset_index(drop=True), work, deployed, np.arange(nd, dtype=np.int64))
 
     # 2) cameras -> stations
     key = dep.session.astype(str) + "\x1f" + dep.station.astype(str)
@@ -165,28 +170,29 @@ def operating_intervals(stations: StationTable, by_camera: bool = False, all_cam
     table["label"] = labels.to_numpy()
     ug = codes[dg]
     if all_cams_on:
-        wg, ws, we = _sweep(ug, ds, de, np.zeros(len(ug), dtype=np.int64), 1,
+        wg, ws, we = sweep_intervals(ug, ds, de, np.zeros(len(ug), dtype=np.int64), 1,
                             lambda c, g: c[:, 0] >= ncam[g])
         w = ncam[wg].astype(float) if cameras_independent else np.ones(len(wg))
     elif cameras_independent:
         o = np.lexsort((ds, ug))
         wg, ws, we, w = ug[o], ds[o], de[o], np.ones(len(ug))
     else:
-        wg, ws, we = _sweep(ug, ds, de, np.zeros(len(ug), dtype=np.int64), 1, lambda c, g: c[:, 0] >= 1)
+        wg, ws, we = sweep_intervals(ug, ds, de, np.zeros(len(ug), dtype=np.int64), 1, lambda c, g: c[:, 0] >= 1)
         w = np.ones(len(wg))
-    pg, ps, pe = _sweep(codes.astype(np.int64), setup, retr, np.zeros(nd, dtype=np.int64), 1,
+    pg, ps, pe = sweep_intervals(codes.astype(np.int64), setup, retr, np.zeros(nd, dtype=np.int64), 1,
                         lambda c, g: c[:, 0] >= 1)
-    return Units(table, (wg, ws, we, w), (pg, ps, pe))
+    return Units(table, (wg, ws, we, w), (pg, ps, pe), codes.astype(np.int64), combined=True)
 
 
-def _day_floor(t_ns: np.ndarray, start_ns: int) -> np.ndarray:
+def day_floor(t_ns: np.ndarray, start_ns: int) -> np.ndarray:
     """Start of the day-bin (days beginning at ``start_ns`` after midnight) containing t."""
     return ((t_ns - start_ns) // DAY_NS) * DAY_NS + start_ns
 
 
 def camera_operation(stations, *, by_camera: bool = False, all_cams_on: bool = False,
                      cameras_independent: bool = False, occasion_start_time: float = 0,
-                     resolution_hours: float = 24, unit: str = "days", **read_kwargs) -> pd.DataFrame:
+                     resolution_hours: float = 24, unit: str = "days", semantics: str = "camtrapR",
+                     **read_kwargs) -> pd.DataFrame:
     """camtrapR's ``cameraOperation`` matrix: effort per station (row) and day (column).
 
     Parameters
@@ -201,6 +207,10 @@ def camera_operation(stations, *, by_camera: bool = False, all_cams_on: bool = F
     resolution_hours : bin width, 24 for days (camtrapR's only choice); e.g. 1 for hourly bins.
     unit : ``"days"`` -- values are days of effort (a full day = 1, a full hour = 1/24);
         ``"fraction"`` -- values are the fraction of the bin (a full hour = 1).
+    semantics : ``"camtrapR"`` (default): camtrapR's day values, rounded to 4 decimals, its
+        rules for several cameras (two cameras set up the same day: 1, not 0.5) and its
+        columns from the first setup date (:mod:`lynxid.camtrapr`); ``"exact"``: the exact
+        working time per bin (any ``resolution_hours``).
 
     Returns
     -------
@@ -218,9 +228,24 @@ def camera_operation(stations, *, by_camera: bool = False, all_cams_on: bool = F
         raise ValueError("unit must be 'days' or 'fraction'")
     units = operating_intervals(st, by_camera=by_camera, all_cams_on=all_cams_on,
                                 cameras_independent=cameras_independent)
+    settings = dict(occasion_start_time=occasion_start_time, resolution_hours=resolution_hours, unit=unit,
+                    by_camera=by_camera, all_cams_on=all_cams_on, cameras_independent=cameras_independent,
+                    semantics=check_semantics(semantics))
+    if semantics == "camtrapR":
+        if resolution_hours != 24:
+            raise ValueError("camtrapR's camera operation has days only: resolution_hours=24, or semantics='exact'")
+        grid = day_grid(st, units.dep_unit, len(units), units.combined, occasion_start_time=occasion_start_time,
+                        all_cams_on=all_cams_on, cameras_independent=cameras_independent)
+        names = grid.dates().strftime("%Y-%m-%d")
+        if occasion_start_time:
+            names = [f"{d}+{occasion_start_time:g}h" for d in names]
+        out = pd.DataFrame(grid.values, index=pd.Index(units.table.label.to_numpy(), name="station"),
+                           columns=list(names))
+        out.attrs.update(settings, first_bin=str(grid.dates()[0] + pd.Timedelta(grid.h_ns, "ns")))
+        return out
     h_ns = int(round(occasion_start_time * HOUR_NS))
     width = int(round(resolution_hours * HOUR_NS))
-    t0 = int(_day_floor(np.array([units.table.setup.min()]), h_ns)[0])
+    t0 = int(day_floor(np.array([units.table.setup.min()]), h_ns)[0])
     last = int(units.table.retrieval.max()) - 1
     n_bins = int((last - t0) // width) + 1
     n = len(units)
@@ -241,7 +266,5 @@ def camera_operation(stations, *, by_camera: bool = False, all_cams_on: bool = F
     else:
         names = starts.strftime("%Y-%m-%d %H:%M")
     out = pd.DataFrame(eff, index=pd.Index(units.table.label.to_numpy(), name="station"), columns=list(names))
-    out.attrs.update(dict(occasion_start_time=occasion_start_time, resolution_hours=resolution_hours,
-                          unit=unit, by_camera=by_camera, all_cams_on=all_cams_on,
-                          cameras_independent=cameras_independent, first_bin=str(starts[0]) if n_bins else None))
+    out.attrs.update(settings, first_bin=str(starts[0]) if n_bins else None)
     return out
