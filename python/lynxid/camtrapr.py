@@ -134,9 +134,22 @@ def day_grid(stations: StationTable, dep_unit: np.ndarray, n_units: int, combine
         r = pd_[r]
         cut = np.bincount(r * n_days + c, weights=ov.astype(float), minlength=len(dep) * n_days)
         cam -= cut.reshape(len(dep), n_days)
-    cam = np.round(np.maximum(cam, 0) / DAY_NS, 4)
+    cam = round_like_r(np.maximum(cam, 0) / DAY_NS, 4)
     values = _combine_cameras(cam, dep_unit, n_units, frac, all_cams_on, cameras_independent) if combined else cam
     return DayGrid(values=values, day0=day0, h_ns=h_ns)
+
+
+def round_like_r(x: np.ndarray, digits: int) -> np.ndarray:
+    """R's ``round(x, digits)`` (R >= 4.0): the nearer of the two candidates as doubles, ties
+    to even. numpy's round (x * 10^d, then rint) differs on some exact fractions of a day,
+    e.g. 540 s = 0.00625 d: R 0.0063, numpy 0.0062."""
+    p = 10.0 ** digits
+    a = np.abs(x)
+    lo = np.floor(a * p)
+    hi = np.ceil(a * p)
+    d_lo, d_hi = a - lo / p, hi / p - a
+    up = (d_hi < d_lo) | ((d_hi == d_lo) & (lo % 2 == 1))
+    return np.sign(x) * np.where(up, hi, lo) / p
 
 
 def _combine_cameras(cam, dep_unit, n_units, frac, all_cams_on, independent):
