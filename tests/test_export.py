@@ -61,7 +61,7 @@ def test_secr_count_files(survey, tmp_path):
                      ["Trail 1", "502000.5", "5201000", "0.5", "0", "1", "1", "/", "open"]]
     script = (tmp_path / "read_secr.R").read_text()
     assert 'read.capthist("capt.txt", "traps.txt"' in script and 'detector = "count"' in script
-    assert "binary.usage = FALSE" in script and "trapcovnames = c('habitat')" in script
+    assert "binary.usage = FALSE" in script and 'trapcovnames = c("habitat")' in script
     assert files["trapfiles"] == [str(tmp_path / "traps.txt")]
     header = (tmp_path / "capt.txt").read_text().splitlines()[0]
     assert header.startswith("#")
@@ -143,6 +143,27 @@ def test_nimble(survey, tmp_path):
     assert op.values.tolist() == [[1, 1, 1, 1], [1, 0, 1, 1]]
     with pytest.raises(ValueError, match="smaller than"):
         write_nimble(ch, tmp_path, augment_to=1)
+
+
+def test_nimble_M_is_the_same_in_files_and_in_memory(survey, tmp_path):
+    """R's capture_history(format = "array") (array_data) and the nimble files give the same M:
+    augment_to, by default max(5 n, n + 1)."""
+    from lynxid.export import array_data
+    ch = build(survey, output="count")
+    for augment_to, want in ((None, 10), (7, 7)):          # n = 2 individuals
+        write_nimble(ch, tmp_path, augment_to=augment_to)
+        c = json.loads((tmp_path / "nimble_constants.json").read_text())
+        a = array_data(ch, augment_to=augment_to)["1"]
+        assert c["M"] == a["M"] == a["y"].shape[0] == want
+        assert c["K_j"] == a["K_j"].tolist() and (c["n"], c["J"], c["K"]) == (a["n"], a["J"], a["K"])
+    st = pd.DataFrame(dict(Station=["A"], utm_x=[0.0], utm_y=[0.0], Setup_date=["2020-01-01"],
+                           Retrieval_date=["2020-01-05"]))
+    none = capture_history(pd.DataFrame({"station": ["A"], "timestamp": ["2020-02-01 10:00:00"],
+                                         "individual_id": ["x"]}), st)
+    write_nimble(none, tmp_path)
+    assert json.loads((tmp_path / "nimble_constants.json").read_text())["M"] == array_data(none)["1"]["M"] == 1
+    with pytest.raises(ValueError, match="smaller than the 2 individuals detected in session 1"):
+        array_data(ch, augment_to=1)
 
 
 def test_closed_and_rmark(tmp_path):
@@ -290,7 +311,7 @@ def test_camtrap_dp_leaves_out_other_species(tmp_path):
 
 
 def test_camtrap_dp_times_are_never_empty_at_clock_changes():
-    from lynxid.export import _iso
+    from lynxid.camtrap_dp import _iso
     ns = pd.to_datetime(["2024-10-27 02:30:00", "2024-03-31 02:30:00"]).values.astype("datetime64[ns]").astype("int64")
     assert _iso(ns, "Europe/Zurich").tolist() == ["2024-10-27T02:30:00+02:00", "2024-03-31T03:00:00+02:00"]
 

@@ -135,7 +135,8 @@ def add_capture_history(sub, formatter):
     _common_station_options(p)
     x = p.add_argument_group("formats")
     x.add_argument("--augment-to", type=int, default=None, metavar="M",
-                   help="nimble/JAGS: data augmentation to M individuals. Default: 5 x the number detected")
+                   help="nimble/JAGS: data augmentation to M individuals. Default: max(5 n, n + 1) for the n "
+                        "detected in each session (as R's format = \"array\")")
     x.add_argument("--crs", default=None,
                    help="Camtrap DP: UTM zone of the coordinates (EPSG:326NN / EPSG:327NN / 'UTM 33N') for latitude/longitude")
     x.add_argument("--scientific-name", default=None, help="Camtrap DP: scientific name, e.g. 'Lynx lynx'")

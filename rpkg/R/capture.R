@@ -67,10 +67,12 @@ station_options <- function(station_col, x_col, y_col, setup_col, retrieval_col,
 
 #' Camera operation matrix (camtrapR's cameraOperation)
 #'
-#' Effort per station (row) and day (column), computed exactly from the station table: a
-#' setup or retrieval given as a date counts as half a day (camtrapR: noon), one given with
-#' a time as the exact fraction; malfunction periods (\code{Problem1_from},
-#' \code{Problem1_to}, ...) are 0, days without a deployed camera \code{NA}.
+#' Effort per station (row) and day (column), from the station table: a setup or retrieval
+#' given as a date counts as half a day (camtrapR: noon), one given with a time as the
+#' fraction of the day; malfunction periods (\code{Problem1_from}, \code{Problem1_to}, ...)
+#' are 0, days without a deployed camera \code{NA}. By default the values are camtrapR's,
+#' quirks included (\code{semantics = "camtrapR"}): rounded to 4 decimals, two cameras set up
+#' the same day count 1 for that day; \code{semantics = "exact"} gives the exact working time.
 #'
 #' The arguments mirror \code{camtrapR::cameraOperation}: \code{station_col}
 #' (\code{stationCol}), \code{setup_col} (\code{setupCol}), \code{retrieval_col}
@@ -78,9 +80,8 @@ station_options <- function(station_col, x_col, y_col, setup_col, retrieval_col,
 #' (\code{sessionCol}), \code{has_problems} (\code{hasProblems}), \code{by_camera}
 #' (\code{byCamera}), \code{all_cams_on} (\code{allCamsOn}), \code{cameras_independent}
 #' (\code{camerasIndependent}), \code{date_format} (\code{dateFormat}) and
-#' \code{occasion_start_time} (\code{occasionStartTime}). Differences on purpose: overlapping
-#' problem periods are subtracted once, and several cameras at a station are combined on the
-#' time line (union, intersection or sum) rather than day by day.
+#' \code{occasion_start_time} (\code{occasionStartTime}). Difference on purpose: overlapping
+#' problem periods are subtracted once (camtrapR subtracts them twice and stops).
 #'
 #' @param stations Station table (camtrapR's \code{CTtable}): a data frame or the path of a
 #'   CSV or Parquet file. Date columns may be text, \code{Date} (date only) or \code{POSIXct}.
@@ -98,6 +99,9 @@ station_options <- function(station_col, x_col, y_col, setup_col, retrieval_col,
 #'   \code{"+12h"} as in camtrapR).
 #' @param resolution_hours Bin width in hours (24 = days).
 #' @param unit \code{"days"} (days of effort per bin) or \code{"fraction"} (of each bin).
+#' @param semantics \code{"camtrapR"} (default): camtrapR's day values and rules for several
+#'   cameras; \code{"exact"}: the exact working time, several cameras combined on the time
+#'   line (union, intersection or sum), any \code{resolution_hours}.
 #' @return A numeric matrix, rows named like camtrapR (\code{Station},
 #'   \code{Station__SESS_s}, \code{Station__CAM_c}), columns the days.
 #' @examples
@@ -116,8 +120,10 @@ camera_operation <- function(stations, station_col = "Station", x_col = "utm_x",
                              camera_col = NULL, session_col = NULL, has_problems = NULL,
                              date_format = NULL, by_camera = FALSE, all_cams_on = FALSE,
                              cameras_independent = FALSE, occasion_start_time = 0,
-                             resolution_hours = 24, unit = c("days", "fraction")) {
+                             resolution_hours = 24, unit = c("days", "fraction"),
+                             semantics = c("camtrapR", "exact")) {
   unit <- match.arg(unit)
+  semantics <- match.arg(semantics)
   eff <- py_lynxid("effort")
   st <- py_table_arg(stations, "stations", "local")
   opts <- station_options(station_col, x_col, y_col, setup_col, retrieval_col, camera_col, session_col,
@@ -126,7 +132,8 @@ camera_operation <- function(stations, station_col = "Station", x_col = "utm_x",
   res <- py_call(do.call(eff$camera_operation, c(list(st, by_camera = by_camera, all_cams_on = all_cams_on,
                                                       cameras_independent = cameras_independent,
                                                       occasion_start_time = occasion_start_time,
-                                                      resolution_hours = resolution_hours, unit = unit),
+                                                      resolution_hours = resolution_hours, unit = unit,
+                                                      semantics = semantics),
                                                  opts)))
   df <- py_frame_to_r(res$reset_index())
   m <- as.matrix(df[, -1, drop = FALSE])
@@ -169,12 +176,15 @@ camera_operation <- function(stations, station_col = "Station", x_col = "utm_x",
 #'   \code{timestamp}/\code{DateTimeOriginal}, \code{individual_id}/\code{Individual},
 #'   \code{camera}/\code{Camera}); \code{POSIXct} times keep their time zone.
 #' @param stations Station table (camtrapR's \code{CTtable}), data frame or file path.
-#' @param occasion_length Days per occasion (fractions allowed).
+#' @param occasion_length Days per occasion (fractions allowed with \code{semantics = "exact"}).
 #' @param day1 \code{"survey"}, \code{"station"} or a date \code{"YYYY-MM-DD"}.
 #' @param occasion_start_time Hour of day occasions begin.
 #' @param output \code{"binary"} (secr proximity detectors) or \code{"count"} (count detectors).
 #' @param format What \code{$data} holds: \code{"secr"} (a \code{capthist} when secr is
-#'   installed, else its ingredients), \code{"oscr"} (\code{edf}, \code{tdf}, \code{y3d} for
+#'   installed -- filled directly from the detections, with the traps, session and names
+#'   that \code{secr::make.capthist} gives; \code{options(lynxid.secr_builder =
+#'   "make.capthist")} has make.capthist build all of it, slower for long surveys -- else its
+#'   ingredients), \code{"oscr"} (\code{edf}, \code{tdf}, \code{y3d} for
 #'   \code{oSCR::data2oscr} / \code{make.scrFrame}), \code{"array"} (nimble/JAGS:
 #'   \code{y[i,j,k]}, \code{effort}, \code{X}, with data augmentation to \code{augment_to}),
 #'   \code{"closed"} (individual x occasion 0/1 matrix for Rcapture) or \code{"rmark"}
@@ -201,7 +211,16 @@ camera_operation <- function(stations, station_col = "Station", x_col = "utm_x",
 #' @param unknown_stations \code{"error"} or \code{"exclude"} records at stations missing
 #'   from the station table.
 #' @param strict Stop if any record would be left out.
-#' @param augment_to Data augmentation: number of rows M of \code{y} for \code{format = "array"}.
+#' @param semantics \code{"camtrapR"} (default): camtrapR's rules, quirks included, so the
+#'   result equals \code{camtrapR::spatialDetectionHistory} cell for cell: day values rounded
+#'   to 4 decimals, occasions \code{(start, end]} (a record at exactly 00:00:00 belongs to the
+#'   day before), two cameras set up the same day count 1, records after their station's last
+#'   day left out, one occasion grid over all sessions from the survey's first setup day.
+#'   \code{"exact"}: lynxid's exact time line, occasions \code{[start, end)}, each session's
+#'   grid from its own first setup day.
+#' @param augment_to Data augmentation: number of rows M of \code{y} for \code{format = "array"};
+#'   \code{NULL} (default): \code{max(5 n, n + 1)} for the \code{n} individuals detected in
+#'   each session, the same M as the nimble files of \code{\link{write_capture_history}}.
 #' @return An object of class \code{lynxid_capture_history}: a list with \code{data} (the
 #'   chosen format), \code{format}, \code{detections} (session, individual, occasion,
 #'   detector, count), \code{usage} (per session a detector x occasion matrix of days of
@@ -239,8 +258,9 @@ capture_history <- function(detections, stations, occasion_length = 1, day1 = "s
                             max_days = NULL, drop_empty_occasions = TRUE, min_delta = 0,
                             delta_compared_to = c("last_independent", "last"),
                             remove_duplicates = FALSE, unknown_stations = c("error", "exclude"),
-                            strict = FALSE, augment_to = NULL) {
+                            strict = FALSE, augment_to = NULL, semantics = c("camtrapR", "exact")) {
   output <- match.arg(output)
+  semantics <- match.arg(semantics)
   format <- match.arg(format)
   delta_compared_to <- match.arg(delta_compared_to)
   unknown_stations <- match.arg(unknown_stations)
@@ -259,7 +279,8 @@ capture_history <- function(detections, stations, occasion_length = 1, day1 = "s
                remove_duplicates = remove_duplicates, species = species, tz = tz,
                time_format = time_format, station_col = station_col, time_col = tcol,
                individual_col = individual_col, species_col = species_col,
-               unknown_stations = unknown_stations, strict = strict, station_options = opts)
+               unknown_stations = unknown_stations, strict = strict, station_options = opts,
+               semantics = semantics)
   ch <- py_call(do.call(cap$capture_history, args))
   x <- capture_history_from_py(ch)
   x$format <- format
@@ -267,45 +288,36 @@ capture_history <- function(detections, stations, occasion_length = 1, day1 = "s
   x
 }
 
+# The Python capture history as R objects. Everything crosses in one call
+# (lynxid.rinterop.capture_history_to_r): the usage and counts-by-occasion matrices as one
+# numeric vector each, the tables column by column.
 capture_history_from_py <- function(ch) {
-  b <- reticulate::import_builtins(convert = TRUE)
-  sessions <- reticulate::py_to_r(ch$sessions)
-  usage <- lapply(sessions, function(s) {
-    u <- py_frame_to_r(ch$usage_matrix(s)$reset_index())
-    m <- as.matrix(u[, -1, drop = FALSE])
-    storage.mode(m) <- "double"
-    rownames(m) <- u[[1]]
-    m
-  })
-  names(usage) <- sessions
-  cbo <- lapply(sessions, function(s) {
-    t <- ch$counts_by_occasion(s)
-    df <- py_frame_to_r(t$reset_index())
-    m <- as.matrix(df[, -1, drop = FALSE])
-    rownames(m) <- df[[1]]
-    m
-  })
-  names(cbo) <- sessions
-  rec <- ch$records
-  not_used <- reticulate::py_get_item(rec, rec$status$ne("used"))
-  settings <- from_py(ch$settings)
+  parts <- reticulate::py_to_r(py_lynxid("rinterop")$capture_history_to_r(ch))
+  sessions <- as.character(unlist(parts$sessions))
+  settings <- rebuild(parts$settings)
   tz <- settings$tz
-  occ <- py_frame_to_r(ch$occasions, tz)
+  usage <- lapply(parts$usage, function(m) {
+    m <- rebuild(m)
+    storage.mode(m) <- "double"
+    m
+  })
+  cbo <- lapply(parts$counts_by_occasion, rebuild)
+  names(usage) <- names(cbo) <- sessions
   structure(list(
     data = NULL, format = NULL,
-    detections = py_frame_to_r(ch$detections),
+    detections = rebuild(parts$detections),
     usage = usage,
-    traps = py_frame_to_r(ch$traps, tz),
-    occasions = occ,
-    individuals = py_frame_to_r(ch$individuals),
-    issues = py_frame_to_r(ch$issues),
-    records_not_used = py_frame_to_r(not_used, tz),
-    summary = py_frame_to_r(ch$summary()),
+    traps = rebuild(parts$traps, tz),
+    occasions = rebuild(parts$occasions, tz),
+    individuals = rebuild(parts$individuals),
+    issues = rebuild(parts$issues),
+    records_not_used = rebuild(parts$records_not_used, tz),
+    summary = rebuild(parts$summary),
     counts_by_occasion = cbo,
-    detector = reticulate::py_to_r(ch$detector_type),
+    detector = parts$detector,
     sessions = sessions,
     settings = settings,
-    n_records = b$len(rec)
+    n_records = parts$n_records
   ), class = "lynxid_capture_history", py = ch)
 }
 
@@ -314,7 +326,10 @@ format_data <- function(ch, x, format, augment_to) {
   one <- function(l) if (length(l) == 1) l[[1]] else l
   sess <- x$sessions
   switch(format,
-    secr = secr_capthist(from_py(ex$secr_data(ch))),
+    secr = {
+      covs <- as.character(unlist(reticulate::py_to_r(ex$trap_covariates(ch))))
+      secr_capthist(secr_ingredients(x, covs))
+    },
     oscr = {
       d <- from_py(ex$oscr_data(ch))
       for (i in seq_along(d$y3d)) {
@@ -366,51 +381,7 @@ format_data <- function(ch, x, format, augment_to) {
     })
 }
 
-# secr capthist via secr::make.capthist when secr is installed; otherwise its ingredients.
-secr_capthist <- function(d) {
-  sessions <- as.character(unlist(d$sessions))
-  caps <- d$captures
-  names(caps) <- c("Session", "ID", "Occasion", "Detector")
-  usage <- lapply(sessions, function(s) {
-    u <- d$usage[[s]]
-    m <- as.matrix(u[, -1, drop = FALSE])
-    storage.mode(m) <- "double"
-    rownames(m) <- as.character(u[[1]])
-    m
-  })
-  traps <- d$traps[sessions]
-  names(usage) <- names(traps) <- sessions
-  noccasions <- stats::setNames(as.integer(unlist(d$noccasions)[sessions]), sessions)
-  covs <- unlist(d$covariates)
-  if (!requireNamespace("secr", quietly = TRUE)) {
-    return(structure(list(captures = caps, traps = traps, usage = usage, noccasions = noccasions,
-                          detector = d$detector),
-                     class = "lynxid_secr_data"))
-  }
-  trl <- lapply(sessions, function(s) {
-    t <- traps[[s]]
-    xy <- data.frame(x = t$x, y = t$y, row.names = t$detector)
-    tr <- secr::read.traps(data = xy, detector = d$detector, binary.usage = FALSE)
-    secr::usage(tr) <- usage[[s]][t$detector, , drop = FALSE]
-    if (length(covs)) secr::covariates(tr) <- t[, covs, drop = FALSE]
-    tr
-  })
-  names(trl) <- sessions
-  empty <- unlist(d$empty_sessions)
-  if (length(empty)) {
-    caps <- rbind(caps, data.frame(Session = empty, ID = "NONE", Occasion = 1L,
-                                   Detector = vapply(empty, function(s) traps[[s]]$detector[1], ""),
-                                   stringsAsFactors = FALSE))
-  }
-  # make.capthist sorts session labels (numerically, else with the locale's sort()) and pairs
-  # them with the traps list by position; a factor keeps lynxid's order, the order of 'trl'
-  caps$Session <- factor(as.character(caps$Session), levels = sessions)
-  if (length(sessions) == 1) {
-    secr::make.capthist(caps, trl[[1]], fmt = "trapID", noccasions = noccasions[[1]])
-  } else {
-    secr::make.capthist(caps, trl, fmt = "trapID", noccasions = unname(noccasions))
-  }
-}
+# secr_ingredients() and secr_capthist(): see secr.R.
 
 #' Write a capture history to files
 #'
@@ -419,12 +390,19 @@ secr_capthist <- function(d) {
 #' \code{summary.json}, \code{usage.csv} and \code{issues.csv}; the same files as the
 #' command line \code{lynxid capture-history}.
 #'
+#' secr's \code{read.traps} cannot read trap covariate values with blanks, \code{/},
+#' \code{#} or quotes (it splits the covariates at white space after removing the quotes),
+#' so the trap files hold them with those characters replaced by \code{_}
+#' (\code{"forest edge"} as \code{forest_edge}); \code{trap_covariates.csv} holds the exact
+#' values, and \code{read_secr.R} puts them back into the capthist after reading.
+#'
 #' @param x A \code{lynxid_capture_history} from \code{\link{capture_history}} (in the same
 #'   R session).
 #' @param out Output folder.
 #' @param formats Any of \code{"secr"}, \code{"oscr"}, \code{"nimble"}, \code{"closed"},
 #'   \code{"rmark"}, \code{"camtrapdp"}, or \code{"all"}.
-#' @param augment_to nimble/JAGS data augmentation (M).
+#' @param augment_to nimble/JAGS data augmentation (M); \code{NULL} (default):
+#'   \code{max(5 n, n + 1)} per session, as \code{capture_history(format = "array")}.
 #' @param crs Camtrap DP: the UTM zone of the coordinates, e.g. \code{"EPSG:32632"}.
 #' @param scientific_name Camtrap DP: e.g. \code{"Lynx lynx"}.
 #' @return The paths written, invisibly (a list by format).
@@ -448,120 +426,4 @@ write_capture_history <- function(x, out, formats = "secr", augment_to = NULL, c
   invisible(reticulate::py_to_r(res))
 }
 
-# ---- methods ------------------------------------------------------------------------------
-
-#' @export
-print.lynxid_capture_history <- function(x, ...) {
-  cat("lynxid capture history (", x$detector, " detectors; format \"", x$format, "\")\n", sep = "")
-  s <- x$summary
-  for (i in seq_len(nrow(s))) {
-    cat(sprintf("  session %s: %d individuals, %d detections, %d occasions x %d stations (%d used), %s trap-days\n",
-                s$session[i], s$individuals[i], s$detections[i], s$occasions[i], s$stations[i],
-                s$stations_used[i], format(round(s$effort_days[i], 2), nsmall = 0)))
-  }
-  st <- x$settings
-  cat(sprintf("  occasions of %s day(s) from %s (start %sh)\n", st$occasion_length, st$day1, st$occasion_start_time))
-  nu <- nrow(x$records_not_used)
-  if (nu) {
-    cat(sprintf("  %d of %d records not used: see $issues and $records_not_used\n", nu, x$n_records))
-  }
-  if (inherits(x$data, "lynxid_secr_data")) {
-    cat("  (install the secr package for a capthist object; $data holds its ingredients)\n")
-  }
-  invisible(x)
-}
-
-#' @export
-summary.lynxid_capture_history <- function(object, ...) {
-  iss <- object$issues
-  structure(list(sessions = object$summary, counts_by_occasion = object$counts_by_occasion,
-                 usage_by_occasion = lapply(object$usage, function(u) rbind(min = apply(u, 2, min),
-                                                                            max = apply(u, 2, max),
-                                                                            total = colSums(u))),
-                 detections_per_individual = if (nrow(object$detections)) {
-                   stats::aggregate(count ~ session + individual, data = object$detections, FUN = sum)
-                 } else data.frame(session = character(), individual = character(), count = numeric()),
-                 issues = if (nrow(iss)) table(iss$severity) else table(character()),
-                 detector = object$detector, settings = object$settings),
-            class = "summary.lynxid_capture_history")
-}
-
-#' @export
-print.summary.lynxid_capture_history <- function(x, ...) {
-  cat("Capture history summary (", x$detector, " detectors)\n\n", sep = "")
-  print(x$sessions, row.names = FALSE)
-  for (s in names(x$counts_by_occasion)) {
-    cat("\nSession ", s, ": counts by occasion\n", sep = "")
-    print(x$counts_by_occasion[[s]])
-    cat("\nUsage (days of effort) by occasion\n")
-    print(round(x$usage_by_occasion[[s]], 3))
-  }
-  if (length(x$issues)) {
-    cat("\nIssues: ", paste(names(x$issues), x$issues, sep = " ", collapse = ", "), "\n", sep = "")
-  }
-  invisible(x)
-}
-
-#' Plot a capture history
-#'
-#' @param x A \code{lynxid_capture_history}.
-#' @param type \code{"stations"} (station map: size = detections, colour = individuals),
-#'   \code{"effort"} (days of effort per station and occasion) or \code{"individuals"}
-#'   (detections per individual, coloured by the number of stations it was seen at).
-#' @param session Which session (default: the first).
-#' @param ... Unused.
-#' @return A \code{ggplot} object.
-#' @examples
-#' stations <- data.frame(Station = c("A", "B"), utm_x = c(500000, 502000),
-#'                        utm_y = c(5200000, 5200000),
-#'                        Setup_date = c("2024-03-01", "2024-03-01"),
-#'                        Retrieval_date = c("2024-03-11", "2024-03-11"))
-#' detections <- data.frame(station = c("A", "B", "A"), individual_id = c("L1", "L1", "L2"),
-#'                          timestamp = c("2024-03-02 21:10:00", "2024-03-05 03:40:00",
-#'                                        "2024-03-05 22:00:00"))
-#' if (lynxid_available() && requireNamespace("ggplot2", quietly = TRUE)) {
-#'   ch <- capture_history(detections, stations)
-#'   plot(ch, "effort")
-#' }
-#' @export
-plot.lynxid_capture_history <- function(x, type = c("stations", "effort", "individuals"),
-                                        session = NULL, ...) {
-  if (!requireNamespace("ggplot2", quietly = TRUE)) {
-    stop("plotting needs the ggplot2 package: install.packages(\"ggplot2\")", call. = FALSE)
-  }
-  type <- match.arg(type)
-  s <- if (is.null(session)) x$sessions[1] else as.character(session)
-  if (!s %in% x$sessions) stop("no session ", s, "; sessions are ", paste(x$sessions, collapse = ", "), call. = FALSE)
-  det <- x$detections[x$detections$session == s, , drop = FALSE]
-  ggplot2 <- asNamespace("ggplot2")
-  if (type == "stations") {
-    tr <- x$traps[x$traps$session == s, , drop = FALSE]
-    used <- rowSums(x$usage[[s]]) > 0
-    n_det <- tapply(det$count, factor(det$detector, levels = tr$detector), sum)
-    n_ind <- tapply(det$individual, factor(det$detector, levels = tr$detector), function(v) length(unique(v)))
-    tr$detections <- ifelse(is.na(n_det), 0, n_det)
-    tr$individuals <- ifelse(is.na(n_ind), 0, n_ind)
-    tr$status <- ifelse(used[tr$detector], "operated", "no effort")
-    ggplot2$ggplot(tr, ggplot2$aes(x = .data$x, y = .data$y)) +
-      ggplot2$geom_point(ggplot2$aes(size = .data$detections, colour = .data$individuals, shape = .data$status)) +
-      ggplot2$geom_text(ggplot2$aes(label = .data$detector), vjust = -1.2, size = 3) +
-      ggplot2$scale_shape_manual(values = c(operated = 16, "no effort" = 4)) +
-      ggplot2$scale_x_continuous(expand = ggplot2$expansion(mult = 0.15)) +
-      ggplot2$scale_y_continuous(expand = ggplot2$expansion(mult = 0.15)) +
-      ggplot2$coord_equal() + ggplot2$theme_minimal() +
-      ggplot2$labs(x = "x (m)", y = "y (m)", size = "detections", colour = "individuals", shape = NULL,
-                   title = paste0("Stations, session ", s))
-  } else if (type == "effort") {
-    effort_tile_plot(x$usage[[s]], xlab = "occasion", title = paste0("Effort (days), session ", s))   # plots.R
-  } else {
-    if (!nrow(det)) stop("no detections in session ", s, call. = FALSE)
-    agg <- stats::aggregate(count ~ individual, data = det, FUN = sum)
-    ns <- stats::aggregate(detector ~ individual, data = det, FUN = function(v) length(unique(v)))
-    agg$stations <- ns$detector[match(agg$individual, ns$individual)]
-    agg$individual <- factor(agg$individual, levels = agg$individual[order(agg$count)])
-    ggplot2$ggplot(agg, ggplot2$aes(x = .data$individual, y = .data$count, fill = .data$stations)) +
-      ggplot2$geom_col() +
-      ggplot2$coord_flip() + ggplot2$theme_minimal() +
-      ggplot2$labs(x = NULL, y = "detections", fill = "stations", title = paste0("Detections per individual, session ", s))
-  }
-}
+# print, summary and plot methods: see capture_methods.R.

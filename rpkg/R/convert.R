@@ -7,10 +7,9 @@
 r_to_pandas <- function(x) {
   cols <- lapply(x, function(v) {
     na <- is.na(v)
-    if (is.logical(v)) v <- ifelse(na, FALSE, v)
-    else if (is.integer(v)) v <- as.double(v)
-    else if (is.character(v)) v <- ifelse(na, "", v)
-    else if (!is.numeric(v)) v <- ifelse(na, "", as.character(v))
+    if (is.integer(v)) v <- as.double(v)
+    else if (!is.logical(v) && !is.numeric(v)) v <- as.character(v)
+    if (any(na) && (is.logical(v) || is.character(v))) v[na] <- if (is.logical(v)) FALSE else ""
     list(v, na)
   })
   py_lynxid("rinterop")$from_r_columns(reticulate::r_to_py(cols))
@@ -35,7 +34,9 @@ rebuild <- function(x, tz = NULL) {
   if ("__array__" %in% names(x)) {
     v <- typed(x[["__array__"]], x$kind)
     d <- as.integer(unlist(x$dim))
-    return(if (length(d) <= 1) v else array(v, dim = d))
+    if (length(d) <= 1) return(v)
+    dn <- if (is.null(x$dimnames)) NULL else lapply(x$dimnames, function(n) as.character(unlist(n)))
+    return(array(v, dim = d, dimnames = dn))
   }
   lapply(x, rebuild, tz = tz)
 }
@@ -52,7 +53,7 @@ columns_to_frame <- function(cols, tz = NULL) {
     na <- as.logical(unlist(col$na))
     if (col$kind == "time") {
       v[na] <- NA_character_
-      if (!is.null(tz) && tz %in% OlsonNames()) v <- as.POSIXct(v, tz = tz, format = "%Y-%m-%d %H:%M:%S")
+      if (!is.null(tz) && tz %in% olson_names()) v <- as.POSIXct(v, tz = tz, format = "%Y-%m-%d %H:%M:%S")
     } else if (col$kind == "instant") {
       v[na] <- NA
       v <- as.POSIXct(as.numeric(v), origin = "1970-01-01", tz = r_zone(tz, col$tz, col$offset_minutes))
@@ -65,10 +66,20 @@ columns_to_frame <- function(cols, tz = NULL) {
   as.data.frame(out, stringsAsFactors = FALSE, check.names = FALSE)
 }
 
+# R's time zone names, read once per R session: OlsonNames() lists the zoneinfo folder on
+# every call (tens of milliseconds), and every date-time column coming back asks for it.
+olson_names <- local({
+  zones <- NULL
+  function() {
+    if (is.null(zones)) zones <<- OlsonNames()
+    zones
+  }
+})
+
 # An R time zone for a Python one: the caller's zone if R knows it, a named zone as it is,
 # a whole-hour fixed offset as "Etc/GMT-1" (POSIX sign: east of Greenwich is minus), else UTC.
 r_zone <- function(tz, py_tz = NULL, offset_minutes = NULL) {
-  zones <- OlsonNames()
+  zones <- olson_names()
   if (!is.null(tz) && tz %in% zones) return(tz)
   if (!is.null(py_tz) && py_tz %in% zones) return(py_tz)
   if (!is.null(offset_minutes) && length(offset_minutes) && offset_minutes %% 60 == 0) {

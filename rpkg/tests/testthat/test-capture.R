@@ -68,7 +68,7 @@ test_that("capture_history works end to end from identify() output, in every for
   expect_true(any(ch$issues$row == 4 & ch$issues$severity == "warning" & grepl("not working", ch$issues$reason)))
   # no individual (5), no station (6), A already retrieved on Mar 5 (7): left out and reported
   expect_setequal(ch$records_not_used$row, c(5, 6, 7))
-  expect_true(any(ch$issues$row == 7 & grepl("had no effort", ch$issues$reason)))
+  expect_true(any(ch$issues$row == 7 & grepl("after the last day of station .A.", ch$issues$reason)))
   expect_true(any(grepl("no individual ID", ch$issues$reason)))
   expect_true(any(grepl("no station", ch$issues$reason)))
   expect_false("NA" %in% ch$detections$detector)        # R's NA never becomes a station "NA"
@@ -101,6 +101,100 @@ test_that("capture_history works end to end from identify() output, in every for
     expect_s3_class(s, "lynxid_secr_data")
     expect_equal(s$captures$Detector, c("A", "B"))
     expect_equal(s$noccasions, c(`1` = 3L))
+  }
+})
+
+test_that("format = \"array\" has the nimble files' M: augment_to, by default max(5 n, n + 1)", {
+  skip_without_python()
+  a <- capture_history(identify_like(), small_stations(), occasion_length = 2, format = "array")
+  expect_equal(a$data$n, 2)
+  expect_equal(a$data$M, 10)
+  expect_equal(dim(a$data$y), c(10L, 2L, 3L))
+  expect_equal(rownames(a$data$y), c("L1", "L2", paste0("aug", 1:8)))
+  skip_if_not_installed("jsonlite")
+  dir <- tempfile("lynxid-nimble")
+  on.exit(unlink(dir, recursive = TRUE), add = TRUE)
+  for (m in list(NULL, 4L)) {
+    write_capture_history(a, dir, "nimble", augment_to = m)
+    got <- capture_history(identify_like(), small_stations(), occasion_length = 2, format = "array", augment_to = m)
+    expect_equal(jsonlite::read_json(file.path(dir, "nimble_constants.json"))$M, got$data$M)
+  }
+})
+
+test_that("the capture history crossing in one call is what each part gives on its own", {
+  skip_without_python()
+  ch <- capture_history(identify_like(), small_stations(), occasion_length = 2, output = "count",
+                        station_covariates = "habitat")
+  py <- attr(ch, "py")
+  tz <- ch$settings$tz
+  as_matrix <- function(df) {                            # a frame of numbers, first column the row names
+    m <- as.matrix(df[, -1, drop = FALSE])
+    rownames(m) <- df[[1]]
+    m
+  }
+  u <- as_matrix(lynxid:::py_frame_to_r(py$usage_matrix("1")$reset_index()))
+  storage.mode(u) <- "double"
+  expect_identical(ch$usage[["1"]], u)
+  cbo <- lynxid:::py_frame_to_r(py$counts_by_occasion("1")$reset_index())
+  expect_identical(ch$counts_by_occasion[["1"]], as_matrix(cbo))
+  expect_identical(ch$detections, lynxid:::py_frame_to_r(py$detections))
+  expect_identical(ch$traps, lynxid:::py_frame_to_r(py$traps, tz))
+  expect_identical(ch$occasions, lynxid:::py_frame_to_r(py$occasions, tz))
+  expect_identical(ch$summary, lynxid:::py_frame_to_r(py$summary()))
+  expect_identical(ch$settings, lynxid:::from_py(py$settings))
+  expect_identical(ch$n_records, 7L)
+})
+
+test_that("secr's ingredients built in R are lynxid.export.secr_data()'s", {
+  skip_without_python()
+  st <- data.frame(Station = c("A", "B", "A", "B"), yr = c("2019", "2019", "2020", "2020"), utm_x = c(0, 100, 0, 100),
+                   utm_y = 1e6, Setup_date = c("2019-01-01", "2019-01-01", "2020-01-01", "2020-01-01"),
+                   Retrieval_date = c("2019-01-03", "2019-01-03", "2020-01-04", "2020-01-04"),
+                   hab = c("forest edge", NA, "x", "y"), elev = c(1.5, 2, NA, 4))
+  det <- data.frame(station = c("B", "A", "B"), individual_id = c("m1", "10", "m1"),
+                    timestamp = c("2019-01-02 08:00:00", "2019-01-01 10:00:00", "2019-01-02 09:00:00"))
+  for (out in c("binary", "count")) {
+    ch <- capture_history(det, st, session_col = "yr", station_covariates = c("hab", "elev"), output = out)
+    d <- lynxid:::from_py(lynxid:::py_lynxid("export")$secr_data(attr(ch, "py")))
+    r <- lynxid:::secr_ingredients(ch, unlist(d$covariates))
+    expect_identical(r$captures, d$captures)
+    expect_identical(r$traps, d$traps)
+    expect_identical(r$usage, lapply(d$usage, function(u) {
+      m <- as.matrix(u[, -1, drop = FALSE])
+      storage.mode(m) <- "double"
+      rownames(m) <- u[[1]]
+      m
+    }))
+    expect_identical(r$noccasions, c(`2019` = 3L, `2020` = 4L))
+    expect_identical(r$empty_sessions, unlist(d$empty_sessions))
+    expect_equal(nrow(r$captures), if (out == "count") 3 else 2)
+    if (!requireNamespace("secr", quietly = TRUE)) {
+      expect_identical(unclass(ch$data), r[c("captures", "traps", "usage", "noccasions", "detector")])
+    }
+  }
+})
+
+test_that("the capthist filled from indices is the one secr::make.capthist builds", {
+  skip_without_python()
+  skip_if_not_installed("secr")
+  st <- small_stations()
+  ms <- data.frame(Station = c("A", "B", "A", "B"), yr = c("2019", "2019", "2020", "2020"), utm_x = c(0, 100, 0, 100),
+                   utm_y = 1e6, Setup_date = c("2019-01-01", "2019-01-01", "2020-01-01", "2020-01-01"),
+                   Retrieval_date = c("2019-01-03", "2019-01-03", "2020-01-04", "2020-01-04"))
+  ids <- data.frame(station = c("A", "B", "A", "B"), individual_id = c("10", "9", "010", "2"),
+                    timestamp = c("2024-03-02 10:00:00", "2024-03-02 11:00:00", "2024-03-03 10:00:00",
+                                  "2024-03-04 10:00:00"))
+  cases <- list(list(identify_like(), st, occasion_length = 2, output = "count", station_covariates = "habitat"),
+                list(identify_like(), st, occasion_length = 2),
+                list(ids, st, output = "count"),
+                list(data.frame(station = "B", timestamp = "2019-01-02 08:00:00", individual_id = "m1"), ms,
+                     session_col = "yr"))
+  on.exit(options(lynxid.secr_builder = NULL), add = TRUE)
+  for (args in cases) {
+    options(lynxid.secr_builder = NULL)
+    direct <- do.call(capture_history, args)$data
+    options(lynxid.secr_builder = "make.capthist")
+    expect_identical(direct, do.call(capture_history, args)$data)
   }
 })
 
@@ -194,6 +288,26 @@ test_that("a capture history without any usable detection still has every format
     expect_equal(nrow(ch$detections), 0)
     expect_equal(dim(ch$usage[[1]]), c(1L, 5L))
   }
-  expect_equal(dim(capture_history(det, st, format = "array")$data$y), c(0L, 1L, 5L))
+  # no individual: M = max(5 n, n + 1) = 1 augmented row, as the nimble files say
+  expect_equal(dim(capture_history(det, st, format = "array")$data$y), c(1L, 1L, 5L))
   expect_output(print(summary(ch)), "detectors used")
+})
+
+test_that("semantics: camtrapR's rules by default, the exact time line on request", {
+  skip_without_python()
+  # two cameras set up the same day (dates only, camerasIndependent = FALSE): camtrapR counts
+  # the setup day 1.0, the exact union of their working time is 0.5
+  st <- data.frame(Station = c("A", "A"), Camera = c("c1", "c2"), utm_x = c(0, 0), utm_y = c(0, 0),
+                   Setup_date = c("2024-03-01", "2024-03-01"), Retrieval_date = c("2024-03-05", "2024-03-05"))
+  expect_equal(unname(camera_operation(st, camera_col = "Camera")[1, ]), c(1, 1, 1, 1, 1))
+  expect_equal(unname(camera_operation(st, camera_col = "Camera", semantics = "exact")[1, ]),
+               c(0.5, 1, 1, 1, 0.5))
+  # a record at exactly 00:00:00 belongs to the day before (camtrapR's ceiling())
+  det <- data.frame(station = "A", individual_id = "L1", timestamp = "2024-03-03 00:00:00")
+  ch <- capture_history(det, st, camera_col = "Camera", tz = "UTC")
+  expect_equal(ch$detections$occasion, 2)
+  ex <- capture_history(det, st, camera_col = "Camera", tz = "UTC", semantics = "exact")
+  expect_equal(ex$detections$occasion, 3)
+  expect_equal(unname(ex$usage[[1]][1, ]), c(0.5, 1, 1, 1, 0.5))
+  expect_error(capture_history(det, st, semantics = "camtrapr"), "should be one of")
 })
