@@ -9,8 +9,18 @@ export RETICULATE_PYTHON := $(abspath $(PY))
 # R tests must not skip just because Python was not found: here it is set up for them.
 export LYNXID_REQUIRE_PYTHON := 1
 DEMO_OUT ?= demo-output
+# TORCH=cpu: PyTorch's CPU-only builds, for machines without an NVIDIA GPU. PyPI's Linux
+# wheels are CUDA builds: of a 6.4 GB .venv, about 4.5 GB (nvidia libraries, triton,
+# libtorch_cuda) serve only such GPUs. Installed from PyTorch's own index before the rest, so
+# pip keeps them. Default (empty): PyPI's torch, as before.
+TORCH ?=
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: setup system-deps venv rpkg demo test test-python test-r check-r clean
+ifneq ($(filter-out cpu,$(TORCH)),)
+$(error TORCH=$(TORCH) is not known: use TORCH=cpu for the CPU-only PyTorch, or leave it unset)
+endif
+
+.PHONY: setup system-deps venv rpkg demo demo-r test test-python test-r check-r clean
 
 setup: system-deps venv rpkg
 
@@ -22,8 +32,19 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
+ifeq ($(TORCH),cpu)
+	$(PY) -m pip install torch torchvision --index-url $(TORCH_CPU_INDEX)
+endif
 	$(PY) -m pip install -e '.[dev]'
 	touch $@
+
+# An existing .venv keeps the torch it has: say so rather than leave the CUDA build in place.
+ifeq ($(TORCH),cpu)
+venv:
+	@$(PY) -c 'import sys, torch; sys.exit(3 if torch.version.cuda else 0)'; rc=$$?; \
+	  if [ $$rc = 3 ]; then echo "TORCH=cpu: $(VENV) already holds a PyTorch built for CUDA; remove it (rm -rf $(VENV)) and run 'make setup TORCH=cpu' again" >&2; fi; \
+	  exit $$rc
+endif
 
 # The R package carries a wheel of the matching Python package, so install_lynxid()
 # installs exactly this version of the Python side.
@@ -33,9 +54,12 @@ rpkg: venv
 	  $(PY) -m pip wheel --no-deps -q -w rpkg/inst/python .
 	R CMD INSTALL --no-multiarch rpkg
 
+# The demo once, from the command line. `make demo-r` runs the same job from R.
 demo: setup
 	$(VENV)/bin/lynxid demo --out $(DEMO_OUT)
-	Rscript -e 'res <- lynxid::demo(out = "$(DEMO_OUT)/from-R", quiet = TRUE); print(head(res))'
+
+demo-r: setup
+	Rscript -e 'res <- lynxid::run_demo(out = "$(DEMO_OUT)/from-R"); print(head(res))'
 
 test: setup test-python check-r
 

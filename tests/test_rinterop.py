@@ -48,3 +48,29 @@ def test_streams_go_to_r_only_from_the_main_thread():
         rinterop.restore_streams(token)
     assert (sys.stdout, sys.stderr) == old
     assert "".join(got) == "main\n" and fallback.getvalue() == "worker\n"
+
+
+def test_isolated_packages_are_imported_with_deepbind(tmp_path, monkeypatch):
+    """Inside R, libtorch's BLAS calls must reach its own MKL, not R's reference BLAS: the
+    listed packages are imported with RTLD_DEEPBIND, every other import is left alone."""
+    import os
+    import pytest
+    if not hasattr(os, "RTLD_DEEPBIND"):
+        pytest.skip("no RTLD_DEEPBIND on this platform (isolate_native_libraries is a no-op)")
+    for name in ("probe_isolated", "probe_plain"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text("import sys\nFLAGS = sys.getdlopenflags()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    before = list(sys.meta_path)
+    flags = sys.getdlopenflags()
+    try:
+        assert rinterop.isolate_native_libraries(("probe_isolated", "sys")) == ["sys"]   # sys: already imported
+        import probe_isolated
+        import probe_plain
+    finally:
+        sys.meta_path[:] = before
+        for name in ("probe_isolated", "probe_plain"):
+            sys.modules.pop(name, None)
+    assert probe_isolated.FLAGS & os.RTLD_DEEPBIND
+    assert not probe_plain.FLAGS & os.RTLD_DEEPBIND
+    assert sys.getdlopenflags() == flags                       # restored after the import

@@ -7,16 +7,22 @@ masks: frames as ``{"__frame__": columns}``, arrays as ``{"__array__": values, .
 It also routes Python's console output (tqdm progress bars, ``print``) through R's console
 while an R call runs: reticulate 1.28 leaves ``sys.stdout``/``sys.stderr`` on the process's
 file descriptors, which RStudio does not show.
+
+And it keeps R's BLAS away from the libraries that bring their own
+(:func:`isolate_native_libraries`): inside R, PyTorch's matrix products otherwise run on the
+BLAS R was linked with, on Debian/Ubuntu the unoptimised reference BLAS.
 """
 from __future__ import annotations
 
+import os
 import sys
 import threading
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["to_r_columns", "to_r", "from_r_columns", "RConsole", "redirect_streams", "restore_streams"]
+__all__ = ["to_r_columns", "to_r", "matrix_to_r", "capture_history_to_r", "from_r_columns", "RConsole",
+           "redirect_streams", "restore_streams"]
 
 
 def to_r_columns(df: pd.DataFrame) -> dict:
@@ -30,6 +36,12 @@ def to_r_columns(df: pd.DataFrame) -> dict:
         na = col.isna().to_numpy(bool)
         dt = col.dtype
         extra = {}
+        if isinstance(dt, pd.CategoricalDtype) and _text_dtype(dt.categories.dtype):
+            # text categories (the detections' session, individual, detector): each category
+            # is made text once, not once per row -- the same values as the general path below
+            cats = np.append(np.asarray(dt.categories.astype(str), dtype=object), "")
+            out[str(name)] = {"kind": "str", "values": cats[col.cat.codes.to_numpy()].tolist(), "na": na.tolist()}
+            continue
         if isinstance(dt, pd.CategoricalDtype):
             col = col.astype(object)
             dt = col.dtype
@@ -52,6 +64,10 @@ def to_r_columns(df: pd.DataFrame) -> dict:
             kind, values = "str", col.astype(object).where(~na, "").astype(str).to_numpy(object)
         out[str(name)] = {"kind": kind, "values": values.tolist(), "na": na.tolist(), **extra}
     return out
+
+
+def _text_dtype(dt) -> bool:
+    return dt == object or isinstance(dt, pd.StringDtype)
 
 
 def _fixed_offset_minutes(tz):
@@ -88,11 +104,41 @@ def to_r(obj):
     return obj
 
 
+def matrix_to_r(df: pd.DataFrame, kind: str) -> dict:
+    """A frame of numbers (rows and columns named) as one R matrix: ``to_r``'s array form
+    plus ``dimnames``. A usage matrix of 200 stations x 365 days then crosses as one vector,
+    not as 366 columns that R has to assemble into a data frame first."""
+    dtype = np.float64 if kind == "num" else np.int32
+    out = to_r(np.ascontiguousarray(df.to_numpy(dtype=dtype)))
+    out["kind"] = kind
+    out["dimnames"] = [[str(v) for v in df.index], [str(v) for v in df.columns]]
+    return out
+
+
+def capture_history_to_r(ch) -> dict:
+    """Everything R's ``capture_history()`` shows of a :class:`~lynxid.capture.CaptureHistory`,
+    in one crossing (every separate call through reticulate costs time): the per-session
+    ``usage`` (days) and ``counts_by_occasion`` matrices, the tables and the settings."""
+    sessions = [str(s) for s in ch.sessions]
+    rec = ch.records
+    return {"sessions": sessions,
+            "usage": [matrix_to_r(ch.usage_matrix(s), "num") for s in sessions],
+            "counts_by_occasion": [matrix_to_r(ch.counts_by_occasion(s), "int") for s in sessions],
+            **to_r({"detections": ch.detections, "traps": ch.traps, "occasions": ch.occasions,
+                    "individuals": ch.individuals, "issues": ch.issues,
+                    "records_not_used": rec[rec.status != "used"], "summary": ch.summary(),
+                    "settings": ch.settings}),
+            "detector": ch.detector_type, "n_records": len(rec)}
+
+
 def from_r_columns(cols: dict) -> pd.DataFrame:
     """The inverse for R data frames: ``{name: [values, na_mask]}`` -> DataFrame with NA."""
     data = {}
     for name, (values, na) in cols.items():
-        v = pd.Series(np.atleast_1d(np.asarray(values)))
+        if isinstance(values, list) and values and isinstance(values[0], str):
+            v = pd.Series(values)                # text: the same Series, without a fixed-width copy first
+        else:
+            v = pd.Series(np.atleast_1d(np.asarray(values)))
         na = np.atleast_1d(np.asarray(na, dtype=bool))
         if na.any():
             if v.dtype.kind == "b":
@@ -158,3 +204,66 @@ def redirect_streams(write_stdout, write_stderr, tty: bool = True):
 def restore_streams(token) -> None:
     from tqdm import tqdm
     sys.stdout, sys.stderr, tqdm.monitor_interval = token
+
+
+# --------------------------------------------------------------------------------------
+# native libraries inside R
+# --------------------------------------------------------------------------------------
+# Packages whose shared libraries carry their own BLAS and call it through exported names
+# (sgemm_, dgemm_, ...): PyTorch (MKL inside libtorch_cpu), faiss and OpenCV (OpenBLAS).
+ISOLATED_LIBRARIES = ("torch", "faiss", "cv2")
+
+
+class _DeepBindFinder:
+    """Imports the named top-level packages with ``RTLD_DEEPBIND`` added to the dlopen flags,
+    so that their shared libraries resolve symbols among themselves before the process's
+    global ones. Every other import is left to the usual finders."""
+
+    def __init__(self, names):
+        self.names = frozenset(names)
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname not in self.names:
+            return None
+        import importlib.machinery
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or spec.loader is None:
+            return None                  # not found on sys.path: the other finders decide
+        loader = spec.loader             # a fresh loader for this module: patched for it alone
+        for name in ("create_module", "exec_module"):
+            method = getattr(loader, name, None)
+            if method is not None:
+                setattr(loader, name, _with_deepbind(method))
+        return spec
+
+
+def _with_deepbind(method):
+    def call(*args, **kwargs):
+        flags = sys.getdlopenflags()
+        sys.setdlopenflags(flags | os.RTLD_DEEPBIND)
+        try:
+            return method(*args, **kwargs)
+        finally:
+            sys.setdlopenflags(flags)
+    return call
+
+
+def isolate_native_libraries(names=ISOLATED_LIBRARIES) -> list:
+    """Load ``names`` (default: torch, faiss, cv2) so that their own BLAS serves their calls.
+
+    In a process started by R, R's BLAS (libblas.so.3, on Debian/Ubuntu the reference
+    implementation) is loaded first and its global symbols win: libtorch_cpu's calls to
+    ``sgemm_`` land there instead of in its own MKL, and PyTorch's matrix products run about
+    ten times slower than under ``python`` (faiss's and OpenCV's OpenBLAS likewise). Importing
+    these packages with ``RTLD_DEEPBIND`` makes their libraries look up symbols in their own
+    dependencies first. Call it before they are imported (the R package does so when it first
+    loads lynxid); a package imported earlier keeps its binding and is returned, so the caller
+    can say so. A no-op where the platform has no ``RTLD_DEEPBIND`` (macOS, Windows, musl),
+    whose linkers do not let one library's symbols replace another's this way."""
+    if not hasattr(os, "RTLD_DEEPBIND") or not hasattr(sys, "setdlopenflags"):
+        return []
+    already = [n for n in names if n in sys.modules]
+    todo = [n for n in names if n not in sys.modules]
+    if todo and not any(isinstance(f, _DeepBindFinder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _DeepBindFinder(todo))
+    return already

@@ -53,7 +53,10 @@ catalogue_root <- function(x) {
 #' @return A \code{lynxid_catalogue}: a list with \code{path}, \code{individuals},
 #'   \code{n_references}, \code{diagnostics} (leave-one-out accuracy of the fitted model:
 #'   \code{baks} known called correctly, \code{baus} unknown called new, \code{ece_top1}
-#'   calibration error of the best candidate, \code{ece_all_pairs} of all candidates) and \code{issues} (photos not used, with the reason).
+#'   calibration error of the best candidate's raw probability, \code{ece_all_pairs} of all
+#'   candidates, \code{ece_reported_in_sample} of the probability \code{identify()} reports
+#'   (after its map, on the decisions the map was fitted on)) and \code{issues} (photos not
+#'   used, with the reason).
 #' @seealso \code{\link{add_to_catalogue}}, \code{\link{identify}}
 #' @examples
 #' \donttest{
@@ -145,8 +148,10 @@ print.lynxid_catalogue <- function(x, ...) {
       " reference photos\n", sep = "")
   d <- x$diagnostics
   if (!is.null(d)) {
-    cat(sprintf("  identification model (leave-one-out): known called correctly %.0f %%, unknown called new %.0f %%, calibration error of the best candidate %.3f\n",
-                100 * d$baks, 100 * d$baus, if (is.null(d$ece_top1)) NA_real_ else d$ece_top1))
+    cat(sprintf("  identification model (leave-one-out): known called correctly %.0f %%, unknown called new %.0f %%\n",
+                100 * d$baks, 100 * d$baus))
+    cal <- tryCatch(reticulate::py_to_r(py_lynxid("identify")$describe_calibration(d)), error = function(e) NULL)
+    if (!is.null(cal)) cat("  ", cal, "\n", sep = "")
     if (isTRUE(d$whitening)) {
       use <- if (identical(d$whitening_use, "shortlist")) " to choose the candidates" else ""
       cat(sprintf("  embedding compared in a metric learned on the catalogue%s (%d dimensions; MRR %.3f -> %.3f)\n",
@@ -179,6 +184,13 @@ print.lynxid_catalogue <- function(x, ...) {
 #' results are written there too (\code{detections.csv}, \code{detections.parquet},
 #' \code{issues.csv}, \code{summary.json}) and features are cached, so a rerun (e.g. after a
 #' review) is quick.
+#'
+#' @section Masks \code{graphics::identify}:
+#' \code{library(lynxid)} masks the base graphics function \code{identify()} (which labels
+#' points clicked in a plot): after it, \code{identify()} is this function. The name is kept
+#' because it is what users look for; call the graphics one as \code{graphics::identify()}.
+#' For this help page use \code{?lynxid::identify}: plain \code{?identify} can open the
+#' graphics one or ask which of the two.
 #'
 #' @param images Folder of survey photos.
 #' @param catalogue Catalogue folder or \code{lynxid_catalogue} (see \code{\link{build_catalogue}}).
@@ -299,12 +311,17 @@ detections_from_py <- function(pdf) {
 
 format_identify_summary <- function(s) {
   rv <- s$review
+  md <- s$megadetector
   paste0(s$images_read, " images read (", s$files_with_issues, " unusable: see attr(x, \"issues\")), ",
          s$detections, " detections in ", s$events, " events; ", s$individuals, " individuals: ",
          s$known_individuals, " known, ", s$new_individuals, " new; ", s$needs_review,
          " detections flagged for review",
          if (!is.null(rv) && isTRUE(rv$decisions > 0)) paste0("; reviewer decisions applied to ", rv$applied,
-                                                              " detections") else "")
+                                                              " detections") else "",
+         if (isTRUE(md$images_without_entry > 0)) paste0("; ", md$images_without_entry, " of ", md$images,
+                                                         " images have no entry in the MegaDetector file ",
+                                                         md$file, ", so no detections (see attr(x, \"issues\"))")
+         else "")
 }
 
 #' The candidates of each detection, one row per candidate
@@ -444,7 +461,12 @@ survey_accuracy <- function(detections, survey) {
 #' The same job as the command line's \code{lynxid demo}: simulate a survey, build the
 #' catalogue of known individuals, identify every photo, build the capture history and
 #' write the secr, oSCR, nimble/JAGS, Rcapture and RMark files; then compare with the
-#' simulation's truth. Runs offline, in about a minute with the defaults.
+#' simulation's truth. Runs offline. With the defaults (12 lynx, 40 days, about 175 photos) it
+#' took 88-115 s on 2 CPU cores shared with other work, from R as from the command line; with
+#' \code{n_individuals = 4, n_known = 3, n_days = 8} about 20 s.
+#'
+#' Named \code{run_demo} (as the Python function) so that it does not mask
+#' \code{utils::demo()}.
 #'
 #' @param out Output folder (\code{survey/}, \code{catalogue/}, \code{identified/},
 #'   \code{capture_history/}, \code{demo_summary.json}).
@@ -456,12 +478,12 @@ survey_accuracy <- function(detections, survey) {
 #' @examples
 #' \donttest{
 #' if (lynxid_available()) {
-#'   det <- demo(tempfile("demo"), quiet = TRUE, n_individuals = 4, n_known = 3, n_days = 8)
+#'   det <- run_demo(tempfile("demo"), quiet = TRUE, n_individuals = 4, n_known = 3, n_days = 8)
 #'   table(det$individual_id)
 #' }
 #' }
 #' @export
-demo <- function(out = "lynxid-demo", quiet = FALSE, ...) {
+run_demo <- function(out = "lynxid-demo", quiet = FALSE, ...) {
   dm <- py_lynxid("demo")
   st <- py_lynxid("storage")
   args <- list(...)

@@ -4,10 +4,89 @@
 .lynxid <- new.env(parent = emptyenv())
 
 #' Default name of the virtual environment that holds lynxid's Python side
+#'
+#' \env{LYNXID_VIRTUALENV} when set (a virtual environment's folder or name; a path to its
+#' Python counts as its folder), else \code{"r-lynxid"}, the one \code{\link{install_lynxid}}
+#' makes.
 #' @keywords internal
 lynxid_envname <- function() {
-  Sys.getenv("LYNXID_VIRTUALENV", "r-lynxid")
+  env <- Sys.getenv("LYNXID_VIRTUALENV")
+  if (!nzchar(env)) return("r-lynxid")
+  if (utils::file_test("-f", path.expand(env))) dirname(dirname(path.expand(env))) else env
 }
+
+# How to give lynxid a Python, for every "not set up" message: the environment that
+# `make setup` made (no download) comes first; install_lynxid() downloads 1-5 GB.
+setup_advice <- function() {
+  paste0("point lynxid at an existing Python environment that has it (no download): ",
+         "Sys.setenv(LYNXID_VIRTUALENV = \"/path/to/lynxid/.venv\") (e.g. the .venv that `make setup` made), ",
+         "or RETICULATE_PYTHON = \"/path/to/python\"; set either before lynxid first starts Python, ",
+         "e.g. in ~/.Renviron. Last resort: lynxid::install_lynxid() once (downloads 1-5 GB), then restart R")
+}
+
+# The Python of the environment LYNXID_VIRTUALENV names: a virtual environment's folder, a
+# virtualenv's name (as install_lynxid() makes them, under ~/.virtualenvs) or the Python
+# itself. NA when the variable is not set; an error that names the variable and the path
+# when it names nothing usable.
+lynxid_env_python <- function(env = Sys.getenv("LYNXID_VIRTUALENV")) {
+  if (!nzchar(env)) return(NA_character_)
+  expanded <- path.expand(env)
+  if (utils::file_test("-f", expanded)) return(abs_path(expanded))
+  if (utils::file_test("-d", expanded)) {
+    bin <- if (.Platform$OS.type == "windows") c("Scripts/python.exe", "python.exe") else c("bin/python", "bin/python3")
+    py <- file.path(expanded, bin)
+    py <- py[file.exists(py)]
+    if (length(py)) return(abs_path(py[[1]]))
+    stop("LYNXID_VIRTUALENV is set to ", env, ", a folder without a Python in it (no ",
+         file.path(env, bin[[1]]), "): give the folder of a virtual environment that has lynxid ",
+         "(e.g. /path/to/lynxid/.venv), or unset it and run lynxid::install_lynxid() (downloads 1-5 GB)",
+         call. = FALSE)
+  }
+  looks_like_path <- grepl("[/\\\\]", env) || grepl("^[.~]", env)
+  if (!looks_like_path && isTRUE(tryCatch(reticulate::virtualenv_exists(env), error = function(e) FALSE))) {
+    return(reticulate::virtualenv_python(env))
+  }
+  stop("LYNXID_VIRTUALENV is set to ", env, ", which ",
+       if (looks_like_path) "does not exist" else "is neither a folder nor the name of a virtualenv",
+       ": give the folder of a virtual environment that has lynxid (e.g. /path/to/lynxid/.venv), ",
+       "or unset it and run lynxid::install_lynxid() (downloads 1-5 GB)", call. = FALSE)
+}
+
+# Point reticulate at the Python the user chose, reading LYNXID_VIRTUALENV now rather than
+# only at library(lynxid), so Sys.setenv() afterwards still counts. RETICULATE_PYTHON needs
+# nothing: reticulate reads it when it starts Python, and it takes precedence. Once Python
+# runs, no other interpreter can be loaded into this R session: python_mismatch() says so.
+choose_python <- function() {
+  if (reticulate::py_available(initialize = FALSE)) return(invisible(NULL))
+  if (nzchar(Sys.getenv("RETICULATE_PYTHON"))) return(invisible(NULL))
+  py <- lynxid_env_python()
+  if (!is.na(py)) reticulate::use_python(py, required = TRUE)
+  invisible(py)
+}
+
+# When Python already runs with another interpreter than the one the user asked for: why
+# lynxid cannot switch (NULL when there is no such conflict).
+python_mismatch <- function() {
+  running <- tryCatch(reticulate::py_config()$python, error = function(e) NULL)
+  if (is.null(running)) return(NULL)
+  for (var in c("RETICULATE_PYTHON", "LYNXID_VIRTUALENV")) {
+    wanted <- tryCatch(if (var == "RETICULATE_PYTHON") Sys.getenv(var) else lynxid_env_python(),
+                       error = function(e) NA_character_)
+    if (!is.na(wanted) && nzchar(wanted) && !same_file(wanted, running)) {
+      return(paste0("Python already runs in this R session with ", running, " (started before ", var, " = ",
+                    Sys.getenv(var), " was read, by lynxid or another package using reticulate); ",
+                    "one R session can load only one Python: restart R (RStudio: Session > Restart R) ",
+                    "with ", var, " set before anything starts Python, e.g. in ~/.Renviron"))
+    }
+  }
+  NULL
+}
+
+# Absolute, without resolving the file itself: a virtualenv's python is a link to the base
+# interpreter, and the two must not compare equal.
+abs_path <- function(p) file.path(normalizePath(dirname(path.expand(p)), mustWork = FALSE), basename(p))
+
+same_file <- function(a, b) identical(abs_path(a), abs_path(b))
 
 #' Set up the Python side of lynxid
 #'
@@ -17,7 +96,9 @@ lynxid_envname <- function() {
 #' package, so the two always agree on versions. The default image model ships inside a
 #' Python package, so no model download is needed: identification then works offline.
 #'
-#' Run it once per machine, then restart R.
+#' Run it once per machine, then restart R. Not needed where a Python environment with lynxid
+#' already exists (e.g. the \code{.venv} that the project's \code{make setup} made): point
+#' lynxid at it with \code{Sys.setenv(LYNXID_VIRTUALENV = "/path/to/lynxid/.venv")}, no download.
 #'
 #' @param envname Name of (or path to) the virtual environment.
 #' @param python Python interpreter to build the environment from (3.10 or newer);
@@ -77,12 +158,14 @@ bundled_wheel <- function(dir = system.file("python", package = "lynxid")) {
 lynxid_available <- function(initialize = TRUE) {
   ok <- tryCatch({
     if (!initialize && !reticulate::py_available(initialize = FALSE)) stop("Python not started")
+    choose_python()
     reticulate::py_module_available("lynxid")
   }, error = function(e) structure(FALSE, reason = conditionMessage(e)))
   if (isFALSE(ok) && is.null(attr(ok, "reason"))) {
-    attr(ok, "reason") <- paste0("the Python package 'lynxid' is not importable from ",
-                                 tryCatch(reticulate::py_config()$python, error = function(e) "any Python found"),
-                                 "; run lynxid::install_lynxid() and restart R")
+    attr(ok, "reason") <- python_mismatch() %||%
+      paste0("the Python package 'lynxid' is not importable from ",
+             tryCatch(reticulate::py_config()$python, error = function(e) "any Python found"),
+             "; ", setup_advice())
   }
   ok
 }
@@ -92,6 +175,19 @@ py_lynxid <- function(module = NULL) {
   ok <- lynxid_available()
   if (!isTRUE(ok)) {
     stop("lynxid's Python side is not set up: ", attr(ok, "reason"), call. = FALSE)
+  }
+  if (is.null(.lynxid$isolated)) {
+    # Before anything imports torch, faiss or OpenCV: their BLAS calls must not land in R's
+    # BLAS (on Debian/Ubuntu ten times slower; see isolate_native_libraries in lynxid/rinterop.py).
+    .lynxid$isolated <- TRUE
+    early <- tryCatch(
+      unlist(reticulate::py_to_r(reticulate::import("lynxid.rinterop", convert = FALSE)$isolate_native_libraries())),
+      error = function(e) character())
+    if ("torch" %in% early) {
+      message("lynxid: PyTorch was imported in this R session before lynxid, so on Linux its matrix products ",
+              "may run on R's BLAS, several times slower than from Python. For full speed restart R and use ",
+              "lynxid before importing torch through reticulate.")
+    }
   }
   name <- if (is.null(module)) "lynxid" else paste0("lynxid.", module)
   if (is.null(.lynxid[[name]])) .lynxid[[name]] <- reticulate::import(name, convert = FALSE)

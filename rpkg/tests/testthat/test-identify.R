@@ -77,12 +77,44 @@ test_that("catalogue objects print what a user needs", {
   expect_error(build_catalogue(tempfile("cat"), run$sim$catalogue_images, metric = "sometimes"), "should be one of")
 })
 
-test_that("demo() runs the main job and returns the identified detections", {
+test_that("a MegaDetector file made for another folder is an R error that says so (issue #19)", {
+  skip_without_python()
+  run <- small_run()
+  md <- tempfile(fileext = ".json")
+  writeLines('{"images": [{"file": "D:\\\\cams\\\\ST01\\\\IMG_0001.JPG", "detections": []}]}', md)
+  expect_error(identify(run$sim$images, run$cat, megadetector = md, quiet = TRUE),
+               "MegaDetector file .* has no entry for any of the [0-9]+ image\\(s\\).*IMG_0001.*Run MegaDetector",
+               class = "lynxid_error")
+  expect_error(build_catalogue(tempfile("cat"), run$sim$catalogue_images, megadetector = md),
+               "has no entry for any of the [0-9]+ image", class = "lynxid_error")
+})
+
+test_that("the identify() message counts the photos the MegaDetector file does not list", {
+  s <- list(images_read = 5, files_with_issues = 2, detections = 3, events = 2, individuals = 1,
+            known_individuals = 1, new_individuals = 0, needs_review = 0,
+            megadetector = list(file = "md.json", images = 5, images_without_entry = 2))
+  expect_match(format_identify_summary(s), "2 of 5 images have no entry in the MegaDetector file md.json")
+  s$megadetector$images_without_entry <- 0
+  expect_false(grepl("MegaDetector", format_identify_summary(s)))
+  s$megadetector <- NULL
+  expect_false(grepl("MegaDetector", format_identify_summary(s)))
+})
+
+test_that("run_demo() runs the main job and returns the identified detections", {
   skip_without_python()
   out <- tempfile("demo")
-  printed <- capture.output(det <- demo(out, quiet = TRUE, n_individuals = 3, n_known = 2, n_days = 6))
+  printed <- capture.output(det <- run_demo(out, quiet = TRUE, n_individuals = 3, n_known = 2, n_days = 6))
   expect_true(any(grepl("lynxid demo: summary", printed)))
   expect_equal(names(det), documented_columns)
   expect_true(file.exists(file.path(out, "capture_history", "capt.txt")))
   expect_equal(attr(det, "summary")$detections, nrow(det))
+})
+
+test_that("library(lynxid) masks neither utils::demo nor anything but graphics::identify", {
+  exported <- getNamespaceExports("lynxid")
+  expect_false("demo" %in% exported)
+  attached <- c("base", "utils", "stats", "graphics", "grDevices", "methods")
+  masked <- Filter(function(p) any(exported %in% getNamespaceExports(p)), attached)
+  expect_equal(masked, "graphics")
+  expect_equal(intersect(exported, getNamespaceExports("graphics")), "identify")
 })
