@@ -8,7 +8,7 @@ import pytest
 
 from lynxid.calibrate import expected_calibration_error
 from lynxid.catalogue import Catalogue
-from lynxid.identify import IdentificationModel, _choose_new_weight, fit_model, references
+from lynxid.identify import describe_calibration, IdentificationModel, _choose_new_weight, fit_model, references
 from lynxid.match import Evidence, References, evidence, flank_compatible, pool
 
 from _pipeline import small_run
@@ -32,6 +32,13 @@ def test_model_fitted_on_the_catalogue_is_stored_and_sane(cat):
     assert d["baks"] >= 0.6 and d["baus"] >= 0.6, d
     assert 0 <= d["ece_all_pairs"] <= 0.15
     assert 0 <= d["ece_top1"] <= 1 and d["ece_in_sample"] is False
+    # what users read in detections.csv, and which number says how calibrated it is
+    text = describe_calibration(d)
+    if d.get("reported_recalibrated"):
+        assert 0 <= d["ece_reported_in_sample"] <= 1
+        assert f"{d['ece_reported_in_sample']:.3f} on them (in-sample; before the map {d['ece_top1']:.3f})" in text
+    else:
+        assert "too few decisions" in text and f"{d['ece_top1']:.3f}" in text
     # the local evidence carries weight, and probabilities rise with it
     p = m.calibrator.predict(np.full(4, 0.7), np.array([0, 10, 40, 120]))
     assert np.all(np.diff(p) >= 0) and p[-1] > 0.5 > p[0]

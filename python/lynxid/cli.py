@@ -181,7 +181,7 @@ def _catalogue(sub):
 def _catalogue_run(a):
     import json
     from .catalogue import Catalogue
-    from .identify import add_to_catalogue, build_catalogue
+    from .identify import add_to_catalogue, build_catalogue, describe_calibration
     if a.action == "info":
         cat = Catalogue.load(a.catalogue)
         info = cat.summary()
@@ -202,8 +202,8 @@ def _catalogue_run(a):
     print(f"catalogue {cat.root}: {s['individuals']} individuals, {s['references']} reference photos")
     if d:
         print(f"  identification model (leave-one-out on the catalogue): known called correctly "
-              f"{100 * d['baks']:.0f} %, unknown called new {100 * d['baus']:.0f} %, calibration error of the best candidate "
-              f"{d.get('ece_top1', float('nan')):.3f}")
+              f"{100 * d['baks']:.0f} %, unknown called new {100 * d['baus']:.0f} %")
+        print("  " + describe_calibration(d))
         if d.get("whitening"):
             use = " to choose the candidates" if d.get("whitening_use") == "shortlist" else ""
             print(f"  embedding compared in a metric learned on the catalogue{use} ({d['whitening_dim']} dimensions; "

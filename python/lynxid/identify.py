@@ -49,7 +49,7 @@ from .megadetector import load_megadetector
 from .metric import Whitening
 from .verify import PairVerifier, best_sum, individual_sums, pair_matrix
 
-__all__ = ["IdentificationModel", "fit_model", "build_catalogue", "add_to_catalogue", "identify",
+__all__ = ["IdentificationModel", "describe_calibration", "fit_model", "build_catalogue", "add_to_catalogue", "identify",
            "IdentifyResult", "references"]
 
 TARGETS = ("gmean", "balanced")
@@ -477,10 +477,30 @@ def fit_model(refs: References, use_local: bool = True, target: str = "gmean",
             "ece_in_sample": bool(in_sample),
             "queries": int(pairs["query"].nunique()), "photo_pairs_verified": int(len(ptab)),
             "reported_recalibrated": reported is not None, **dm, **wdiag}
+    if reported is not None and len(fit.table):
+        # the probability users read in detections.csv, on the decisions its maps were fitted
+        # on (in-sample: the harness's open set measures it out of sample)
+        t = fit.table
+        shown = apply_reported(reported, t["shown"], t["called_new"] if "called_new" in t else None)
+        diag["ece_reported_in_sample"] = expected_calibration_error(shown, t["right"])
     if whitening is not None:
         diag["whitening_use"] = "shortlist" if shortlist_only else "shortlist and fusion"
     return IdentificationModel(cal, c, use_local, n_individuals, per_individual, target, diag, verifier, reported,
                                deep_individuals, deep_per_individual, whitening, shortlist_only)
+
+
+def describe_calibration(diag: dict) -> str:
+    """In words, what the probability in detections.csv is and how well it is calibrated (CLI
+    and R print this): the best candidate's raw probability and the reported one are
+    different numbers, and users read the reported one."""
+    raw = float(diag.get("ece_top1", float("nan")))
+    rep = diag.get("ece_reported_in_sample")
+    if rep is None:
+        return ("probability in detections.csv: the best candidate's probability as fitted (too few decisions to "
+                f"map it); calibration error (ECE) on the catalogue {raw:.3f}")
+    return ("probability in detections.csv (P of the named animal, or P(new)): mapped on the catalogue's own "
+            f"decisions, calibration error (ECE) {float(rep):.3f} on them (in-sample; before the map {raw:.3f}); "
+            "measured out of sample in README's 'How identification works'")
 
 
 # --------------------------------------------------------------------------------------
