@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import re
-import warnings
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -392,14 +391,3 @@ def whole_image_detections(images: pd.DataFrame) -> pd.DataFrame:
     det["detection_id"] = det["file"] + "#0"
     return det
 
-
-def __getattr__(name):
-    # load_megadetector moved to lynxid.megadetector; still importable from here
-    if name == "load_megadetector":
-        from .megadetector import load_megadetector
-        return load_megadetector
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def warn(msg: str):
-    warnings.warn(msg, stacklevel=2)
