@@ -23,7 +23,6 @@ from bisect import bisect_right
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -211,10 +210,6 @@ class ArrayCache:
         for path in merged:
             path.unlink(missing_ok=True)
         return len(merged)
-
-    def keys_frame(self) -> pd.DataFrame:
-        idx = self._load_index()
-        return pd.DataFrame({"key": list(idx), "shard": [self._shards[v[0]].name for v in idx.values()]})
 
 
 def _to_table(keys, items) -> pa.Table:

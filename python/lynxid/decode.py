@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 import math
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -123,5 +122,3 @@ def to_square_array(crop: Image.Image, size: int, fill=(124, 116, 104)) -> np.nd
     return np.asarray(canvas)
 
 
-def file_bytes(path) -> bytes:
-    return Path(path).read_bytes()

@@ -37,6 +37,8 @@ import threading
 import cv2
 import numpy as np
 
+from .threads import one_blas_thread
+
 __all__ = ["DENSE_VERSION", "DENSE_SIZE", "DENSE_FEATURES", "extract_dense", "match_dense",
            "match_dense_features"]
 
@@ -124,11 +126,10 @@ def match_dense_features(a_xy, a_desc, b_xy, b_desc, b_size, a_size=None, ratio:
     ``b_size`` / ``a_size``: (width, height) of the crops (``a_size`` defaults to the extent of
     ``a``'s cells). Zeros where there is nothing to verify.
     """
-    from .keypoints import _one_blas_thread
     out = np.zeros(len(DENSE_FEATURES), np.float64)
     if a_desc is None or b_desc is None or len(a_desc) < min_matches or len(b_desc) < 2:
         return out
-    with _one_blas_thread():
+    with one_blas_thread():
         sims = a_desc @ b_desc.T
     rows = np.arange(sims.shape[0])
     best = sims.argmax(axis=1)

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from .decode import PREPROCESS_VERSION
 
@@ -198,10 +197,3 @@ class Embedder:
                 f = self.model.forward_head(feats, pre_logits=True)
             f = torch.nn.functional.normalize(f.float(), dim=1)
         return f.cpu().numpy().astype(np.float32)
-
-    def embed_detections(self, detections: pd.DataFrame, progress: bool = True, cache_dir=None,
-                         desc: str = "embedding") -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
-        """Embed each detection (``path`` and ``bbox_*`` columns): ``(vectors, ok, issues)``."""
-        from .features import extract_features
-        fs = extract_features(detections, self, local=False, cache_dir=cache_dir, progress=progress, desc=desc)
-        return fs.vectors, fs.ok, fs.issues

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .threads import one_blas_thread
+
 __all__ = ["LocalFeatures", "extract", "match", "MatchResult", "LOCAL_VERSION"]
 
 LOCAL_VERSION = "rootsift-v1"   # (features.py adds dense.DENSE_VERSION to the cache key)
@@ -97,7 +99,7 @@ class MatchResult:
 
 
 def _tentative(a: LocalFeatures, b: LocalFeatures, ratio: float) -> np.ndarray:
-    with _one_blas_thread():
+    with one_blas_thread():
         sims = a.desc @ b.desc.T               # cosine = Hellinger kernel for RootSIFT
     if sims.shape[1] < 2 or sims.shape[0] == 0:
         return np.zeros((0, 2), np.int64)
@@ -116,47 +118,6 @@ def _tentative(a: LocalFeatures, b: LocalFeatures, ratio: float) -> np.ndarray:
     # mutual nearest neighbour, checked only for the columns that passed the ratio test
     ia = ia[np.argmax(sims[:, best[ia]], axis=0) == ia]
     return np.column_stack([ia, best[ia]])
-
-
-class _OneBlasThread:
-    """A 512 x 128 x 512 product is too small to share: with two BLAS threads, each waiting
-    at barriers for the other, matching ran ~15x slower on a 2-core machine with one busy core.
-    Re-entrant across threads (matching pairs in a pool): the first to enter limits BLAS, the
-    last to leave restores it, so concurrent use never leaves it stuck at one thread."""
-
-    def __init__(self):
-        import threading
-        self._lock = threading.Lock()
-        self._users = 0
-        self._restore = None
-        self._ctl = None
-
-    def __enter__(self):
-        with self._lock:
-            if self._users == 0:
-                if self._ctl is None:
-                    try:
-                        from threadpoolctl import ThreadpoolController
-                        self._ctl = ThreadpoolController()
-                    except Exception:   # no threadpoolctl (it comes with scikit-learn): leave BLAS alone
-                        self._ctl = False
-                if self._ctl:
-                    self._restore = self._ctl.limit(limits=1, user_api="blas")
-            self._users += 1
-
-    def __exit__(self, *exc):
-        with self._lock:
-            self._users -= 1
-            if self._users == 0 and self._restore is not None:
-                self._restore.restore_original_limits()
-                self._restore = None
-
-
-_ONE_BLAS = _OneBlasThread()
-
-
-def _one_blas_thread():
-    return _ONE_BLAS
 
 
 def match(a: LocalFeatures, b: LocalFeatures, ratio: float = 0.85, reproj_px: float | None = None,
