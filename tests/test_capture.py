@@ -3,7 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lynxid.capture import capture_history, independent_records
+from lynxid.capture import capture_history
+from lynxid.records import independent_records
 
 
 def stations(**over):
@@ -361,7 +362,7 @@ def test_simulated_images_collapse_to_events(sim):
 
 
 def test_r_interop_round_trip():
-    from lynxid.capture import from_r_columns, to_r, to_r_columns
+    from lynxid.rinterop import from_r_columns, to_r, to_r_columns
     df = pd.DataFrame({"a": [1.5, None], "s": ["x", None], "n": [1, 2], "c": pd.Categorical(["u", None]),
                        "t": pd.to_datetime(["2020-01-01 10:00", None]), "i": pd.array([3, None], dtype="Int64")})
     cols = to_r_columns(df)

@@ -331,7 +331,7 @@ def test_camtrap_dp_records_without_camera_at_multi_camera_stations(tmp_path):
 
 
 def test_session_labels_that_look_alike_get_their_own_files():
-    from lynxid.export import _session_file
+    from lynxid.storage import session_file as _session_file
     names = {_session_file("traps", s, 3, "txt") for s in ("a b", "a_b", "a/b")}
     assert len(names) == 3 and "traps_a_b.txt" in names
     assert _session_file("traps", "2019", 2, "txt") == "traps_2019.txt"

@@ -3,7 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lynxid.stations import parse_datetimes, read_stations
+from lynxid.stations import read_stations
+from lynxid.times import parse_datetimes
 
 
 def table(**over):

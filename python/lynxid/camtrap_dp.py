@@ -1,6 +1,9 @@
 """Camera Trap Data Package (Camtrap DP 1.0) export of a capture history, with the UTM ->
 longitude/latitude conversion it needs (``lynxid.export`` re-exports :func:`write_camtrap_dp`
-and :func:`utm_to_lonlat`; ``write_formats(..., "camtrapdp")`` calls it)."""
+and :func:`utm_to_lonlat`; ``write_formats(..., "camtrapdp")`` calls it).
+
+Written from the capture history's ``deployments`` (the cameras' working periods),
+``records`` and ``media`` (the photo of each record), not from the input tables."""
 from __future__ import annotations
 
 import math
@@ -12,6 +15,7 @@ import pandas as pd
 
 from . import storage
 from .capture import CaptureHistory
+from .times import zone
 
 __all__ = ["utm_to_lonlat", "write_camtrap_dp"]
 
@@ -54,78 +58,69 @@ def _parse_crs(crs) -> tuple[int, bool]:
 
 
 def _iso(ns, tz) -> pd.Series:
-    from .stations import _zone
     t = pd.Series(pd.to_datetime(np.asarray(ns, dtype=np.int64)))
     # Camtrap DP requires every time: a wall-clock time in the hour repeated when clocks go back
     # is taken as its first (summer-time) occurrence, one in the skipped hour moves forward
-    t = t.dt.tz_localize(_zone(tz), ambiguous=np.ones(len(t), dtype=bool), nonexistent="shift_forward")
+    t = t.dt.tz_localize(zone(tz), ambiguous=np.ones(len(t), dtype=bool), nonexistent="shift_forward")
     return t.map(lambda v: v.isoformat() if not pd.isna(v) else "")
 
 
-def write_camtrap_dp(ch: CaptureHistory, out_dir, *, crs=None, scientific_name: str | None = None,
-                     title: str = "lynxid camera-trap survey", contributors: list | None = None) -> dict:
-    """A Camera Trap Data Package (Camtrap DP 1.0) in ``out_dir/camtrap-dp``.
+def _coordinates(periods: pd.DataFrame, crs, issues: list) -> tuple[np.ndarray, np.ndarray]:
+    """(latitude, longitude) of each working period's station, from ``latitude`` /
+    ``longitude`` covariates or from UTM coordinates and ``crs``; NaN if neither."""
+    if "latitude" in periods.columns and "longitude" in periods.columns:
+        return (pd.to_numeric(periods.latitude, errors="coerce").to_numpy(),
+                pd.to_numeric(periods.longitude, errors="coerce").to_numpy())
+    if crs is not None:
+        zone_number, south = _parse_crs(crs)
+        lon, lat = utm_to_lonlat(periods.x.to_numpy(), periods.y.to_numpy(), zone_number, south)
+        return lat, lon
+    issues.append("no crs and no latitude/longitude columns: deployments.csv has empty latitude/longitude, "
+                  "which Camtrap DP requires; pass crs='EPSG:326NN'")
+    nan = np.full(len(periods), np.nan)
+    return nan, nan.copy()
 
-    Deployments are the working periods of each camera: a deployment with a malfunction is
-    split in two at the Problem period (camtrapR's ``readcamtrapDP`` reads such gaps back as
-    Problems). Media are the image files, observations one per record with
-    ``individualID``. Coordinates need ``crs`` (a WGS84 UTM zone) or ``latitude`` /
-    ``longitude`` station covariates; times need the survey time zone (``tz`` of the capture
-    history).
-    """
-    from .effort import operating_intervals
-    st = ch.station_table
-    raw = ch.raw_detections
-    if st is None or raw is None:
-        raise ValueError("this capture history does not carry its inputs; build it with capture_history()")
-    tz = ch.settings.get("tz")
-    if not tz:
-        raise ValueError("Camtrap DP needs times with a UTC offset: give the survey time zone (tz=, camtrapR's timeZone)")
-    out = Path(out_dir) / "camtrap-dp"
-    issues = []
-    dep = st.deployments.reset_index(drop=True)
-    units = operating_intervals(st, by_camera=True)
-    g, s_, e_, _ = units.work
-    # coordinates
-    if "latitude" in dep.columns and "longitude" in dep.columns:
-        lat, lon = pd.to_numeric(dep.latitude, errors="coerce").to_numpy(), pd.to_numeric(dep.longitude, errors="coerce").to_numpy()
-    elif crs is not None:
-        zone, south = _parse_crs(crs)
-        lon, lat = utm_to_lonlat(dep.x.to_numpy(), dep.y.to_numpy(), zone, south)
-    else:
-        lat = lon = np.full(len(dep), np.nan)
-        issues.append("no crs and no latitude/longitude columns: deployments.csv has empty latitude/longitude, "
-                      "which Camtrap DP requires; pass crs='EPSG:326NN'")
+
+def _deployments(periods: pd.DataFrame, lat, lon, tz) -> pd.DataFrame:
+    """deployments.csv: one deployment per working period; a camera with malfunctions has
+    several (``<id>_1``, ``<id>_2``, ...), which camtrapR's ``readcamtrapDP`` reads back as
+    Problems."""
+    has_cameras, has_sessions = periods.camera.notna().any(), periods.session.notna().any()
+    g = periods.deployment.to_numpy()
     part = pd.Series(g).groupby(g).cumcount().to_numpy() + 1
-    nparts = np.bincount(g, minlength=len(dep))[g]
-    base = dep.station.astype(str).to_numpy(object)[g]
-    if st.has_cameras:
-        base = base + "_" + dep.camera.astype(str).to_numpy(object)[g]
-    if st.has_sessions:
-        base = base + "_s" + dep.session.astype(str).to_numpy(object)[g]
-    dep_id = np.where(nparts > 1, base + "_" + part.astype(str), base)
-    deployments = pd.DataFrame({
-        "deploymentID": dep_id, "locationID": dep.station.to_numpy(object)[g],
-        "locationName": dep.station.to_numpy(object)[g], "latitude": np.round(lat[g], 6), "longitude": np.round(lon[g], 6),
-        "deploymentStart": _iso(s_, tz).to_numpy(), "deploymentEnd": _iso(e_, tz).to_numpy(),
-        "cameraID": dep.camera.to_numpy(object)[g] if st.has_cameras else None,
-        "deploymentGroups": ("session:" + dep.session.astype(str).to_numpy(object)[g]) if st.has_sessions else None,
+    nparts = pd.Series(g).map(pd.Series(g).value_counts()).to_numpy()
+    base = periods.station.astype(str).to_numpy(object)
+    if has_cameras:
+        base = base + "_" + periods.camera.astype(str).to_numpy(object)
+    if has_sessions:
+        base = base + "_s" + periods.session.astype(str).to_numpy(object)
+    return pd.DataFrame({
+        "deploymentID": np.where(nparts > 1, base + "_" + part.astype(str), base),
+        "locationID": periods.station.to_numpy(object), "locationName": periods.station.to_numpy(object),
+        "latitude": np.round(lat, 6), "longitude": np.round(lon, 6),
+        "deploymentStart": _iso(periods.start.to_numpy("datetime64[ns]").view(np.int64), tz).to_numpy(),
+        "deploymentEnd": _iso(periods.end.to_numpy("datetime64[ns]").view(np.int64), tz).to_numpy(),
+        "cameraID": periods.camera.to_numpy(object) if has_cameras else None,
+        "deploymentGroups": ("session:" + periods.session.astype(str).to_numpy(object)) if has_sessions else None,
         "deploymentComments": np.where(nparts > 1, "working period " + part.astype(str) + " of " + nparts.astype(str)
                                        + " (split at malfunction periods of the station table)", None)})
-    storage.write_table(deployments, out / "deployments.csv")
 
-    # records -> deployment working periods
-    rec = ch.records
+
+def _observed_in(records: pd.DataFrame, periods: pd.DataFrame, dep_id: np.ndarray, issues: list) -> pd.DataFrame:
+    """The records with the deployment (working period) each was taken in -- or, outside
+    every working period of its camera, the nearest; records of unknown stations are dropped."""
+    has_cameras = periods.camera.notna().any()
     # every identified record of the focal species is an observation (effort or not); records
     # of other species are not: they would be written under the focal scientificName
-    okrec = rec[rec.station.notna() & rec.time.notna() & rec.individual.notna() & (rec.reason != "other species")]
-    dep_key = pd.DataFrame({"unit": g, "start": s_, "end": e_, "deploymentID": dep_id,
-                            "station": dep.station.to_numpy(object)[g],
-                            "camera": dep.camera.astype(object).to_numpy()[g],
-                            "session": dep.session.to_numpy(object)[g]})
-    r = okrec[["row", "station", "camera", "session", "time", "individual"]].copy()
+    rec = records[records.station.notna() & records.time.notna() & records.individual.notna()
+                  & (records.reason != "other species")]
+    dep_key = pd.DataFrame({"start": periods.start.to_numpy("datetime64[ns]").view(np.int64),
+                            "end": periods.end.to_numpy("datetime64[ns]").view(np.int64), "deploymentID": dep_id,
+                            "station": periods.station.to_numpy(object),
+                            "camera": periods.camera.astype(object).to_numpy()})
+    r = rec[["row", "station", "camera", "session", "time", "individual"]].copy()
     r["t"] = r.time.to_numpy("datetime64[ns]").view(np.int64)
-    if st.has_cameras:
+    if has_cameras:
         # a record without a camera (a table with none) is matched to whichever camera of its
         # station was working: the station's deployments are added under the station alone
         no_cam = r.camera.isna().to_numpy()
@@ -155,25 +150,57 @@ def write_camtrap_dp(ch: CaptureHistory, out_dir, *, crs=None, scientific_name: 
         issues.append(f"{int(nodep.sum())} observation(s) have no deployment (their station/camera is not in the "
                       "station table) and are left out")
         m = m[~nodep]
-    m = m.sort_values("row")
-    rawr = raw.reset_index(drop=True).iloc[m.row.to_numpy() - 1]
-    def col(*names):
-        for c in names:
-            if c in rawr.columns:
-                return rawr[c].to_numpy()
-        return None
-    path = col("path", "Directory")
-    fname = col("file", "FileName")
-    if fname is not None and path is not None and "Directory" in rawr.columns and "FileName" in rawr.columns:
-        fpath = (pd.Series(rawr.Directory.astype(str).to_numpy()) + "/" + pd.Series(rawr.FileName.astype(str).to_numpy())).to_numpy()
-    elif fname is not None:
-        fpath = fname.astype(str)
-    else:
-        fpath = None
+    return m.sort_values("row")
+
+
+def write_camtrap_dp(ch: CaptureHistory, out_dir, *, crs=None, scientific_name: str | None = None,
+                     title: str = "lynxid camera-trap survey", contributors: list | None = None) -> dict:
+    """A Camera Trap Data Package (Camtrap DP 1.0) in ``out_dir/camtrap-dp``.
+
+    Deployments are the working periods of each camera: a deployment with a malfunction is
+    split in two at the Problem period (camtrapR's ``readcamtrapDP`` reads such gaps back as
+    Problems). Media are the image files, observations one per record with
+    ``individualID``. Coordinates need ``crs`` (a WGS84 UTM zone) or ``latitude`` /
+    ``longitude`` station covariates; times need the survey time zone (``tz`` of the capture
+    history).
+    """
+    if ch.deployments is None or ch.media is None:
+        raise ValueError("this capture history has no deployments and media (Camtrap DP needs them); build it with "
+                         "capture_history()")
+    tz = ch.settings.get("tz")
+    if not tz:
+        raise ValueError("Camtrap DP needs times with a UTC offset: give the survey time zone (tz=, camtrapR's timeZone)")
+    out = Path(out_dir) / "camtrap-dp"
+    issues = []
+    every = ch.deployments
+    lat_all, lon_all = _coordinates(every, crs, issues)
+    working = every.start.notna().to_numpy()
+    periods = every[working].reset_index(drop=True)
+    deployments = _deployments(periods, lat_all[working], lon_all[working], tz)
+    storage.write_table(deployments, out / "deployments.csv")
+    m = _observed_in(ch.records, periods, deployments.deploymentID.to_numpy(), issues)
+    species = scientific_name or ch.settings.get("species")
+    media, obs = _media_and_observations(m, ch.media.iloc[m.row.to_numpy() - 1], tz, species, issues)
+    storage.write_table(media, out / "media.csv")
+    storage.write_table(obs, out / "observations.csv")
+    pkg = _package(title, contributors, species, media_level="file_path" in ch.media.columns, lat=lat_all,
+                   lon=lon_all, temporal={"start": str(pd.Timestamp(every.setup.min()).date()),
+                                          "end": str(pd.Timestamp(every.retrieval.max()).date())})
+    if contributors is None:
+        issues.append("datapackage.json: fill in 'contributors' (required by Camtrap DP)")
+    storage.write_json(out / "datapackage.json", pkg)
+    return {"camtrapdp": str(out), "issues": issues}
+
+
+def _media_and_observations(m: pd.DataFrame, photos: pd.DataFrame, tz, species, issues: list):
+    """media.csv (one row per image file) and observations.csv (one per record, with its
+    ``individualID``); without file names, no media and event-level observations."""
+    def col(name):
+        return photos[name].to_numpy() if name in photos.columns else None
+    fpath = col("file_path")
     ts = _iso(m.t.to_numpy(), tz).to_numpy()
     if fpath is not None:
-        media_key = pd.Series(fpath).astype(str)
-        codes, uniq = pd.factorize(media_key)
+        codes, uniq = pd.factorize(pd.Series(fpath).astype(str))
         media_id = np.array([f"m{c + 1}" for c in range(len(uniq))], dtype=object)[codes]
         first = pd.Series(np.arange(len(codes))).groupby(codes).first().to_numpy()
         media = pd.DataFrame({"mediaID": media_id[first], "deploymentID": m.deploymentID.to_numpy()[first],
@@ -185,8 +212,6 @@ def write_camtrap_dp(ch: CaptureHistory, out_dir, *, crs=None, scientific_name: 
         media = pd.DataFrame(columns=["mediaID", "deploymentID", "captureMethod", "timestamp", "filePath",
                                       "filePublic", "fileName", "fileMediatype"])
         issues.append("the detections have no file names: media.csv is empty and observations are event-level")
-    storage.write_table(media, out / "media.csv")
-    species = scientific_name or ch.settings.get("species")
     ev = col("event_id")
     prob = col("probability")
     obs = pd.DataFrame({
@@ -199,32 +224,32 @@ def write_camtrap_dp(ch: CaptureHistory, out_dir, *, crs=None, scientific_name: 
         "classificationMethod": "machine" if prob is not None else "human",
         "classifiedBy": "lynxid" if prob is not None else None,
         "classificationProbability": prob})
-    storage.write_table(obs, out / "observations.csv")
-    tstart = str(pd.Timestamp(dep.setup.min()).date())
-    tend = str(pd.Timestamp(dep.retrieval.max()).date())
-    okl = ~np.isnan(lat)
-    spatial = ({"type": "Polygon", "coordinates": [[[float(np.min(lon[okl])), float(np.min(lat[okl]))],
-                                                    [float(np.max(lon[okl])), float(np.min(lat[okl]))],
-                                                    [float(np.max(lon[okl])), float(np.max(lat[okl]))],
-                                                    [float(np.min(lon[okl])), float(np.max(lat[okl]))],
-                                                    [float(np.min(lon[okl])), float(np.min(lat[okl]))]]]}
-               if okl.any() else None)
+    return media, obs
+
+
+def _package(title, contributors, species, *, media_level: bool, lat, lon, temporal: dict) -> dict:
+    """datapackage.json: the project, its extent in space (the stations' bounding box) and
+    time, the taxon and the three resources."""
+    ok = ~np.isnan(lat)
+    lat, lon = lat[ok], lon[ok]
+    spatial = ({"type": "Polygon", "coordinates": [[[float(np.min(lon)), float(np.min(lat))],
+                                                    [float(np.max(lon)), float(np.min(lat))],
+                                                    [float(np.max(lon)), float(np.max(lat))],
+                                                    [float(np.min(lon)), float(np.max(lat))],
+                                                    [float(np.min(lon)), float(np.min(lat))]]]}
+               if ok.any() else None)
     schema = "https://raw.githubusercontent.com/tdwg/camtrap-dp/1.0/{}-table-schema.json"
-    pkg = {
+    return {
         "profile": "https://raw.githubusercontent.com/tdwg/camtrap-dp/1.0/camtrap-dp-profile.json",
         "name": re.sub(r"[^a-z0-9._-]+", "-", title.lower()).strip("-"),
         "title": title,
         "created": pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ"),
         "contributors": contributors or [{"title": "to be completed", "role": "contact"}],
         "project": {"title": title, "samplingDesign": "targeted", "captureMethod": ["activityDetection"],
-                    "individualAnimals": True, "observationLevel": ["media"] if fpath is not None else ["event"]},
-        "spatial": spatial, "temporal": {"start": tstart, "end": tend},
+                    "individualAnimals": True, "observationLevel": ["media"] if media_level else ["event"]},
+        "spatial": spatial, "temporal": temporal,
         "taxonomic": [{"scientificName": species}] if species else [],
         "resources": [{"name": n, "path": f"{n}.csv", "profile": "tabular-data-resource", "format": "csv",
                        "mediatype": "text/csv", "encoding": "utf-8", "schema": schema.format(n)}
                       for n in ("deployments", "media", "observations")],
     }
-    if contributors is None:
-        issues.append("datapackage.json: fill in 'contributors' (required by Camtrap DP)")
-    storage.write_json(out / "datapackage.json", pkg)
-    return {"camtrapdp": str(out), "issues": issues}

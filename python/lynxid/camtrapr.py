@@ -34,7 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .stations import DAY_NS, HOUR_NS, StationTable
+from .stations import StationTable
+from .times import DAY_NS, HOUR_NS
 
 __all__ = ["SEMANTICS", "check_semantics", "DayGrid", "day_grid", "OccasionPlan", "occasion_plan",
            "operating_on", "record_occasions"]

@@ -21,9 +21,11 @@ import numpy as np
 import pandas as pd
 
 from .camtrapr import check_semantics, day_grid
-from .stations import DAY_NS, HOUR_NS, StationTable, read_stations
+from .stations import StationTable, read_stations
+from .times import DAY_NS, HOUR_NS
 
-__all__ = ["camera_operation", "operating_intervals", "bin_effort", "sweep_intervals", "day_floor", "Units"]
+__all__ = ["camera_operation", "operating_intervals", "working_periods", "bin_effort", "sweep_intervals", "day_floor",
+           "Units"]
 
 
 # --------------------------------------------------------------------------------------
@@ -182,6 +184,31 @@ def operating_intervals(stations: StationTable, by_camera: bool = False, all_cam
     pg, ps, pe = sweep_intervals(codes.astype(np.int64), setup, retr, np.zeros(nd, dtype=np.int64), 1,
                         lambda c, g: c[:, 0] >= 1)
     return Units(table, (wg, ws, we, w), (pg, ps, pe), codes.astype(np.int64), combined=True)
+
+
+def working_periods(stations: StationTable) -> pd.DataFrame:
+    """Every camera's working periods: its deployment (a row of the station table) from setup
+    to retrieval, cut at its malfunctions -- what Camtrap DP calls deployments.
+
+    One row per period: ``deployment`` (0-based row of ``stations.deployments``), ``station``,
+    ``camera`` (None without a camera column), ``session`` (None without a session column),
+    ``x``, ``y``, the deployment's ``setup`` and ``retrieval``, the period's ``start`` and
+    ``end`` (``datetime64[ns]``, half-open) and the station covariates. A deployment broken
+    from setup to retrieval keeps one row, with ``start`` and ``end`` NaT.
+    """
+    dep = stations.deployments.reset_index(drop=True)
+    unit, start, end, _ = operating_intervals(stations, by_camera=True).work
+    idle = np.setdiff1d(np.arange(len(dep)), unit)
+    nat = np.full(len(idle), np.iinfo(np.int64).min, dtype=np.int64)
+    unit = np.concatenate([unit, idle]).astype(np.int64)
+    cols = ["station", "camera", "session", "x", "y", "setup", "retrieval"] + list(stations.covariates)
+    out = dep[cols].iloc[unit].reset_index(drop=True)
+    out.insert(0, "deployment", unit)
+    if not stations.has_sessions:
+        out["session"] = None
+    out.insert(8, "start", np.concatenate([start, nat]).view("datetime64[ns]"))
+    out.insert(9, "end", np.concatenate([end, nat]).view("datetime64[ns]"))
+    return out
 
 
 def day_floor(t_ns: np.ndarray, start_ns: int) -> np.ndarray:

@@ -20,9 +20,12 @@ format                     files (in the output folder)
                            ``media.csv``, ``observations.csv`` (``individualID``)
 =========================  ===============================================================
 
-Every write is atomic (:mod:`lynxid.storage`). Alongside the formats, ``write_formats``
-writes ``summary.json`` (settings and counts) and ``issues.csv`` (every record left out or
-questionable, with its row and the reason).
+:data:`WRITERS` maps each format to its writer, :data:`VIEWS` each in-memory form (what the R
+package turns into R objects: ``secr``, ``oscr``, ``array`` for nimble/JAGS, ``closed``,
+``rmark``) to its builder; writer and view are built from the same helpers, so a file and its
+in-memory form cannot disagree. Every write is atomic (:mod:`lynxid.storage`). Alongside the
+formats, :func:`write_formats` writes ``summary.json`` (settings and counts) and
+``issues.csv`` (every record left out or questionable, with its row and the reason).
 """
 from __future__ import annotations
 
@@ -35,46 +38,56 @@ import pandas as pd
 from . import storage
 from .camtrap_dp import utm_to_lonlat, write_camtrap_dp
 from .capture import CaptureHistory
-from .secr_files import _session_file, secr_captures, secr_traps_text, trap_covariates, write_secr
+from .secr_files import secr_captures, secr_traps_text, trap_covariates, write_secr
 
-__all__ = ["FORMATS", "write_formats", "write_secr", "write_oscr", "write_nimble", "write_closed",
-           "write_rmark", "write_camtrap_dp", "utm_to_lonlat", "closed_matrix", "rmark_table",
+__all__ = ["FORMATS", "WRITERS", "VIEWS", "write_formats", "view", "write_secr", "write_oscr", "write_nimble",
+           "write_closed", "write_rmark", "write_camtrap_dp", "utm_to_lonlat", "closed_matrix", "rmark_table",
            "secr_captures", "secr_traps_text", "secr_data", "trap_covariates", "oscr_data", "array_data",
            "nimble_data", "default_augmentation"]
-
-FORMATS = ("secr", "oscr", "nimble", "closed", "rmark", "camtrapdp")
 
 
 # --------------------------------------------------------------------------------------
 # oSCR
 # --------------------------------------------------------------------------------------
+def _oscr_edf(ch: CaptureHistory) -> pd.DataFrame:
+    """oSCR's encounter data: ``session`` (1..S), ``individual``, ``occasion``, ``trap``."""
+    sidx = {s: i + 1 for i, s in enumerate(ch.sessions)}
+    cap = secr_captures(ch)
+    return pd.DataFrame({"session": cap.Session.astype(str).map(sidx).astype("int64").to_numpy(),
+                         "individual": cap.ID.astype(str).to_numpy(object), "occasion": cap.Occasion.to_numpy(),
+                         "trap": cap.Detector.astype(str).to_numpy(object)})
+
+
+def _oscr_tdf(ch: CaptureHistory, session) -> pd.DataFrame:
+    """oSCR's trap deployment file of one session: ``trap, X, Y`` and trap operation 1/0
+    (any effort) per occasion, ``op.1 .. op.K``."""
+    u = ch.usage_matrix(session)
+    tr = ch.traps[ch.traps.session == session].set_index("detector").loc[u.index]
+    op = (u.to_numpy() > 0).astype(int)
+    return pd.concat([pd.DataFrame({"trap": list(u.index), "X": tr.x.to_numpy(), "Y": tr.y.to_numpy()}),
+                      pd.DataFrame(op, columns=[f"op.{k + 1}" for k in range(op.shape[1])])], axis=1)
+
+
 def write_oscr(ch: CaptureHistory, out_dir) -> dict:
     """oSCR's encounter data file (edf) and trap deployment files (tdf), for ``data2oscr``.
 
     ``oscr_edf.csv``: ``session`` (1..S), ``individual``, ``occasion``, ``trap`` -- one row
-    per detection (counts repeated; ``data2oscr(remove.extracaps = TRUE)`` makes them binary).
-    ``oscr_tdf_<session>.csv``: ``trap, X, Y`` then one 1/0 column per occasion (trap
-    operation: 1 where the station had any effort). The exact effort in days is in
-    ``oscr_effort_<session>.csv`` (e.g. as a trap covariate).
+    per detection (counts repeated; ``data2oscr(remove.extracaps = TRUE)`` makes them binary)
+    and the ``session_label``. ``oscr_tdf_<session>.csv``: ``trap, X, Y`` then one 1/0 column
+    per occasion (trap operation: 1 where the station had any effort). The exact effort in
+    days is in ``oscr_effort_<session>.csv`` (e.g. as a trap covariate).
     """
     out = Path(out_dir)
     sessions = ch.sessions
-    sidx = {s: i + 1 for i, s in enumerate(sessions)}
-    cap = secr_captures(ch)
-    edf = pd.DataFrame({"session": cap.Session.map(sidx).astype("int64"), "individual": cap.ID,
-                        "occasion": cap.Occasion, "trap": cap.Detector, "session_label": cap.Session})
+    edf = _oscr_edf(ch)
+    edf["session_label"] = np.asarray(sessions, dtype=object)[edf.session.to_numpy() - 1]
     files = {"edf": str(storage.write_table(edf, out / "oscr_edf.csv"))}
     tdfs, K = [], []
     for s in sessions:
+        name = storage.session_file("oscr_tdf", s, len(sessions), "csv")
+        storage.write_table(_oscr_tdf(ch, s), out / name)
         u = ch.usage_matrix(s)
-        tr = ch.traps[ch.traps.session == s].set_index("detector").loc[u.index]
-        op = (u.to_numpy() > 0).astype(int)
-        tdf = pd.concat([pd.DataFrame({"trap": u.index, "X": tr.x.to_numpy(), "Y": tr.y.to_numpy()}),
-                         pd.DataFrame(op, columns=[f"op.{k + 1}" for k in range(op.shape[1])])], axis=1)
-        name = _session_file("oscr_tdf", s, len(sessions), "csv")
-        storage.write_table(tdf, out / name)
-        eff = u.reset_index()
-        storage.write_table(eff, out / _session_file("oscr_effort", s, len(sessions), "csv"))
+        storage.write_table(u.reset_index(), out / storage.session_file("oscr_effort", s, len(sessions), "csv"))
         tdfs.append(name)
         K.append(u.shape[1])
     files["tdf"] = [str(out / t) for t in tdfs]
@@ -253,27 +266,19 @@ def secr_data(ch: CaptureHistory) -> dict:
 
 
 def oscr_data(ch: CaptureHistory) -> dict:
-    """oSCR's inputs in memory: ``edf`` (session 1..S, individual, occasion, trap), per
-    session ``tdf`` (trap, X, Y, op.1..op.K), ``y3d`` (n x J x K counts), ``trap_operation``
-    (J x K 1/0), ``effort`` (J x K days) and ``K``."""
+    """oSCR's inputs in memory (the tables :func:`write_oscr` writes): ``edf`` (session 1..S,
+    individual, occasion, trap), per session ``tdf`` (trap, X, Y, op.1..op.K), ``y3d`` (n x J
+    x K counts), ``trap_operation`` (J x K 1/0), ``effort`` (J x K days) and ``K``."""
     sessions = ch.sessions
-    sidx = {s: i + 1 for i, s in enumerate(sessions)}
-    cap = secr_captures(ch)
-    edf = pd.DataFrame({"session": cap.Session.astype(str).map(sidx).astype("int64").to_numpy(),
-                        "individual": cap.ID.astype(str).to_numpy(object), "occasion": cap.Occasion.to_numpy(),
-                        "trap": cap.Detector.astype(str).to_numpy(object)})
     tdf, y3d, op_l, eff_l, K = [], [], [], [], []
     for s in sessions:
         u = ch.usage_matrix(s)
-        tr = ch.traps[ch.traps.session == s].set_index("detector").loc[u.index]
-        op = (u.to_numpy() > 0).astype(int)
-        tdf.append(pd.concat([pd.DataFrame({"trap": list(u.index), "X": tr.x.to_numpy(), "Y": tr.y.to_numpy()}),
-                              pd.DataFrame(op, columns=[f"op.{k + 1}" for k in range(op.shape[1])])], axis=1))
+        tdf.append(_oscr_tdf(ch, s))
         y3d.append(ch.array(s, order="ijk"))
-        op_l.append(op)
+        op_l.append((u.to_numpy() > 0).astype(int))
         eff_l.append(u.to_numpy())
         K.append(int(u.shape[1]))
-    return {"edf": edf, "tdf": tdf, "y3d": y3d, "trap_operation": op_l, "effort": eff_l, "K": K,
+    return {"edf": _oscr_edf(ch), "tdf": tdf, "y3d": y3d, "trap_operation": op_l, "effort": eff_l, "K": K,
             "sessions": sessions}
 
 
@@ -286,10 +291,28 @@ def array_data(ch: CaptureHistory, augment_to: int | None = None) -> dict:
 
 
 # --------------------------------------------------------------------------------------
+# the registries
+# --------------------------------------------------------------------------------------
+WRITERS = {"secr": write_secr, "oscr": write_oscr, "nimble": write_nimble, "closed": write_closed,
+           "rmark": write_rmark, "camtrapdp": write_camtrap_dp}
+FORMATS = tuple(WRITERS)
+VIEWS = {"secr": secr_data, "oscr": oscr_data, "array": array_data, "closed": closed_matrix, "rmark": rmark_table}
+
+
+def view(ch: CaptureHistory, fmt: str, **options):
+    """A capture history in memory in the form one program reads (see :data:`VIEWS`; the
+    same tables the files of :data:`WRITERS` hold); ``options`` go to the view
+    (``augment_to`` for ``"array"``)."""
+    if fmt not in VIEWS:
+        raise ValueError(f"unknown view {fmt!r}; choose from {', '.join(VIEWS)}")
+    return VIEWS[fmt](ch, **options)
+
+
 def write_formats(ch: CaptureHistory, out_dir, formats=("secr",), *, augment_to=None, crs=None,
                   scientific_name=None) -> dict:
     """Write each of ``formats`` (see :data:`FORMATS`, or ``"all"``) plus ``summary.json``,
-    ``issues.csv`` and ``records_not_used.csv`` to ``out_dir``; returns what was written."""
+    ``issues.csv``, ``records_not_used.csv`` and the usage to ``out_dir``; returns what was
+    written. ``augment_to`` goes to nimble, ``crs`` and ``scientific_name`` to Camtrap DP."""
     if isinstance(formats, str):
         formats = [f.strip() for f in formats.split(",") if f.strip()]
     formats = list(FORMATS) if "all" in formats else list(formats)
@@ -298,20 +321,8 @@ def write_formats(ch: CaptureHistory, out_dir, formats=("secr",), *, augment_to=
         raise ValueError(f"unknown format(s) {', '.join(bad)}; choose from {', '.join(FORMATS)} or 'all'")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    written = {}
-    for f in formats:
-        if f == "secr":
-            written[f] = write_secr(ch, out)
-        elif f == "oscr":
-            written[f] = write_oscr(ch, out)
-        elif f == "nimble":
-            written[f] = write_nimble(ch, out, augment_to=augment_to)
-        elif f == "closed":
-            written[f] = write_closed(ch, out)
-        elif f == "rmark":
-            written[f] = write_rmark(ch, out)
-        elif f == "camtrapdp":
-            written[f] = write_camtrap_dp(ch, out, crs=crs, scientific_name=scientific_name)
+    options = {"nimble": dict(augment_to=augment_to), "camtrapdp": dict(crs=crs, scientific_name=scientific_name)}
+    written = {f: WRITERS[f](ch, out, **options.get(f, {})) for f in formats}
     summ = ch.summary()
     storage.write_json(out / "summary.json", {
         "settings": ch.settings, "detector": ch.detector_type,
@@ -322,5 +333,6 @@ def write_formats(ch: CaptureHistory, out_dir, formats=("secr",), *, augment_to=
     storage.write_table(ch.issues, out / "issues.csv")
     storage.write_table(ch.records[ch.records.status != "used"], out / "records_not_used.csv")
     for s in ch.sessions:
-        storage.write_table(ch.usage_matrix(s).reset_index(), out / _session_file("usage", s, len(ch.sessions), "csv"))
+        storage.write_table(ch.usage_matrix(s).reset_index(),
+                            out / storage.session_file("usage", s, len(ch.sessions), "csv"))
     return written

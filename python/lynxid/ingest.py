@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
+from .times import zone
+
 __all__ = ["IMAGE_EXTENSIONS", "Issues", "read_exif_time", "read_xmp_subjects", "parse_flank",
            "scan_images", "scan_catalogue", "whole_image_detections",
            "localize_times"]
@@ -154,24 +156,15 @@ def localize_times(naive: pd.Series, offsets: pd.Series, tz: str | None) -> tupl
         offs = offsets.dropna()
         tz = offs.mode().iloc[0] if len(offs) else "UTC"
         if ts.dt.tz is None and offs.nunique() > 1:
-            zone = _zone(tz)
-            out = ts.dt.tz_localize(zone)
+            survey_zone = zone(tz)
+            out = ts.dt.tz_localize(survey_zone)
             for off, idx in offs.groupby(offs).groups.items():
-                out.loc[idx] = ts.loc[idx].dt.tz_localize(_zone(off)).dt.tz_convert(zone)
+                out.loc[idx] = ts.loc[idx].dt.tz_localize(zone(off)).dt.tz_convert(survey_zone)
             return out, tz
-    zone = _zone(tz)
+    survey_zone = zone(tz)
     if ts.dt.tz is not None:
-        return ts.dt.tz_convert(zone), tz
-    return ts.dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT"), tz
-
-
-def _zone(tz: str):
-    m = re.fullmatch(r"(?:UTC)?([+-])(\d{2}):?(\d{2})", tz.strip())
-    if m:
-        from datetime import timedelta, timezone
-        sign = 1 if m.group(1) == "+" else -1
-        return timezone(sign * timedelta(hours=int(m.group(2)), minutes=int(m.group(3))))
-    return tz
+        return ts.dt.tz_convert(survey_zone), tz
+    return ts.dt.tz_localize(survey_zone, ambiguous="NaT", nonexistent="NaT"), tz
 
 
 # --------------------------------------------------------------------------------------
@@ -246,11 +239,11 @@ def scan_images(root, station_from: str = "auto", tz: str | None = None,
     df = pd.DataFrame(rows, columns=cols)
     if len(df):
         naive = pd.to_datetime(df.pop("exif_time"), errors="coerce")
-        df["timestamp"], zone = localize_times(naive, df["utc_offset"], tz)
-        df.attrs["time_zone"] = zone
+        df["timestamp"], used_zone = localize_times(naive, df["utc_offset"], tz)
+        df.attrs["time_zone"] = used_zone
         lost = df.timestamp.isna()
         for rel, t in zip(df.loc[lost & naive.notna(), "file"], naive[lost & naive.notna()]):
-            issues.add(rel, "scan", f"camera time {t} does not exist or is ambiguous in time zone {zone} "
+            issues.add(rel, "scan", f"camera time {t} does not exist or is ambiguous in time zone {used_zone} "
                        "(a daylight-saving change): the image is identified but cannot enter a capture "
                        "history; if the camera clocks ignore daylight saving, give their fixed offset as "
                        "the time zone (e.g. '+01:00')", "warning")

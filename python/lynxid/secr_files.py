@@ -72,17 +72,6 @@ def _rstr(v) -> str:
     return json.dumps(str(v), ensure_ascii=False)
 
 
-def _session_file(base: str, session: str, n_sessions: int, ext: str) -> str:
-    if n_sessions == 1:
-        return f"{base}.{ext}"
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", str(session))
-    if safe != str(session):
-        # "a b" and "a_b" would share a file: a label changed for the file system gets a tag of its own
-        import hashlib
-        safe += "-" + hashlib.sha1(str(session).encode("utf-8")).hexdigest()[:6]
-    return f"{base}_{safe}.{ext}"
-
-
 def secr_captures(ch: CaptureHistory) -> pd.DataFrame:
     """The captures as ``secr::make.capthist`` wants them: ``Session, ID, Occasion, Detector``;
     a count detector gets one row per detection (secr adds them up), a proximity detector one
@@ -221,7 +210,7 @@ def write_secr(ch: CaptureHistory, out_dir) -> dict:
     trapfiles = []
     covs = trap_covariates(ch)
     for s in sessions:
-        name = _session_file("traps", s, len(sessions), "txt")
+        name = storage.session_file("traps", s, len(sessions), "txt")
         hdr = _header(ch, f"secr trap file (trapfile), session {s}: Detector X Y then usage (days of effort) "
                           f"per occasion o1..o{ch.usage_matrix(s).shape[1]}"
                       + (f", then / {' '.join(covs)} (white space, '/', '#' and quotes in values written as '_'; "

@@ -7,8 +7,10 @@ over the target (rename is atomic on POSIX and on NTFS for files on one volume).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -16,7 +18,7 @@ from typing import Any, Iterator
 import pandas as pd
 
 __all__ = ["atomic_path", "write_bytes", "write_text", "write_json", "read_json",
-           "write_table", "read_table"]
+           "write_table", "read_table", "session_file"]
 
 
 def _umask() -> int:
@@ -91,3 +93,15 @@ def read_table(path, **csv_kwargs) -> pd.DataFrame:
         return pd.read_csv(path, **csv_kwargs)
     except Exception as exc:  # pragma: no cover - message wrapping
         raise ValueError(f"could not read table {path}: {exc}. Is it a valid CSV or Parquet file?") from exc
+
+
+def session_file(base: str, session, n_sessions: int, ext: str) -> str:
+    """The file name of one session's part of a multi-file format: ``base.ext`` for a single
+    session, else ``base_<session>.ext`` with the label made safe for file systems."""
+    if n_sessions == 1:
+        return f"{base}.{ext}"
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", str(session))
+    if safe != str(session):
+        # "a b" and "a_b" would share a file: a label changed for the file system gets a tag of its own
+        safe += "-" + hashlib.sha1(str(session).encode("utf-8")).hexdigest()[:6]
+    return f"{base}_{safe}.{ext}"
