@@ -16,9 +16,9 @@ import pandas as pd
 from scipy.stats import norm
 
 from .mask import Mask
-from .scr_likelihood import LINKS, SCRLikelihood, hazard, inverse_link, se_natural
+from .scr_likelihood import DETECTFNS, LINKS, SCRLikelihood, hazard, inverse_link, se_natural
 
-__all__ = ["DensityFit", "PER_100KM2", "UNITS"]
+__all__ = ["DensityFit", "PER_100KM2", "UNITS", "detection_function", "detection_probability"]
 
 PER_100KM2 = 10_000.0      # hectares in 100 km^2
 UNITS = {"D": "animals/ha", "D_100km2": "animals/100 km2", "g0": "probability per occasion",
@@ -104,11 +104,12 @@ class DensityFit:
     def pdot(self, xy, session=0) -> np.ndarray:
         """Probability that an animal centred at each point (x, y) is detected at least once."""
         s = self._session(session)
-        traps, U = np.asarray(s["traps"]), np.asarray(s["usage"])
-        xy = np.asarray(xy, float).reshape(-1, 2)
-        d2 = ((xy[:, None, :] - traps[None, :, :]) ** 2).sum(-1)
-        h, _ = hazard(self.detectfn, np.sqrt(d2), d2, self.detection_parameters())
-        return -np.expm1(-(h @ U))
+        return detection_probability(self.detectfn, self.detection_parameters(), xy, s["traps"], s["usage"])
+
+    def detection_curve(self, distances) -> np.ndarray:
+        """The fitted detection function at each distance (m): g(d) for HN, HR and EX, the
+        hazard lambda(d) for HHN, HHR and HEX (:func:`detection_function`)."""
+        return detection_function(self.detectfn, self.detection_parameters(), distances)
 
     def density_surface(self, session=None) -> pd.DataFrame:
         """Mask points with the density (constant: homogeneous model) and p.(x), the probability
@@ -176,6 +177,32 @@ class DensityFit:
 
     def __repr__(self):
         return self.summary()
+
+
+def detection_function(detectfn: str, params: dict, distances) -> np.ndarray:
+    """The detection function at distances d (m), in its own terms as secr plots it: the
+    probability g(d) = g0 f(d) of detection per unit of usage for HN, HR and EX, the expected
+    number of detections lambda(d) = lambda0 f(d) per unit of usage for HHN, HHR and HEX.
+    Module-level so that the same curve can be drawn for any engine's estimates (R's
+    ``plot(fit, "detection")`` with ``engine = "secr"``)."""
+    d = np.asarray(distances, dtype=float)
+    h, _ = hazard(detectfn, d, d * d, params)
+    return h if DETECTFNS[detectfn]["hazard"] else -np.expm1(-h)
+
+
+def detection_probability(detectfn: str, params: dict, xy, traps, usage) -> np.ndarray:
+    """p.(x): the probability that an animal centred at each point (x, y) is detected at least
+    once by detectors ``traps`` (K x 2) with ``usage`` (K x occasions), the model's usage rule
+    (1 - exp(-sum of usage x hazard))."""
+    traps = np.asarray(traps, float).reshape(-1, 2)
+    U = np.asarray(usage, float).reshape(len(traps), -1).sum(axis=1)
+    xy = np.asarray(xy, float).reshape(-1, 2)
+    out = np.empty(len(xy))
+    for a in range(0, len(xy), 20_000):                      # bounded memory on big masks
+        d2 = ((xy[a:a + 20_000, None, :] - traps[None, :, :]) ** 2).sum(-1)
+        h, _ = hazard(detectfn, np.sqrt(d2), d2, params)
+        out[a:a + 20_000] = -np.expm1(-(h @ U))
+    return out
 
 
 def _json_safe(v):

@@ -21,8 +21,8 @@ import threading
 import numpy as np
 import pandas as pd
 
-__all__ = ["to_r_columns", "to_r", "matrix_to_r", "capture_history_to_r", "from_r_columns", "RConsole",
-           "redirect_streams", "restore_streams"]
+__all__ = ["to_r_columns", "to_r", "matrix_to_r", "capture_history_to_r", "density_fit_to_r", "scr_data_to_r",
+           "call_recording_warnings", "from_r_columns", "RConsole", "redirect_streams", "restore_streams"]
 
 
 def to_r_columns(df: pd.DataFrame) -> dict:
@@ -129,6 +129,59 @@ def capture_history_to_r(ch) -> dict:
                     "records_not_used": rec[rec.status != "used"], "summary": ch.summary(),
                     "settings": ch.settings}),
             "detector": ch.detector_type, "n_records": len(rec)}
+
+
+def density_fit_to_r(fit) -> dict:
+    """What R's ``fit_density()`` keeps of a :class:`~lynxid.density_result.DensityFit`, in one
+    crossing: the estimates and link-scale coefficients, their covariance, the fit's figures,
+    and per session the mask (with its spacing and buffer) and the detectors with their total
+    usage (what p.(x) needs)."""
+    masks, traps = [], []
+    for s in fit.sessions:
+        m = s["mask"]
+        masks.append(pd.DataFrame({"session": s["name"], "x": m.x, "y": m.y}))
+        xy, U = np.asarray(s["traps"], float), np.asarray(s["usage"], float).reshape(len(s["traps"]), -1)
+        traps.append(pd.DataFrame({"session": s["name"], "x": xy[:, 0], "y": xy[:, 1], "usage": U.sum(axis=1)}))
+    conv = fit.convergence
+    return to_r({"estimates": fit.predict(), "coefficients": fit.coef().reset_index(names="parameter"),
+                 "vcov": np.asarray(fit.vcov, float), "names": list(fit.names), "det_names": list(fit.det_names),
+                 "detectfn": fit.detectfn, "detector": fit.detector, "D_per_session": bool(fit.D_per_session),
+                 "logLik": float(fit.logLik), "AIC": float(fit.AIC), "AICc": float(fit.AICc), "npar": int(fit.npar),
+                 "n": int(fit.n), "seconds": float(fit.seconds), "sessions": [s["name"] for s in fit.sessions],
+                 "convergence": {"converged": bool(conv["converged"]), "message": str(conv.get("message", "")),
+                                 "problems": [str(p) for p in conv.get("problems", [])]},
+                 "buffer_check": pd.DataFrame(fit.buffer_check, columns=["session", "buffer", "relative_bias",
+                                                                          "suggested_buffer"]),
+                 "mask": pd.concat(masks, ignore_index=True), "traps": pd.concat(traps, ignore_index=True),
+                 "mask_spacing": [float(s["mask"].spacing) for s in fit.sessions],
+                 "mask_buffer": [s["mask"].buffer for s in fit.sessions]})
+
+
+def scr_data_to_r(data) -> dict:
+    """An :class:`~lynxid.scr_data.SCRData` as the tables secr's ``make.capthist`` is built
+    from (R's ``fit_density(engine = "secr")``): per session the detectors (``detector, x,
+    y``), the usage matrix and the captures (``ID, Occasion, Detector, count``), so that secr
+    fits exactly the data lynxid fits."""
+    sessions = []
+    for s in data.sessions:
+        u = pd.DataFrame(s.usage, index=s.trap_ids, columns=[str(k + 1) for k in range(s.usage.shape[1])])
+        sessions.append({"name": s.name, "usage": matrix_to_r(u, "num"), **to_r({
+            "traps": pd.DataFrame({"detector": s.trap_ids, "x": s.xy[:, 0], "y": s.xy[:, 1]}),
+            "captures": pd.DataFrame({"ID": np.asarray(s.animals, dtype=object)[s.animal].astype(str),
+                                      "Occasion": s.occasion + 1,
+                                      "Detector": np.asarray(s.trap_ids, dtype=object)[s.trap].astype(str),
+                                      "count": s.count})})})
+    return {"detector": data.detector, "sessions": sessions}
+
+
+def call_recording_warnings(fn, *args, **kwargs) -> dict:
+    """``fn(*args, **kwargs)`` with the Python warnings it gives recorded, for R to raise as R
+    warnings (reticulate shows Python warnings, if at all, as text on the console)."""
+    import warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = fn(*args, **kwargs)
+    return {"value": value, "warnings": [str(w.message) for w in caught]}
 
 
 def from_r_columns(cols: dict) -> pd.DataFrame:

@@ -1,10 +1,11 @@
 """Spatial capture-recapture data as the density fit uses it: per session, the detectors
 (x, y), their usage per occasion and who was detected where and when.
 
-Two ways in: :func:`from_capture_history` takes lynxid's :class:`~lynxid.capture.CaptureHistory`
-and :func:`read_secr_tables` takes secr-style tables (a trap table with ``trapID, x, y,
+Three ways in: :func:`from_capture_history` takes lynxid's :class:`~lynxid.capture.CaptureHistory`,
+:func:`read_secr_tables` takes secr-style tables (a trap table with ``trapID, x, y,
 usage_1..K`` and a capture table with ``ID, occasion, trapID``), the form the secr-reference
-data and most published surveys come in. Both check the data the way a fit needs it checked,
+data and most published surveys come in, and :func:`read_capture_history_folder` reads back
+the folder ``lynxid capture-history`` wrote (its secr files). Both check the data the way a fit needs it checked,
 because secr quietly ignores some of these mistakes and the estimate is then wrong without
 saying so: a capture at a detector missing from the trap table, an occasion beyond the usage
 columns, or an animal detected where and when its detector was not working are errors that
@@ -12,6 +13,8 @@ name the animal, occasion and detector.
 """
 from __future__ import annotations
 
+import json
+import re
 import warnings
 from collections import Counter
 from dataclasses import dataclass
@@ -20,7 +23,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["SCRData", "SCRSession", "from_capture_history", "read_secr_tables", "DETECTORS"]
+from .storage import session_file
+
+__all__ = ["SCRData", "SCRSession", "from_capture_history", "read_secr_tables", "read_capture_history_folder",
+           "DETECTORS"]
 
 DETECTORS = ("proximity", "count")
 _SHOW = 5          # offending rows named in an error message
@@ -241,3 +247,85 @@ def read_secr_tables(traps, captures, detector: str = "proximity", occasions: in
         sessions.append(build_session(name, t[t_id].astype(str).tolist(), t[[tx, ty]].to_numpy(float), u,
                                       d.drop(columns="session"), detector))
     return SCRData(sessions, detector)
+
+
+# --------------------------------------------------------------------------------------
+# a folder written by `lynxid capture-history`
+# --------------------------------------------------------------------------------------
+_FIELD = re.compile(r'"([^"]*)"|(#)|([^\s"#]+)')
+
+
+def _fields(line: str) -> list:
+    """The fields of one line of secr's text files as R's ``read.table`` splits them: white
+    space separates, ``"..."`` quotes (lynxid writes no other quoting), ``#`` starts a comment."""
+    out = []
+    for m in _FIELD.finditer(line):
+        if m.group(2):
+            break
+        out.append(m.group(1) if m.group(1) is not None else m.group(3))
+    return out
+
+
+def read_capture_history_folder(folder) -> SCRData:
+    """The capture history in a folder written by ``lynxid capture-history`` (or R's
+    ``write_capture_history``) with the secr format, the default: ``capt.txt`` (session, animal,
+    occasion, detector), one trap file per session (detector, x, y, days of effort per occasion)
+    and ``summary.json`` (the detector type and the sessions in order).
+
+    These are the files secr's ``read.capthist`` reads (``read_secr.R``), so lynxid and secr fit
+    the same data; the usage is read as written, to 10 significant digits.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"capture-history folder not found: {folder}")
+    need = [n for n in ("summary.json", "capt.txt") if not (folder / n).exists()]
+    if need:
+        raise ValueError(f"{folder} lacks {' and '.join(need)}: give a folder written by 'lynxid capture-history' "
+                         "with the secr format (the default, --format secr), or secr-style tables with --traps "
+                         "and --captures")
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    detector = summary.get("detector")
+    names = [str(r["session"]) for r in summary.get("sessions", [])]
+    if detector not in DETECTORS or not names:
+        raise ValueError(f"{folder / 'summary.json'} does not name the detector type and sessions "
+                         "(not written by 'lynxid capture-history'?)")
+    rows = [f for f in (_fields(line) for line in (folder / "capt.txt").read_text(encoding="utf-8").splitlines()) if f]
+    bad = [r for r in rows if len(r) != 4]
+    if bad:
+        raise ValueError(f"{folder / 'capt.txt'}: lines must have 4 fields (session, ID, occasion, detector); "
+                         f"found {bad[:_SHOW]}")
+    cap = pd.DataFrame(rows, columns=["session", "ID", "occasion", "trapID"])
+    cap = cap[cap.ID != "NONE"]                     # secr's marker of a session without captures
+    unknown = sorted(set(cap.session) - set(names))
+    if unknown:
+        raise ValueError(f"capt.txt has captures in session(s) {unknown[:_SHOW]} that summary.json does not list")
+    sessions = []
+    for name in names:
+        path = folder / session_file("traps", name, len(names), "txt")
+        if not path.exists():
+            raise ValueError(f"session {name}: trap file {path.name} missing from {folder}")
+        ids, xy, usage = _read_trap_file(path)
+        d = cap[cap.session == name]
+        det = pd.DataFrame({"animal": d.ID, "occasion": d.occasion, "trap": d.trapID, "count": 1})
+        sessions.append(build_session(name, ids, xy, usage, det, detector))
+    return SCRData(sessions, detector)
+
+
+def _read_trap_file(path: Path):
+    """Detector IDs, coordinates and usage of one trap file (station covariates, after ``/``,
+    are not needed by the fit)."""
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        f = _fields(line)
+        if f:
+            rows.append(f[:f.index("/", 3)] if "/" in f[3:] else f)    # station covariates follow "/"
+    if not rows:
+        raise ValueError(f"{path}: no detectors")
+    widths = {len(r) for r in rows}
+    if len(widths) != 1 or min(widths) < 4:
+        raise ValueError(f"{path}: every line needs the detector, x, y and the same number of usage values")
+    try:
+        values = np.array([r[1:] for r in rows], dtype=float)
+    except ValueError:
+        raise ValueError(f"{path}: coordinates and usage must be numbers") from None
+    return [r[0] for r in rows], values[:, :2], values[:, 2:]
