@@ -21,7 +21,7 @@ from .scr_likelihood import DETECTFNS, LINKS, SCRLikelihood, hazard, inverse_lin
 __all__ = ["DensityFit", "PER_100KM2", "UNITS", "detection_function", "detection_probability"]
 
 PER_100KM2 = 10_000.0      # hectares in 100 km^2
-UNITS = {"D": "animals/ha", "D_100km2": "animals/100 km2", "g0": "probability per occasion",
+UNITS = {"D": "animals/ha", "D_100km2": "animals/100 km2", "g0": "probability per unit usage",
          "lambda0": "detections per unit usage", "sigma": "m", "z": "shape", "EN": "animals in mask"}
 
 

@@ -132,5 +132,5 @@ secr_estimates <- function(pr, session, area) {
 }
 
 # lynxid.density_result.UNITS
-density_units <- list(D = "animals/ha", D_100km2 = "animals/100 km2", g0 = "probability per occasion",
+density_units <- list(D = "animals/ha", D_100km2 = "animals/100 km2", g0 = "probability per unit usage",
                       lambda0 = "detections per unit usage", sigma = "m", z = "shape", EN = "animals in mask")
