@@ -19,13 +19,12 @@ from lynxid import dense, storage
 from lynxid.decode import load_crop
 from lynxid.embed import Embedder
 from lynxid.features import extract_features, LOCAL_SIZE
-from lynxid.ingest import scan_catalogue, whole_image_detections
+from lynxid.detections import labelled_detections
 from dense_grid import rank1
 import reid
 torch.set_num_threads(1)
 _, test = reid.split_dataset(HERE.parent.parent / "shared" / "data" / "reid" / "nyala", reid.WORK / "nyala_split", 1/3, 0)
-imgs, _ = scan_catalogue(test)
-det = whole_image_detections(imgs).reset_index(drop=True)
+det = labelled_detections(test).reset_index(drop=True)
 det = det[det["flank"].notna()].reset_index(drop=True)
 ind = det["individual"].astype(str).to_numpy(); flank = det["flank"].astype(str).to_numpy()
 fs = extract_features(det, Embedder(), local=False, progress=False)

@@ -31,7 +31,7 @@ from lynxid import dense, storage  # noqa: E402
 from lynxid.decode import load_crop  # noqa: E402
 from lynxid.embed import Embedder  # noqa: E402
 from lynxid.features import extract_features  # noqa: E402
-from lynxid.ingest import scan_catalogue, whole_image_detections  # noqa: E402
+from lynxid.detections import labelled_detections  # noqa: E402
 
 RESULTS = HERE / "results"
 DEFAULT = HERE / "_work" / "reid" / "nyala_split" / "test"
@@ -65,8 +65,7 @@ def main(argv=None):
     root = Path(a.dataset)
     if not root.exists():
         sys.exit(f"{root} not found: run benchmarks/reid.py --adapt first (it makes the nyala split) or name a dataset")
-    imgs, _ = scan_catalogue(root)
-    det = whole_image_detections(imgs).reset_index(drop=True)
+    det = labelled_detections(root).reset_index(drop=True)
     det = det[det["flank"].notna()].reset_index(drop=True)
     ind = det["individual"].astype(str).to_numpy()
     flank = det["flank"].astype(str).to_numpy()

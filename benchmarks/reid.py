@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "python"))
 
 from lynxid import storage  # noqa: E402
 from lynxid.evaluate import METHOD_LABELS, evaluate_dataset, format_report  # noqa: E402
-from lynxid.identify import REPORTED_MAPS  # noqa: E402
+from lynxid.openset_evaluation import REPORTED_MAPS  # noqa: E402
 
 SHARED = Path(os.environ.get("LYNXID_SHARED_DATA", ROOT.parent / "shared" / "data"))
 RESULTS = ROOT / "benchmarks" / "results"
@@ -99,7 +99,7 @@ def latency(n_refs: int = 2000, n_queries: int = 100, seed: int = 0) -> dict:
                       det["flank"].to_numpy(dtype=object)[ref_i], det["sighting"].to_numpy()[ref_i].astype(str))
     # a pair verifier (as a catalogue stores one) fitted on 20 other photos' checked pairs, so the
     # timed queries include applying it; these 20 also warm up the caches and thread pool
-    from lynxid.identify import pair_rows, pair_table
+    from lynxid.pairs import pair_rows, pair_table
     from lynxid.verify import PairVerifier
     prows = []
     for q in idx[n_refs + n_queries:n_refs + n_queries + 20]:
@@ -290,11 +290,11 @@ def to_markdown(res: dict) -> str:
                         f"individual, or P(new)): mean {o['mean_shown_probability']:.3f}, decisions right "
                         f"{o['decision_accuracy']:.3f}, ECE **{o['ece_decision']:.3f}** "
                         f"({o.get('ece_decision_unmapped', float('nan')):.3f} before the catalogue's maps of reported "
-                        "probabilities, `identify.fit_reported`"
+                        "probabilities, `reported.ReportedProbability`"
                         + (f"; {o['ece_decision_one_map']:.3f} with one map for named and new decisions alike"
                            if "ece_decision_one_map" in o else "")
                         + "".join(f"; {v:.3f} with {k} maps (how lynxid mapped them before)"
-                                  for k, v in o.get("ece_decision_by_map", {}).items() if k != REPORTED_MAPS[0])
+                                  for k, v in o.get("ece_decision_by_map", {}).items() if k != next(iter(REPORTED_MAPS)))
                         + ")."]
         s = rep.get("seconds", {})
         if s:

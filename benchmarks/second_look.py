@@ -39,7 +39,7 @@ sys.path.insert(0, str(HERE.parent / "python"))
 from lynxid import storage  # noqa: E402
 from lynxid.calibrate import FusionCalibrator  # noqa: E402
 from lynxid.dense import DENSE_FEATURES  # noqa: E402
-from lynxid.evaluate import _fold_of  # noqa: E402
+from lynxid.metric import folds_of  # noqa: E402
 from lynxid.verify import BEST_PAIRS, PairVerifier, pair_matrix  # noqa: E402
 
 SHARED = Path(os.environ.get("LYNXID_SHARED_DATA", HERE.parent.parent / "shared" / "data"))
@@ -62,10 +62,9 @@ def collect():
     from tqdm import tqdm
     from lynxid.embed import Embedder
     from lynxid.features import extract_features
-    from lynxid.ingest import scan_catalogue, whole_image_detections
-    from lynxid.match import _match_many
-    imgs, _ = scan_catalogue(SHARED / "reid" / "nyala")
-    det = whole_image_detections(imgs).reset_index(drop=True)
+    from lynxid.detections import labelled_detections
+    from lynxid.match import match_many
+    det = labelled_detections(SHARED / "reid" / "nyala").reset_index(drop=True)
     fs = extract_features(det, Embedder(), local=True, cache_dir=HERE / "_work" / "reid" / "cache", progress=True)
     keep = np.nonzero(fs.ok)[0]
     det, fs = det.iloc[keep].reset_index(drop=True), fs.subset(keep)
@@ -88,7 +87,7 @@ def collect():
             if ind[r] in top and taken.get(ind[r], 0) < CAP:
                 sel.append(r)
                 taken[ind[r]] = taken.get(ind[r], 0) + 1
-        for r, (kp, f) in zip(sel, _match_many(fs.local[q], [fs.local[r] for r in sel])):
+        for r, (kp, f) in zip(sel, match_many(fs.local[q], [fs.local[r] for r in sel])):
             rows.append((q, r, ind[q], ind[r], int(ind[q] == ind[r]), float(S[q, r]), kp, *f))
     P = pd.DataFrame(rows, columns=["q", "r", "truth", "ind", "y", "cos", "kp", *DENSE_FEATURES])
     meta = {"queries": queries, "photos": int(len(det)), "individuals": int(len(np.unique(ind))),
@@ -149,7 +148,7 @@ def main():
     P, meta = collect()
     P["grank"] = P.groupby(["q", "ind"])["cos"].rank(ascending=False, method="first")
     names = np.unique(np.concatenate([P["truth"].unique(), P["ind"].unique()]))
-    folds = _fold_of(names, 5, 0)     # the harness's folds (lynxid evaluate --seed 0)
+    folds = folds_of(names, 5, 0)     # the harness's folds (lynxid evaluate --seed 0)
     out = {**meta, "measured": time.strftime("%Y-%m-%d %H:%M"), "pairs_measured": meta["measured"],
            "machine": f"{platform.platform()}, {os.cpu_count()} CPUs", "rows": []}
     for first, deep, per, by, budget in SETTINGS:

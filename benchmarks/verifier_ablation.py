@@ -30,7 +30,8 @@ sys.path.insert(0, str(HERE.parent / "python"))
 from lynxid import storage  # noqa: E402
 from lynxid.calibrate import FusionCalibrator  # noqa: E402
 from lynxid.dense import DENSE_FEATURES  # noqa: E402
-from lynxid.evaluate import _fold_of, _individual_rank  # noqa: E402
+from lynxid.evaluate import individual_rank  # noqa: E402
+from lynxid.metric import folds_of  # noqa: E402
 from lynxid.verify import PairVerifier, pair_matrix  # noqa: E402
 
 SHARED = Path(os.environ.get("LYNXID_SHARED_DATA", HERE.parent.parent / "shared" / "data"))
@@ -46,10 +47,9 @@ def collect():
     from tqdm import tqdm
     from lynxid.embed import Embedder
     from lynxid.features import extract_features
-    from lynxid.ingest import scan_catalogue, whole_image_detections
-    from lynxid.match import References, _match_many, evidence
-    imgs, _ = scan_catalogue(SHARED / "reid" / "nyala")
-    det = whole_image_detections(imgs).reset_index(drop=True)
+    from lynxid.detections import labelled_detections
+    from lynxid.match import References, match_many, evidence
+    det = labelled_detections(SHARED / "reid" / "nyala").reset_index(drop=True)
     fs = extract_features(det, Embedder(), local=True, cache_dir=HERE / "_work" / "reid" / "cache", progress=True)
     keep = np.nonzero(fs.ok)[0]
     det, fs = det.iloc[keep].reset_index(drop=True), fs.subset(keep)
@@ -69,7 +69,7 @@ def collect():
         gi = pd.Series(S[q][gal]).groupby(ind[gal]).max().sort_values(ascending=False)
         top = set(gi.index[:EXTRA])
         extra = [r for r in np.nonzero(gal)[0] if ind[r] in top and r not in ev.pair_local]
-        for r, (kp, f) in zip(extra, _match_many(fs.local[q], [fs.local[r] for r in extra])):
+        for r, (kp, f) in zip(extra, match_many(fs.local[q], [fs.local[r] for r in extra])):
             rows.append((q, r, ind[r], ind[q], int(ind[r] == ind[q]), float(S[q, r]), kp, 1, *f))
     P = pd.DataFrame(rows, columns=["q", "r", "ind", "truth", "y", "cos", "kp", "extra", *DENSE_FEATURES])
     meta = pd.DataFrame({"ind": ind, "flank": fl})
@@ -137,7 +137,7 @@ def score(P, Q, ind, model="lr", how="sum", extra=False, features=None):
         cal = FusionCalibrator(True, True).fit(Q.g[trq], l_tr, Q.y[trq], groups=Q.truth[trq], d=d_tr)
         te = Q[~trq].assign(p=cal.predict(Q.g[~trq], l_te, d_te), z=cal.ranking_key(Q.g[~trq], l_te, d_te))
         for q, grp in te.groupby("query"):
-            ranks.append(_individual_rank(grp["individual"].to_numpy(), (grp["p"], grp["z"], grp["g"]), ind[q]))
+            ranks.append(individual_rank(grp["individual"].to_numpy(), (grp["p"], grp["z"], grp["g"]), ind[q]))
     ranks = np.array(ranks)
     return {"rank1": float((ranks == 0).mean()), "rank5": float((ranks < 5).mean()), "queries": int(len(ranks))}
 
@@ -157,7 +157,7 @@ def main():
     t0 = time.time()
     P, S, meta = collect()
     ind, fl = meta["ind"].to_numpy(), meta["flank"].to_numpy(dtype=object)
-    folds = _fold_of(ind, 5, 0)
+    folds = folds_of(ind, 5, 0)
     P["fold"] = P["truth"].map(folds)
     P["X"] = list(pair_matrix(P[list(DENSE_FEATURES)].to_numpy(), P["cos"], P["kp"]))
     rows = []

@@ -5,7 +5,7 @@ For each dataset (folder per individual; flank from 'left'/'right' in file names
 from the part before '_'), every photo is a query against every other photo of a compatible
 flank, its own sighting left out (the open-set protocol's gallery); an individual's score is
 its best photo. The whitened rows are cross-fitted as ``lynxid evaluate`` does: a query is
-measured through a map fitted without the individuals of its fold (``evaluate._fold_of``,
+measured through a map fitted without the individuals of its fold (``metric.folds_of``,
 5 folds). ``in shortlist`` = the query's individual among the 60 best, the individuals whose
 photos local matching checks (``match.SHORTLIST_INDIVIDUALS``).
 
@@ -30,9 +30,9 @@ sys.path.insert(0, str(HERE.parent / "python"))
 
 from lynxid import metric, storage  # noqa: E402
 from lynxid.embed import Embedder  # noqa: E402
-from lynxid.evaluate import _fold_of  # noqa: E402
+from lynxid.metric import folds_of  # noqa: E402
 from lynxid.features import extract_features  # noqa: E402
-from lynxid.ingest import scan_catalogue, whole_image_detections  # noqa: E402
+from lynxid.detections import labelled_detections  # noqa: E402
 from lynxid.match import SHORTLIST_INDIVIDUALS, flank_compatible  # noqa: E402
 
 RESULTS = HERE / "results"
@@ -71,8 +71,7 @@ def main(argv=None):
         root = SHARED / "reid" / name
         if not root.exists():
             sys.exit(f"{root} not found: set LYNXID_SHARED_DATA")
-        imgs, _ = scan_catalogue(root)
-        det = whole_image_detections(imgs).reset_index(drop=True)
+        det = labelled_detections(root).reset_index(drop=True)
         fs = extract_features(det, Embedder(), local=False, cache_dir=WORK / "cache", progress=False)
         keep = np.flatnonzero(fs.ok)
         X = fs.vectors[keep]
@@ -81,7 +80,7 @@ def main(argv=None):
         fl = np.array([None if f is None or f != f else f for f in det["flank"]], dtype=object)
         sg = det["sighting"].astype(str).to_numpy()
         t = time.time()
-        white = metric.cross_fitted_similarities(X, ind, _fold_of(ind, 5, a.seed))
+        white = metric.cross_fitted_similarities(X, ind, folds_of(ind, 5, a.seed))
         t_fit = time.time() - t
         full = metric.fit(X, ind)
         rec = {"photos": int(len(X)), "individuals": int(len(np.unique(ind))), "dim": full.dim if full else None,

@@ -7,7 +7,7 @@ import shutil
 
 from _common import CATALOGUE, PROGRESS, SURVEY
 
-from lynxid.identify import build_catalogue
+from lynxid.enrol import build_catalogue
 
 shutil.rmtree(CATALOGUE, ignore_errors=True)          # the example always starts afresh
 cat = build_catalogue(CATALOGUE, SURVEY / "catalogue", megadetector=SURVEY / "catalogue_megadetector.json",

@@ -4,7 +4,7 @@
 """
 from _common import CATALOGUE, PROGRESS, RESULTS, SURVEY
 
-from lynxid.identify import identify
+from lynxid.identification import identify
 
 res = identify(SURVEY / "images", CATALOGUE, megadetector=SURVEY / "megadetector.json", out=RESULTS,
                progress=PROGRESS)

@@ -11,7 +11,8 @@ import pandas as pd
 from _common import CATALOGUE, PROGRESS, RESULTS, SURVEY
 
 from lynxid import review
-from lynxid.identify import identify
+from lynxid.decisions import decisions_path, save_decisions
+from lynxid.identification import identify
 
 page = review.build_report(RESULTS, CATALOGUE, progress=PROGRESS)
 print(f"review page: {page}")
@@ -25,7 +26,7 @@ if len(items):
     decisions = pd.DataFrame([dict(detection_id=d, event_id=first.event_id, file="", action="confirm",
                                    individual_id=first.individual_id or "", reviewer="example", timestamp=now,
                                    note="") for d in first.detection_ids])
-    review.save_decisions(decisions, RESULTS)          # RESULTS/decisions.csv keeps every decision
+    save_decisions(decisions, RESULTS)          # RESULTS/decisions.csv keeps every decision
     res = identify(SURVEY / "images", CATALOGUE, megadetector=SURVEY / "megadetector.json", out=RESULTS,
-                   progress=PROGRESS)                  # applies RESULTS/decisions.csv
+                   progress=PROGRESS, decisions=decisions_path(RESULTS))     # applies RESULTS/decisions.csv
     print(f"decisions applied: {res.summary['review']}")

@@ -16,12 +16,13 @@ class SmallRun:
     survey: object        # lynxid.simulate.SimulatedSurvey
     catalogue: Path
     results: Path         # identify's output folder
-    result: object        # lynxid.identify.IdentifyResult
+    result: object        # lynxid.results.IdentifyResult
 
 
 @functools.lru_cache(maxsize=None)
 def small_run() -> SmallRun:
-    from lynxid.identify import build_catalogue, identify
+    from lynxid.enrol import build_catalogue
+    from lynxid.identification import identify
     from lynxid.simulate import simulate_survey
 
     root = Path(tempfile.mkdtemp(prefix="lynxid-small-run-"))

@@ -109,7 +109,7 @@ def test_wrong_folders_are_errors(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("x")
     from _pipeline import small_run
-    from lynxid.identify import identify
+    from lynxid.identification import identify
     with pytest.raises(ValueError, match="no readable images under"):
         identify(tmp_path / "empty", small_run().catalogue, progress=False)
     from PIL import Image

@@ -66,7 +66,7 @@ def test_units_that_cannot_be_one_animal():
     """identify's cannot-link: other stations within 30 min of a unit's time span, and two
     boxes in one photo (two animals side by side are never one new individual)."""
     import pandas as pd
-    from lynxid.identify import _cannot_link
+    from lynxid.cluster import cannot_link
     t = pd.to_datetime(["2025-03-01 10:00", "2025-03-01 10:00", "2025-03-01 10:50", "2025-03-01 13:00"])
     units = pd.DataFrame({
         "station": ["S1", "S1", "S2", "S3"],
@@ -74,14 +74,14 @@ def test_units_that_cannot_be_one_animal():
         # unit 0 lasts until 10:40: S2 at 10:50 is 10 min after its last photo
         "t1": t + pd.to_timedelta([40, 0, 0, 0], unit="min"),
         "files": [frozenset({"a.jpg", "b.jpg"}), frozenset({"b.jpg"}), frozenset({"c.jpg"}), frozenset({"d.jpg"})]})
-    cl = _cannot_link(units)
+    cl = cannot_link(units)
     assert cl[0, 1] and cl[1, 0]              # share photo b.jpg
     assert cl[0, 2]                           # spans 10 min apart, other station
     assert not cl[1, 2]                       # 50 min apart
     assert not cl[0, 3] and not cl[2, 3]      # hours apart
     assert not cl.diagonal().any()
     # without spans and photos: start times only, stations only
-    cl0 = _cannot_link(units[["station", "t0"]])
+    cl0 = cannot_link(units[["station", "t0"]])
     assert not cl0[0, 1] and not cl0[0, 2]
 
 
@@ -89,7 +89,7 @@ def test_two_animals_in_one_photo_never_get_one_name():
     """A female and her kitten in one photo both look most like L1: the more probable keeps L1,
     the other takes its next candidate if that beats "new", else becomes new."""
     import pandas as pd
-    from lynxid.identify import _one_animal_per_name
+    from lynxid.identification import one_animal_per_name
     U = pd.DataFrame({"names": [np.array(["L1", "L2"]), np.array(["L1", "L2"]), np.array(["L1", "L3"]),
                                 np.array(["L1"])],
                       "pk": [np.array([0.6, 0.3]), np.array([0.8, 0.1]), np.array([0.7, 0.2]), np.array([0.9])],
@@ -97,7 +97,7 @@ def test_two_animals_in_one_photo_never_get_one_name():
                       "individual_id": ["L1", "L1", "L1", "L1"], "probability": [0.6, 0.8, 0.7, 0.9],
                       "files": [frozenset({"a.jpg"}), frozenset({"a.jpg", "b.jpg"}), frozenset({"b.jpg"}),
                                 frozenset({"z.jpg"})]})
-    _one_animal_per_name(U)
+    one_animal_per_name(U)
     # units 0, 1, 2 share photos (a, b): 1 (0.8) keeps L1, 2 takes L3 (0.2 > 0.1), 0 takes L2
     assert U.individual_id.tolist() == ["L2", "L1", "L3", "L1"]
     assert U.probability.tolist() == [0.3, 0.8, 0.2, 0.9]
@@ -105,6 +105,6 @@ def test_two_animals_in_one_photo_never_get_one_name():
                        "pk": [np.array([0.6, 0.05]), np.array([0.8, 0.1])], "p_new": [0.2, 0.1], "is_new": False,
                        "individual_id": ["L1", "L1"], "probability": [0.6, 0.8],
                        "files": [frozenset({"a.jpg"}), frozenset({"a.jpg"})]})
-    _one_animal_per_name(U2)
+    one_animal_per_name(U2)
     assert U2.is_new.tolist() == [True, False] and pd.isna(U2.individual_id[0]) and U2.individual_id[1] == "L1"
     assert U2.probability.tolist() == [0.2, 0.8]

@@ -8,32 +8,33 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lynxid.evaluate import _average_precision, _individual_rank, evaluate_dataset, format_report
+from lynxid.evaluate import average_precision, individual_rank, evaluate_dataset, format_report
+from lynxid.match import Matcher
 
 
 def test_rank_counts_ties_against_the_truth():
     names = np.array(["a", "b", "c"])
     # an isotonic calibrator often gives every candidate one probability: not a rank-1 hit
-    assert _individual_rank(names, np.array([0.5, 0.5, 0.5]), "a") == 2
-    assert _individual_rank(names, np.array([0.9, 0.5, 0.5]), "a") == 0
-    assert _individual_rank(names, np.array([0.1, 0.5, 0.9]), "a") == 2
+    assert individual_rank(names, np.array([0.5, 0.5, 0.5]), "a") == 2
+    assert individual_rank(names, np.array([0.9, 0.5, 0.5]), "a") == 0
+    assert individual_rank(names, np.array([0.1, 0.5, 0.9]), "a") == 2
     # a second key breaks the first's ties, and only those
-    assert _individual_rank(names, (np.array([0.5, 0.5, 0.5]), np.array([3.0, 2.0, 0.0])), "a") == 0
-    assert _individual_rank(names, (np.array([0.5, 0.5, 0.5]), np.array([1.0, 2.0, 0.0])), "a") == 1
-    assert _individual_rank(names, (np.array([0.4, 0.5, 0.5]), np.array([9.0, 2.0, 0.0])), "a") == 2
-    assert _individual_rank(names, np.array([0.1, 0.5, 0.5]), "absent") == 3
+    assert individual_rank(names, (np.array([0.5, 0.5, 0.5]), np.array([3.0, 2.0, 0.0])), "a") == 0
+    assert individual_rank(names, (np.array([0.5, 0.5, 0.5]), np.array([1.0, 2.0, 0.0])), "a") == 1
+    assert individual_rank(names, (np.array([0.4, 0.5, 0.5]), np.array([9.0, 2.0, 0.0])), "a") == 2
+    assert individual_rank(names, np.array([0.1, 0.5, 0.5]), "absent") == 3
 
 
 def test_average_precision_by_hand():
     # relevant at ranks 1 and 3: AP = (1/1 + 2/3) / 2; precision at R=2: 1/2
-    ap, pr = _average_precision(np.array([0.9, 0.8, 0.7, 0.1]), np.array([1, 0, 1, 0]))
+    ap, pr = average_precision(np.array([0.9, 0.8, 0.7, 0.1]), np.array([1, 0, 1, 0]))
     assert ap == pytest.approx((1 + 2 / 3) / 2)
     assert pr == pytest.approx(0.5)
     # MAP@R (Musgrave et al.): [miss, hit, hit], R = 2 -> (0 + 1/2) / 2
-    _, mapr = _average_precision(np.array([0.9, 0.8, 0.7]), np.array([0, 1, 1]))
+    _, mapr = average_precision(np.array([0.9, 0.8, 0.7]), np.array([0, 1, 1]))
     assert mapr == pytest.approx(0.25)
     # an explicit order: items 1, 2, 3, 0 -> relevant at ranks 2 and 4
-    ap, _ = _average_precision(np.array([1, 2, 3, 0]), np.array([1, 0, 1, 0]), ranked=True)
+    ap, _ = average_precision(np.array([1, 2, 3, 0]), np.array([1, 0, 1, 0]), ranked=True)
     assert ap == pytest.approx((1 / 2 + 2 / 4) / 2)
 
 
@@ -75,9 +76,9 @@ def test_evaluate_on_distinguishable_animals(labelled):
     # (here all 36: every photo has two other sightings of its flank)
     assert o["decisions"] == 36 and 0 <= o["ece_decision"] <= 1 and 0 < o["mean_shown_probability"] <= 1
     # the default maps' figure, and each kind of map measured on the same decisions beside it
-    from lynxid.identify import REPORTED_MAPS
+    from lynxid.openset_evaluation import REPORTED_MAPS
     assert set(o["ece_decision_by_map"]) == set(REPORTED_MAPS)
-    assert o["ece_decision_by_map"][REPORTED_MAPS[0]] == pytest.approx(o["ece_decision"])
+    assert o["ece_decision_by_map"][next(iter(REPORTED_MAPS))] == pytest.approx(o["ece_decision"])
     text = format_report(rep)
     line = next(ln for ln in text.splitlines() if ln.startswith("same-flank") and " full " in ln)
     assert "rank-1 =" in line and f"{100 * sf['rank1']:5.1f} %" in line
@@ -90,7 +91,7 @@ def test_open_set_counts_a_shortlist_miss_as_a_wrong_answer(labelled):
     shortlisted per query, dropping the misses would make the top candidate right for every
     query left (ceiling 1.0)."""
     rep = evaluate_dataset(labelled.catalogue_images, megadetector=labelled.catalogue_megadetector_json,
-                           n_individuals=1, progress=False)
+                           matcher=Matcher(n_individuals=1), progress=False)
     o = rep["open_set"]
     assert o["decisions"] == 36                    # 18 unknown + all 18 known photos
     assert o["BAKS"] <= o["baks_ceiling"] < 1
@@ -117,7 +118,7 @@ def test_evaluate_cannot_be_flattered_by_ties(labelled, tmp_path):
 def test_open_set_calls_report_what_identify_shows():
     """Per query: the probability shown with the decision is P(named individual) or P(new),
     from the odds of all candidates and the 'new' weight c."""
-    from lynxid.evaluate import _open_set_calls
+    from lynxid.openset_evaluation import open_set_calls
 
     class Identity:   # a calibrator whose probability is the global score itself
         def predict(self, g, l=None, d=None):
@@ -129,7 +130,7 @@ def test_open_set_calls_report_what_identify_shows():
     pairs = pd.DataFrame({"query": [0, 0, 1, 1], "individual": ["a", "b", "a", "b"], "g": [0.8, 0.5, 0.2, 0.1],
                           "l": 0.0, "d": 0.0, "truth": ["a", "a", "z", "z"], "eligible": [True, True, False, False]})
     c = 1.0
-    calls = _open_set_calls(pairs, pd.DataFrame(), Identity(), c)
+    calls = open_set_calls(pairs, pd.DataFrame(), Identity(), c)
     o0, o1 = np.array([4.0, 1.0]), np.array([0.25, 0.1 / 0.9])   # odds p / (1 - p)
     assert calls.loc[0, "top"] == "a" and not calls.loc[0, "called_new"]
     assert calls.loc[0, "shown"] == pytest.approx(o0[0] / (c + o0.sum()))
@@ -140,15 +141,15 @@ def test_evaluate_metric_for_the_shortlist_only(labelled, monkeypatch):
     """whiten="shortlist": the full method's evidence gets the metric's similarities to choose
     its shortlist (cross-fitted: never a map fitted on the query's own individual) and the raw
     cosine as g."""
-    from lynxid import evaluate as ev, metric
+    from lynxid import match, metric
     with pytest.raises(ValueError, match="whiten"):
         evaluate_dataset(labelled.catalogue_images, whiten="maybe", progress=False)
     monkeypatch.setattr(metric, "MIN_INDIVIDUALS", 3)
     monkeypatch.setattr(metric, "MIN_WITHIN", 8)
     monkeypatch.setattr(metric, "choose", lambda X, ind, *a, **k: (metric.fit(X, ind), {"whitening": True}))
     calls = []
-    real = ev.evidence
-    monkeypatch.setattr(ev, "evidence", lambda q, *a, **k: calls.append((q, k["sims"], k.get("rank_sims"))) or real(q, *a, **k))
+    real = match.evidence
+    monkeypatch.setattr(match, "evidence", lambda q, *a, **k: calls.append((q, k["sims"], k.get("rank_sims"))) or real(q, *a, **k))
     rep = evaluate_dataset(labelled.catalogue_images, megadetector=labelled.catalogue_megadetector_json,
                            whiten="shortlist", progress=False)
     assert rep["whitening"]["use"] == "shortlist"

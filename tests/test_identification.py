@@ -2,14 +2,17 @@
 decisions, event pooling, flank awareness and the clustering of new individuals."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from lynxid.calibrate import expected_calibration_error
 from lynxid.catalogue import Catalogue
-from lynxid.identify import describe_calibration, IdentificationModel, _choose_new_weight, fit_model, references
-from lynxid.match import Evidence, References, evidence, flank_compatible, pool
+from lynxid.match import Evidence, Matcher, References, evidence, flank_compatible, pool
+from lynxid.openset import IdentificationModel, choose_new_weight, describe_calibration, fit_model
+from lynxid.reported import ReportedProbability
 
 from _pipeline import small_run
 
@@ -46,18 +49,18 @@ def test_model_fitted_on_the_catalogue_is_stored_and_sane(cat):
 
 def test_known_individual_found_and_removed_individual_called_new(cat):
     m = IdentificationModel.from_dict(cat.meta["model"])
-    refs = references(cat, m)       # in the model's space (its learned metric, if any)
+    refs = cat.references(m)       # in the model's space (its learned metric, if any)
     wins_known = wins_new = n = 0
     for q in range(len(refs)):
         own = refs.individuals[q]
         same_sighting = refs.sightings == refs.sightings[q]
         ev = evidence(refs.vectors[q], refs.local[q], refs.flanks[q], refs, exclude=same_sighting,
-                      verifier=m.verifier)
+                      verifier=m.matcher.verifier)
         names, pk, pnew = m.posterior(ev)
         wins_known += names[0] == own and pk[0] > pnew
         # the same photo when its individual is not in the catalogue at all
         ev_u = evidence(refs.vectors[q], refs.local[q], refs.flanks[q], refs,
-                        exclude=same_sighting | (refs.individuals == own), verifier=m.verifier)
+                        exclude=same_sighting | (refs.individuals == own), verifier=m.matcher.verifier)
         names_u, pk_u, pnew_u = m.posterior(ev_u)
         wins_new += pnew_u >= (pk_u[0] if len(pk_u) else 0)
         n += 1
@@ -76,23 +79,26 @@ def test_new_weight_choice_maximises_the_target():
             o = own_o if ind == truth else other_o
             rows.append((q, ind, o / (1 + o), int(ind == truth), True, truth))
     pairs = pd.DataFrame(rows, columns=["query", "individual", "p", "y", "eligible", "truth"])
-    c, m = _choose_new_weight(pairs, "p", "gmean")
+    c, m = choose_new_weight(pairs, "p", "gmean")
     # every own odds > c > every other odds is possible except query 3 (0.5 vs 0.4): best is c in (0.5, 3)
     assert 0.5 <= c < 3
     assert m["baus"] == 1.0 and m["baks"] == pytest.approx((1 + 0.5 + 1) / 3)
 
 
-def test_catalogue_queries_can_be_flank_blind_like_untagged_survey_photos():
-    """fit_model(query_flanks=False) calibrates on queries matched against both flanks, as an
-    untagged survey photo is; with flanks, a left photo only ever meets left references."""
-    from lynxid.identify import _loo
+def test_leave_one_out_queries_meet_only_their_flank():
+    """In a catalogue's leave-one-out a left photo only ever meets left references (as a
+    tagged survey photo does); with the flanks unknown (an untagged survey photo, or the
+    event-pooling benchmark's flank-blind variant) it meets both."""
+    import dataclasses
+    from lynxid.pairs import leave_one_out
     rng = np.random.default_rng(0)
     v = rng.normal(size=(4, 8)).astype(np.float32)
     v /= np.linalg.norm(v, axis=1, keepdims=True)
     refs = References(v, [None] * 4, np.array(["A", "A", "B", "B"]),
                       np.array(["left", "right", "left", "right"], dtype=object), np.array(["a1", "a2", "b1", "b2"]))
-    flanked, _ = _loo(refs, False, 60, 2, False)
-    blind, _ = _loo(refs, False, 60, 2, False, query_flanks=False)
+    matcher = Matcher(use_local=False, n_individuals=60, per_individual=2)
+    flanked, _ = leave_one_out(refs, matcher, False)
+    blind, _ = leave_one_out(dataclasses.replace(refs, flanks=np.full(4, None, dtype=object)), matcher, False)
     q0f, q0b = flanked[flanked["query"] == 0], blind[blind["query"] == 0]
     # with its flank, photo 0 (A, left) has no other left photo of A: not findable, compared with B's left only
     assert not q0f["eligible"].any() and list(q0f["individual"]) == ["B"]
@@ -164,7 +170,7 @@ def test_new_individuals_clustered_not_one_id_per_photo(run):
 
 
 def test_calibration_on_simulated_photos(cat):
-    refs = references(cat)
+    refs = cat.references()
     model = fit_model(refs, progress=False)
     assert model.diagnostics["ece_all_pairs"] <= 0.15
     assert expected_calibration_error([0.1, 0.9], [0, 1]) == pytest.approx(0.1)
@@ -173,10 +179,10 @@ def test_calibration_on_simulated_photos(cat):
 def test_model_learns_the_metric_cross_fitted_and_keeps_it(cat, monkeypatch):
     """fit_model decides on the catalogue whether to whiten the embedding, and its
     leave-one-out measures each query with a map fitted without the query's individual;
-    the model stores the map; catalogues fitted before load without one."""
+    the model stores the map; models fitted before it are refused."""
     import json
     from lynxid import metric
-    refs = references(cat)
+    refs = cat.references()
     # this 4-animal catalogue is below the sizes a map is learned from: lower them
     monkeypatch.setattr(metric, "MIN_INDIVIDUALS", 3)
     monkeypatch.setattr(metric, "MIN_WITHIN", 8)
@@ -198,11 +204,11 @@ def test_model_learns_the_metric_cross_fitted_and_keeps_it(cat, monkeypatch):
     assert m.whitening is not None and len(seen) == n0 + 1     # the leave-one-out, cross-fitted
     back = IdentificationModel.from_dict(json.loads(json.dumps(m.to_dict())))
     assert np.array_equal(back.embed(refs.vectors), m.whitening.apply(refs.vectors))
-    assert np.allclose(references(cat, back).vectors, m.whitening.apply(cat.vectors))
+    assert np.allclose(cat.references(back).vectors, m.whitening.apply(cat.vectors))
     dd = m.to_dict()
     dd.pop("whitening")
-    old = IdentificationModel.from_dict(dd)
-    assert old.whitening is None and old.embed(refs.vectors) is refs.vectors
+    with pytest.raises(ValueError, match="rebuild it with `lynxid catalogue build`"):
+        IdentificationModel.from_dict(dd)       # a model of lynxid 0.1.0 from before the learned metric
     off = fit_model(refs, progress=False, whiten=False)
     assert off.whitening is None and off.diagnostics["whitening"] is False
 
@@ -210,8 +216,8 @@ def test_model_learns_the_metric_cross_fitted_and_keeps_it(cat, monkeypatch):
 def test_identify_compares_in_the_model_metric(run, monkeypatch, tmp_path):
     """With a whitened model, identify matches query and reference vectors in its space."""
     import shutil
-    import lynxid.identify as ident
-    from lynxid import metric
+    import lynxid.identification as ident
+    from lynxid import match, metric
     from _pipeline import copy_results
     root = tmp_path / "cat"
     shutil.copytree(run.catalogue, root)
@@ -219,12 +225,12 @@ def test_identify_compares_in_the_model_metric(run, monkeypatch, tmp_path):
     monkeypatch.setattr(metric, "MIN_INDIVIDUALS", 3)
     monkeypatch.setattr(metric, "MIN_WITHIN", 8)
     monkeypatch.setattr(metric, "choose", lambda X, ind, *a, **k: (metric.fit(X, ind), {"whitening": True}))
-    m = fit_model(references(c), progress=False, whiten=True)
+    m = fit_model(c.references(), progress=False, whiten=True)
     c.meta["model"] = m.to_dict()
     c.save()
     calls = []
-    real = ident.evidence
-    monkeypatch.setattr(ident, "evidence", lambda q, *a, **k: calls.append((q, a[2])) or real(q, *a, **k))
+    real = match.evidence
+    monkeypatch.setattr(match, "evidence", lambda q, *a, **k: calls.append((q, a[2])) or real(q, *a, **k))
     res = ident.identify(run.survey.images, root, megadetector=run.survey.megadetector_json,
                          out=copy_results(run, tmp_path / "res"), progress=False, decisions=False)
     assert len(calls) == len(res.detections)
@@ -240,22 +246,22 @@ def test_metric_for_the_shortlist_only(cat, run, monkeypatch, tmp_path):
     the choice round-trips with the model."""
     import json
     import shutil
-    import lynxid.identify as ident
+    import lynxid.identification as ident
     from lynxid import match, metric
     from _pipeline import copy_results
     with pytest.raises(ValueError, match="whiten"):
-        fit_model(references(cat), progress=False, whiten="yes")
+        fit_model(cat.references(), progress=False, whiten="yes")
     monkeypatch.setattr(metric, "MIN_INDIVIDUALS", 3)
     monkeypatch.setattr(metric, "MIN_WITHIN", 8)
     monkeypatch.setattr(metric, "choose", lambda X, ind, *a, **k: (metric.fit(X, ind), {"whitening": True}))
     root = tmp_path / "cat"
     shutil.copytree(run.catalogue, root)
     c = Catalogue.load(root)
-    refs = references(c)
+    refs = c.references()
     calls = []
     real = match.evidence
     spy = lambda q, *a, **k: calls.append((q, a[2], k.get("sims"), k.get("rank_sims"))) or real(q, *a, **k)  # noqa: E731
-    monkeypatch.setattr(ident, "evidence", spy)
+    monkeypatch.setattr(match, "evidence", spy)
     m = fit_model(refs, progress=False, whiten="shortlist")
     assert m.whitening is not None and m.whitening_shortlist_only
     assert m.diagnostics["whitening_use"] == "shortlist"
@@ -292,11 +298,11 @@ def test_metric_for_the_shortlist_only(cat, run, monkeypatch, tmp_path):
 
 
 def test_large_catalogue_path_uses_the_faiss_shortlist(run, monkeypatch, tmp_path):
-    import lynxid.identify as ident
+    import lynxid.identification as ident
     from _pipeline import copy_results
     calls = []
-    real = ident._shortlist_sims
-    monkeypatch.setattr(ident, "_shortlist_sims", lambda cat, q, *a: calls.append(1) or real(cat, q, *a))
+    real = ident.shortlist_similarities
+    monkeypatch.setattr(ident, "shortlist_similarities", lambda cat, q, *a: calls.append(1) or real(cat, q, *a))
     monkeypatch.setattr(ident, "EXACT_SIMILARITY_UP_TO", 0)
     out = copy_results(run, tmp_path / "res")
     res = ident.identify(run.survey.images, run.catalogue, megadetector=run.survey.megadetector_json, out=out,
@@ -313,30 +319,31 @@ def test_new_weight_needs_matchable_sightings():
     """A catalogue where no photo has another sighting of its individual cannot learn when to
     call an animal new: a clear ValueError (build_catalogue records it), not an IndexError."""
     import pandas as pd
-    from lynxid.identify import _choose_new_weight
+    from lynxid.openset import choose_new_weight
     pairs = pd.DataFrame({"query": [0, 0, 1, 1], "individual": ["A", "B", "A", "B"], "g": [0.5, 0.4, 0.3, 0.6],
                           "l": 0.0, "y": [1, 0, 0, 1], "eligible": False, "truth": ["A", "A", "B", "B"],
                           "p_cv": [0.3, 0.2, 0.1, 0.4]})
     with pytest.raises(ValueError, match="two sightings"):
-        _choose_new_weight(pairs, "p_cv", "gmean")
+        choose_new_weight(pairs, "p_cv", "gmean")
 
 
 def test_model_stores_the_pair_verifier_behind_dense_evidence(cat):
     from lynxid.verify import PAIR_FEATURES
     m = IdentificationModel.from_dict(cat.meta["model"])
-    assert m.verifier is not None and len(m.verifier.coef) == len(PAIR_FEATURES)
+    assert m.matcher.verifier is not None and len(m.matcher.verifier.coef) == len(PAIR_FEATURES)
     assert m.diagnostics["photo_pairs_verified"] > 0
     # d is a sum of pair probabilities: with the verifier, evidence never exceeds the pairs checked
-    refs = references(cat, m)
+    refs = cat.references(m)
     ev = evidence(refs.vectors[0], refs.local[0], refs.flanks[0], refs, exclude=refs.sightings == refs.sightings[0],
-                  verifier=m.verifier)
+                  verifier=m.matcher.verifier)
     from lynxid.verify import BEST_PAIRS
     assert (ev.d >= 0).all() and (ev.d <= BEST_PAIRS + 1e-9).all() and ev.d.max() > 0
 
 
 def test_catalogue_of_other_local_features_is_refused(run, tmp_path):
     import shutil
-    from lynxid.identify import identify, local_features_version
+    from lynxid.enrol import local_features_version
+    from lynxid.identification import identify
     root = tmp_path / "cat"
     shutil.copytree(run.catalogue, root)
     c = Catalogue.load(root)
@@ -349,7 +356,7 @@ def test_catalogue_of_other_local_features_is_refused(run, tmp_path):
 
 
 def test_decision_table_scores_both_scenarios():
-    from lynxid.identify import decision_table
+    from lynxid.openset import decision_table
     pairs = pd.DataFrame({"query": [0, 0, 1, 1], "individual": ["a", "b", "a", "b"], "p_cv": [0.8, 0.5, 0.2, 0.6],
                           "y": [1, 0, 1, 0], "eligible": True, "truth": ["a", "a", "a", "a"]})
     t = decision_table(pairs, "p_cv", c=1.0).set_index(["query", "scenario"])
@@ -366,7 +373,7 @@ def test_named_and_new_decisions_are_mapped_apart():
     """The same reported 0.6 can mean right 30 % of the time for a named animal and 90 % for
     a "new" call: one pooled map fits only their mixture (calibrated on a survey only while the
     survey mixes them as the catalogue did), the split maps fit each."""
-    from lynxid.identify import apply_reported, fit_reported
+    from lynxid.reported import MIN_SPLIT_DECISIONS
     rng = np.random.default_rng(1)
     n = 2000
     shown = rng.uniform(0.3, 0.9, n)
@@ -375,10 +382,10 @@ def test_named_and_new_decisions_are_mapped_apart():
     table = pd.DataFrame({"query": np.arange(n), "scenario": np.where(np.arange(n) % 2, "known", "unknown"),
                           "shown": shown, "called_new": new, "right": right})
     fit, test = table.iloc[:n // 2], table.iloc[n // 2:]
-    rep = fit_reported(fit)
-    assert {"named", "new"} <= set(rep)
-    split = apply_reported(rep, test.shown, test.called_new)
-    pooled = apply_reported(rep, test.shown)
+    rep = ReportedProbability().fit(fit)
+    assert {"named", "new"} <= set(rep.maps)
+    split = rep.predict(test.shown, test.called_new)
+    pooled = rep.predict(test.shown)
     nm = ~test.called_new.to_numpy()
     for kind in (nm, ~nm):      # each kind of decision on its own
         assert expected_calibration_error(split[kind], test.right[kind]) < 0.08   # logistic maps, truth not logistic here
@@ -388,17 +395,17 @@ def test_named_and_new_decisions_are_mapped_apart():
     assert (expected_calibration_error(pooled[mix], test.right.to_numpy()[mix])
             > expected_calibration_error(split[mix], test.right.to_numpy()[mix]) + 0.1)
     # a catalogue fitted with the pooled map only is read with its one map
-    old = {k: rep[k] for k in ("map", "all", "decisions")}
-    assert np.allclose(apply_reported(old, test.shown, test.called_new), pooled)
-    # catalogues fitted before the logistic maps hold isotonic ones (x, y; split or not): still read
+    old = {k: rep.maps[k] for k in ("map", "all", "decisions")}
+    assert np.allclose(ReportedProbability.from_dict(old).predict(test.shown, test.called_new), pooled)
+    # maps of lynxid 0.1.0 catalogues (isotonic x, y; or one unsplit map without "all") are refused
     iso = {"x": [0.0, 0.5, 1.0], "y": [0.0, 0.2, 0.9], "decisions": 100}
-    assert np.allclose(apply_reported(iso, [0.25, 0.75], [True, False]), [0.1, 0.55])
-    iso_split = {**iso, "new": {"x": [0.0, 1.0], "y": [0.5, 1.0]}}
-    assert np.allclose(apply_reported(iso_split, [0.25, 0.75], [True, False]), [0.625, 0.55])
+    for stale in (iso, {**iso, "new": {"x": [0.0, 1.0], "y": [0.5, 1.0]}}, {"slope": 1.0, "intercept": 0.0},
+                  {**rep.maps, "map": "isotonic"}):
+        with pytest.raises(ValueError, match="rebuild it with `lynxid catalogue build`"):
+            ReportedProbability.from_dict(stale)
     # too few decisions of one kind: that kind keeps the pooled map
-    from lynxid.identify import MIN_SPLIT_DECISIONS
     few = fit[~fit.called_new | (np.arange(len(fit)) < 300)]
-    rep_few = fit_reported(few)
+    rep_few = ReportedProbability().fit(few).maps
     assert 0 < few.called_new.sum() < MIN_SPLIT_DECISIONS <= (~few.called_new).sum()
     assert "named" in rep_few and "new" not in rep_few
 
@@ -409,7 +416,8 @@ def test_crowded_new_probabilities_are_not_overfitted():
     steps into that noise: on fresh decisions of the same kind the default (logistic) maps stay
     flat and calibrated; isotonic ones, fitted the same way, scatter their answers and score
     worse (Brier) on the same decisions. Over several draws, as one draw's noise decides little."""
-    from lynxid.identify import MIN_SPLIT_DECISIONS, apply_reported, fit_reported
+    from lynxid.openset_evaluation import REPORTED_MAPS
+    from lynxid.reported import MIN_SPLIT_DECISIONS
     spread, worse = [], []
     for seed in range(5):
         rng = np.random.default_rng(seed)
@@ -424,7 +432,7 @@ def test_crowded_new_probabilities_are_not_overfitted():
         assert fit.called_new.sum() >= MIN_SPLIT_DECISIONS
         new = test.called_new.to_numpy()
         y = test.right.to_numpy(float)[new]
-        mapped = {kind: apply_reported(fit_reported(fit, kind), test.shown, test.called_new)[new]
+        mapped = {kind: REPORTED_MAPS[kind]().fit(fit).predict(test.shown, test.called_new)[new]
                   for kind in ("logistic", "isotonic")}
         assert expected_calibration_error(mapped["logistic"], y) < 0.06 and np.ptp(mapped["logistic"]) < 0.02
         spread.append(np.ptp(mapped["isotonic"]))
@@ -433,7 +441,6 @@ def test_crowded_new_probabilities_are_not_overfitted():
 
 
 def test_reported_probability_is_recalibrated_on_the_catalogue_decisions():
-    from lynxid.identify import apply_reported, fit_reported
     rng = np.random.default_rng(0)
     n = 400
     shown = rng.uniform(0.3, 1.0, n)
@@ -441,21 +448,23 @@ def test_reported_probability_is_recalibrated_on_the_catalogue_decisions():
     table = pd.DataFrame({"query": np.arange(n), "scenario": np.where(np.arange(n) % 2, "known", "unknown"),
                           "shown": shown, "right": right})
     fit, test = table.iloc[:n // 2], table.iloc[n // 2:]
-    rep = fit_reported(fit)
-    mapped = apply_reported(rep, test.shown)
-    assert np.all(np.diff(apply_reported(rep, np.linspace(0, 1, 50))) >= 0)          # monotone
+    rep = ReportedProbability().fit(fit)
+    mapped = rep.predict(test.shown)
+    assert np.all(np.diff(rep.predict(np.linspace(0, 1, 50))) >= 0)          # monotone
     assert expected_calibration_error(mapped, test.right) < expected_calibration_error(test.shown, test.right) - 0.05
-    assert fit_reported(table.iloc[:20]) is None and np.allclose(apply_reported(None, [0.2, 0.7]), [0.2, 0.7])
+    few = ReportedProbability().fit(table.iloc[:20])
+    assert few.maps is None and np.allclose(few.predict([0.2, 0.7]), [0.2, 0.7])
     # stored with the model
     from lynxid.calibrate import FusionCalibrator
-    d = IdentificationModel(FusionCalibrator(False), 1.0, False, 60, 2, reported=rep).to_dict()
-    assert IdentificationModel.from_dict(d).reported == rep
+    d = IdentificationModel(FusionCalibrator(False), 1.0, Matcher(use_local=False, per_individual=2),
+                            reported=rep).to_dict()
+    assert IdentificationModel.from_dict(json.loads(json.dumps(d))).reported.maps == rep.maps
 
 
 def test_new_unit_pairs_not_local_matched_carry_no_evidence(monkeypatch):
     """Clustering new events: a pair local matching never checked is unknown (NaN), not
     "checked and no match" (an embedding-only probability that splits one animal apart)."""
-    import lynxid.identify as ident
+    from lynxid import cluster
     from lynxid.calibrate import FusionCalibrator
     from lynxid.features import FeatureSet
     rng = np.random.default_rng(0)
@@ -470,18 +479,18 @@ def test_new_unit_pairs_not_local_matched_carry_no_evidence(monkeypatch):
         inliers, dense, dense_features = 30, 0.0, None
 
     checked = []
-    monkeypatch.setattr(ident, "match_local", lambda a, b: checked.append((a, b)) or Match)
+    monkeypatch.setattr(cluster, "match_local", lambda a, b: checked.append((a, b)) or Match)
     fs = FeatureSet(v, np.ones(4, bool), local=[f"photo{i}" for i in range(4)])
     units = [np.array([i]) for i in range(4)]
     flanks = np.full(4, None, dtype=object)
-    P = ident._unit_pair_probability(IdentificationModel(cal, use_local=True, per_individual=1), fs, units, flanks,
-                                     k_local=1)
+    P = cluster.unit_pair_probability(cal, Matcher(use_local=True, per_individual=1), fs.vectors, fs.local, units,
+                                      flanks, k_local=1)
     # each unit checked only its nearest: 0-1 and 2-3
     assert {frozenset(c) for c in checked} == {frozenset(("photo0", "photo1")), frozenset(("photo2", "photo3"))}
     assert np.isfinite(P[0, 1]) and np.isfinite(P[2, 3]) and P[0, 1] > 0.5
     assert np.isnan(P[[0, 0, 1, 1], [2, 3, 2, 3]]).all()
     # without local features every pair is judged by the embedding
-    P0 = ident._unit_pair_probability(IdentificationModel(cal, use_local=False), fs, units, flanks, k_local=1)
+    P0 = cluster.unit_pair_probability(cal, Matcher(use_local=False), fs.vectors, fs.local, units, flanks, k_local=1)
     assert np.isfinite(P0[~np.eye(4, dtype=bool)]).all()
 
 
@@ -491,24 +500,25 @@ def test_unmapped_reported_probability_is_reported_not_silent(run, cat):
     said = iss["reason"].astype(str).str.contains("too few to map reported probabilities") if len(iss) else []
     # the small catalogue here has too few leave-one-out decisions for the map; if that ever
     # changes, the warning must go with it
-    assert bool(np.any(said)) == (m.reported is None)
-    if m.reported is None:
+    assert bool(np.any(said)) == (m.reported.maps is None)
+    if m.reported.maps is None:
         assert (iss.loc[said, "severity"] == "warning").all()
 
 
 def test_catalogue_keeps_its_metric_setting_for_refits(run, monkeypatch, tmp_path):
-    """build_catalogue(metric=...) is stored with the catalogue, and adding photos refits
-    the model with the same use of the metric; an unknown setting is refused up front."""
+    """build_catalogue(metric=...) is stored with the catalogue (its configuration), and adding
+    photos refits the model with the same use of the metric; an unknown setting is refused up
+    front, and a catalogue of lynxid 0.1.0 built before the configuration was stored is refused."""
     import shutil
-    import lynxid.identify as ident
+    import lynxid.enrol as ident
     with pytest.raises(ValueError, match="metric must be one of"):
         ident.build_catalogue(tmp_path / "bad", run.survey.catalogue_images, metric="sometimes")
     assert not (tmp_path / "bad").exists()
     root = tmp_path / "cat"
     shutil.copytree(run.catalogue, root)
     c = Catalogue.load(root)
-    assert c.meta["metric"] == "shortlist"          # the default
-    c.meta["metric"] = "off"
+    assert c.meta["config"]["metric"] == "shortlist"          # the default
+    c.meta["config"]["metric"] = "off"
     c.save()
     seen = []
     real = ident.fit_model
@@ -516,11 +526,38 @@ def test_catalogue_keeps_its_metric_setting_for_refits(run, monkeypatch, tmp_pat
     ident.add_to_catalogue(root, run.survey.catalogue_images, megadetector=run.survey.catalogue_megadetector_json,
                            progress=False)
     assert seen == [False]
-    assert Catalogue.load(root).meta["metric"] == "off"
-    # a catalogue built before the setting existed used no metric, and keeps using none
+    assert Catalogue.load(root).meta["config"]["metric"] == "off"
     c = Catalogue.load(root)
-    del c.meta["metric"]
+    del c.meta["config"]
     c.save()
-    ident.add_to_catalogue(root, run.survey.catalogue_images, megadetector=run.survey.catalogue_megadetector_json,
-                           progress=False)
-    assert seen == [False, False]
+    with pytest.raises(ValueError, match="rebuild it with `lynxid catalogue build`"):
+        ident.add_to_catalogue(root, run.survey.catalogue_images,
+                               megadetector=run.survey.catalogue_megadetector_json, progress=False)
+    assert seen == [False]
+
+
+def test_catalogue_configuration_travels_with_it_and_old_catalogues_are_refused(run, tmp_path):
+    """The settings a catalogue was built with are one configuration in catalogue.json; a
+    catalogue of lynxid 0.1.0 (no configuration, or a model with isotonic reported maps or
+    without the second look) gets a clear "rebuild it" error, not a silent other behaviour."""
+    import shutil
+    from lynxid.config import IdentificationConfig
+    from lynxid.identification import identify
+    c = Catalogue.load(run.catalogue)
+    config = IdentificationConfig.of(c)
+    assert IdentificationConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    assert (config.backbone, config.local, config.metric, config.target) == ("efficientnet-lite0", True, "shortlist",
+                                                                             "gmean")
+    m = IdentificationModel.from_dict(c.meta["model"])
+    assert m.matcher.n_individuals == config.matcher.n_individuals and m.target == config.target
+    stale = {"no config": lambda meta: meta.pop("config"),
+             "isotonic maps": lambda meta: meta["model"].update(reported={"x": [0, 1], "y": [0, 1], "decisions": 60}),
+             "no second look": lambda meta: meta["model"].pop("deep_individuals")}
+    for name, damage in stale.items():
+        root = tmp_path / name.replace(" ", "_")
+        shutil.copytree(run.catalogue, root)
+        old = Catalogue.load(root)
+        damage(old.meta)
+        old.save()
+        with pytest.raises(ValueError, match="rebuild it with `lynxid catalogue build`"):
+            identify(run.survey.images, root, megadetector=run.survey.megadetector_json, progress=False)

@@ -18,7 +18,8 @@ import pytest
 
 from lynxid.capture import capture_history
 from lynxid.evaluate import survey_accuracy
-from lynxid.identify import build_catalogue, identify
+from lynxid.enrol import build_catalogue
+from lynxid.identification import identify
 from lynxid.simulate import simulate_survey
 
 SEED = 1

@@ -12,6 +12,9 @@ import pandas as pd
 import pytest
 
 from lynxid import review
+from lynxid.decisions import (DECISION_COLUMNS, apply_decisions, decisions_path, latest_decisions,
+                              read_decisions, save_decisions)
+from lynxid.enrol import add_reviewed_to_catalogue
 from lynxid.ingest import Issues
 
 from _pipeline import copy_results, small_run
@@ -35,35 +38,35 @@ def machine_table():
 
 
 def decisions(rows):
-    return pd.DataFrame(rows, columns=review.DECISION_COLUMNS).fillna("")
+    return pd.DataFrame(rows, columns=DECISION_COLUMNS).fillna("")
 
 
 def test_read_decisions_names_the_bad_row(tmp_path):
     p = tmp_path / "d.csv"
     p.write_text("detection_id,action,individual_id\nA/1.JPG#0,confirm,L1\nA/2.JPG#0,confrim,L1\n")
     with pytest.raises(ValueError, match=r"d.csv, row 2 .*'confrim' is not one of confirm, reassign, new, reject"):
-        review.read_decisions(p)
+        read_decisions(p)
     p.write_text("detection_id,action\nA/1.JPG#0,reassign\n")
     with pytest.raises(ValueError, match="row 1 .*'reassign' needs the individual_id"):
-        review.read_decisions(p)
+        read_decisions(p)
     p.write_text("file,action\nA/1.JPG,confirm\n")
     with pytest.raises(ValueError, match="column.*detection_id missing"):
-        review.read_decisions(p)
+        read_decisions(p)
     p.write_text("detection_id,action\nA/1.JPG#0,Confirm\n")        # optional columns added, case forgiven
-    d = review.read_decisions(p)
-    assert list(d.columns) == review.DECISION_COLUMNS and d.action.tolist() == ["confirm"]
+    d = read_decisions(p)
+    assert list(d.columns) == DECISION_COLUMNS and d.action.tolist() == ["confirm"]
 
 
 def test_latest_decision_wins_and_history_is_kept(tmp_path):
     first = decisions([["A/1.JPG#0", "EV1", "A/1.JPG", "reassign", "L2", "ana", "2025-03-01T10:00:00Z", ""]])
     later = decisions([["A/1.JPG#0", "EV1", "A/1.JPG", "confirm", "L1", "ben", "2025-03-02T10:00:00Z", "checked"],
                        ["B/1.JPG#0", "EV2", "B/1.JPG", "reject", "", "ben", "2025-03-02T10:00:01Z", "a fox"]])
-    review.save_decisions(later, tmp_path)
-    review.save_decisions(first, tmp_path)          # an older decision arriving later ...
-    review.save_decisions(first, tmp_path)          # ... twice: stored once
-    all_rows = review.read_decisions(tmp_path / "decisions.csv")
+    save_decisions(later, tmp_path)
+    save_decisions(first, tmp_path)          # an older decision arriving later ...
+    save_decisions(first, tmp_path)          # ... twice: stored once
+    all_rows = read_decisions(tmp_path / "decisions.csv")
     assert len(all_rows) == 3                        # nothing is lost
-    latest = review.latest_decisions(all_rows).set_index("detection_id")
+    latest = latest_decisions(all_rows).set_index("detection_id")
     assert latest.loc["A/1.JPG#0", "action"] == "confirm"   # ... does not override the newer one
     assert latest.loc["B/1.JPG#0", "note"] == "a fox"
 
@@ -78,7 +81,7 @@ def test_apply_decisions_semantics():
         ["C/2.JPG#0", "EV3", "C/2.JPG", "reject", "", "ana", "2025-03-01T10:00:00Z", "a fox"],
         ["Z/9.JPG#0", "EV9", "Z/9.JPG", "confirm", "L1", "ana", "2025-03-01T10:00:00Z", ""]])
     issues = Issues()
-    out, info = review.apply_decisions(det, d, known=["L1", "L2", "L3"], issues=issues)
+    out, info = apply_decisions(det, d, known=["L1", "L2", "L3"], issues=issues)
     o = out.set_index("detection_id")
     assert o.loc["A/1.JPG#0", "individual_id"] == "L3" and o.loc["A/1.JPG#0", "probability"] == 1.0
     assert o.loc["A/1.JPG#0", "decision"] == "reviewed" and not o.loc["A/1.JPG#0", "is_new"]
@@ -94,7 +97,7 @@ def test_apply_decisions_semantics():
     assert ((t.file == "C/2.JPG") & (t.severity == "excluded") & t.reason.str.contains("rejected by reviewer ana: a fox")).any()
     assert ((t.file == "Z/9.JPG") & t.reason.str.contains("matches no detection")).any()
     # no decisions: same calls, the two review columns still there
-    same, info0 = review.apply_decisions(det, None)
+    same, info0 = apply_decisions(det, None)
     assert same.individual_id.tolist() == det.individual_id.tolist() and same.reviewed_by.isna().all()
     assert info0["applied"] == 0
 
@@ -103,7 +106,7 @@ def test_new_for_a_known_call_gets_a_stable_provisional_id():
     det = machine_table()
     d = decisions([["A/1.JPG#0", "EV1", "", "new", "", "", "", ""], ["A/2.JPG#0", "EV1", "", "new", "", "", "", ""],
                    ["B/1.JPG#0", "EV2", "", "new", "", "", "", ""]])
-    out, _ = review.apply_decisions(det, d, known=["L1", "L2"])
+    out, _ = apply_decisions(det, d, known=["L1", "L2"])
     assert out.individual_id.tolist()[:3] == ["NEW-R001", "NEW-R001", "NEW-R002"]   # one per event
     assert out.is_new.tolist()[:3] == [True, True, True]
 
@@ -190,7 +193,7 @@ def test_review_page_in_headless_chromium(run, tmp_path):
     csv = downloads / "decisions.csv"
     assert csv.exists(), "the download did not arrive"
     assert csv.read_text() == shown
-    d = review.read_decisions(csv)
+    d = read_decisions(csv)
     expect = {}
     for k, (action, ind) in enumerate([("confirm", items.individual_id[0]),
                                         ("reassign" if (cand != items.individual_id[1] or items.is_new[1]) else "confirm", cand),
@@ -202,10 +205,10 @@ def test_review_page_in_headless_chromium(run, tmp_path):
 
     # round trip: the decisions go into the results folder and identify applies them
     from lynxid.capture import capture_history
-    from lynxid.identify import identify
-    review.save_decisions(csv, results)
+    from lynxid.identification import identify
+    save_decisions(csv, results)
     res = identify(run.survey.images, run.catalogue, megadetector=run.survey.megadetector_json, out=results,
-                   progress=False)
+                   progress=False, decisions=decisions_path(results))
     o = res.detections.set_index("detection_id")
     for det_id, (action, ind) in expect.items():
         row = o.loc[det_id]
@@ -239,7 +242,7 @@ def test_review_page_in_headless_chromium(run, tmp_path):
         assert actions[:4] == ["confirm", expect[items.detection_ids[1][0]][0], "new", "reject"]
         assert all(a == "" for a in actions[4:])
         again = b.js("window.lynxidReview.toCSV()")
-    assert review.read_decisions(pd.read_csv(io.StringIO(again), dtype=str, keep_default_na=False)).equals(d)
+    assert read_decisions(pd.read_csv(io.StringIO(again), dtype=str, keep_default_na=False)).equals(d)
 
 
 def test_add_reviewed_detections_to_the_catalogue(run, tmp_path):
@@ -250,18 +253,18 @@ def test_add_reviewed_detections_to_the_catalogue(run, tmp_path):
     before = Catalogue.load(cat_dir)
     # nothing reviewed -> nothing added
     with pytest.raises(ValueError, match="no review"):
-        review.add_reviewed_to_catalogue(cat_dir, det.drop(columns=["reviewed_by"]))
+        add_reviewed_to_catalogue(cat_dir, det.drop(columns=["reviewed_by"]))
     ev = det.loc[det.is_new, "event_id"].iloc[0]
     rows = det[det.event_id == ev]
     d = decisions([[r.detection_id, ev, r.file, "new", "L77", "ana", "2025-03-01T10:00:00Z", ""]
                    for r in rows.itertuples()])
-    applied, _ = review.apply_decisions(det, d, known=before.individuals)
-    cat, added = review.add_reviewed_to_catalogue(cat_dir, applied, progress=False)
+    applied, _ = apply_decisions(det, d, known=before.individuals)
+    cat, added = add_reviewed_to_catalogue(cat_dir, applied, progress=False)
     assert len(added) == len(rows) and set(added.individual) == {"L77"}
     again = Catalogue.load(cat_dir)
     assert "L77" in again.individuals and len(again) == len(before) + len(rows)
     assert again.meta["model"] is not None                # refitted
-    _, none = review.add_reviewed_to_catalogue(cat_dir, applied, progress=False)
+    _, none = add_reviewed_to_catalogue(cat_dir, applied, progress=False)
     assert len(none) == 0                                  # already there: not added twice
 
 
@@ -277,7 +280,7 @@ def test_review_command_line(run, tmp_path, capsys):
         .to_csv(f, index=False)
     assert main(["review", "import", str(f), "--results", str(results)]) == 0
     assert f"{len(ev.detection_ids)} decision row(s) added" in capsys.readouterr().out
-    assert len(review.read_decisions(results / "decisions.csv")) == len(ev.detection_ids)
+    assert len(read_decisions(results / "decisions.csv")) == len(ev.detection_ids)
     bad = tmp_path / "bad.csv"
     bad.write_text("detection_id,action\nx#0,maybe\n")
     assert main(["review", "import", str(bad), "--results", str(results)]) == 2

@@ -98,7 +98,7 @@ def test_second_look_checks_more_photos_of_the_animals_whose_first_look_matched_
         checked.extend(id(o) for o in others)
         return [(0, np.array([cells[id(o)]] + [0.0] * (len(DENSE_FEATURES) - 1))) for o in others]
 
-    monkeypatch.setattr(match, "_match_many", fake)
+    monkeypatch.setattr(match, "match_many", fake)
     refs = match.References(vecs, locs, names, np.full(len(names), None, dtype=object), np.arange(len(names)).astype(str))
     per_ind = {}
     for deep in (0, 1):
@@ -119,22 +119,22 @@ def test_second_look_checks_more_photos_of_the_animals_whose_first_look_matched_
     assert pd.Series(names[sorted(ev.pair_local)]).value_counts().to_dict() == {"a": 2, "b": 2, "c": 4}
 
 
-def test_identification_model_keeps_its_second_look_and_old_models_do_without():
+def test_identification_model_keeps_its_second_look_and_old_models_are_refused():
     from lynxid.calibrate import FusionCalibrator
-    from lynxid.identify import IdentificationModel
     from lynxid.match import DEEP_INDIVIDUALS, DEEP_PER_INDIVIDUAL
+    from lynxid.openset import IdentificationModel
     rng = np.random.default_rng(0)
     cal = FusionCalibrator(False).fit(rng.normal(size=40), None, np.arange(40) % 2)
     d = IdentificationModel(cal).to_dict()
     m = IdentificationModel.from_dict(json.loads(json.dumps(d)))
-    assert (m.deep_individuals, m.deep_per_individual) == (DEEP_INDIVIDUALS, DEEP_PER_INDIVIDUAL)
+    assert (m.matcher.deep_individuals, m.matcher.deep_per_individual) == (DEEP_INDIVIDUALS, DEEP_PER_INDIVIDUAL)
     d.pop("deep_individuals"), d.pop("deep_per_individual")
-    old = IdentificationModel.from_dict(d)     # a catalogue fitted before the second look
-    assert (old.deep_individuals, old.deep_per_individual) == (0, 0)
+    with pytest.raises(ValueError, match="rebuild it with `lynxid catalogue build`"):
+        IdentificationModel.from_dict(d)     # a catalogue of lynxid 0.1.0 fitted before the second look
 
 
 def test_dense_evidence_is_cross_fitted_and_applies_a_given_verifier():
-    from lynxid.identify import dense_evidence
+    from lynxid.openset import dense_evidence
     rng = np.random.default_rng(2)
     rows = []
     for q in range(60):
@@ -173,7 +173,7 @@ def test_rank_sims_choose_what_is_checked_but_not_g(monkeypatch):
     vecs = np.eye(len(names), dtype=np.float32)
     lf = LocalFeatures(np.zeros((10, 2), np.float32), np.zeros((10, 128), np.float32), (64, 64))
     locs = [LocalFeatures(lf.xy, lf.desc, lf.size) for _ in names]
-    monkeypatch.setattr(match, "_match_many",
+    monkeypatch.setattr(match, "match_many",
                         lambda q, others: [(0, np.zeros(len(DENSE_FEATURES))) for _ in others])
     refs = match.References(vecs, locs, names, np.full(len(names), None, dtype=object),
                             np.arange(len(names)).astype(str))

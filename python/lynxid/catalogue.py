@@ -2,7 +2,9 @@
 
 On disk a catalogue is a folder::
 
-    catalogue.json       format version, backbone, counts, the fitted identification model
+    catalogue.json       format version, embedder tag, counts, ``config`` (how the catalogue
+                         identifies: ``config.IdentificationConfig``), ``model`` (the fitted
+                         ``openset.IdentificationModel``), ``issues``
     references.parquet   one row per reference detection (file, individual, flank, box, vector)
     index.faiss          nearest-neighbour index over the vectors (rebuilt if out of step)
     cache/               content-keyed embeddings and local features (resumable)
@@ -14,12 +16,16 @@ from __future__ import annotations
 
 import datetime as _dt
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from . import storage
 from .search import VectorIndex
+
+if TYPE_CHECKING:
+    from .match import References
 
 __all__ = ["Catalogue", "FORMAT_VERSION"]
 
@@ -108,6 +114,25 @@ class Catalogue:
         self.vectors = np.concatenate([self.vectors, vectors[keep].astype(np.float32)])
         self._index = None
         self.meta["model"] = None   # the fitted matcher no longer describes the catalogue
+
+    def references(self, model=None) -> "References":
+        """The catalogue prepared for matching (its cached local features loaded); with
+        ``model`` (an ``openset.IdentificationModel``), its vectors in the model's space
+        (``model.embed``)."""
+        from .cache import ArrayCache
+        from .keypoints import LocalFeatures
+        from .match import References
+        locs = [None] * len(self)
+        if "local_key" in self.table and self.table["local_key"].notna().any():
+            store = ArrayCache(self.root / "cache", "local")
+            keys = self.table["local_key"].tolist()
+            got = store.get_many([k for k in keys if isinstance(k, str)])
+            locs = [LocalFeatures.from_arrays(got[k]) if isinstance(k, str) and k in got else None for k in keys]
+        sight = self.table["sighting"] if "sighting" in self.table else pd.Series([None] * len(self))
+        sight = sight.where(sight.notna(), self.table["detection_id"]).astype(str).to_numpy()
+        vectors = self.vectors if model is None else model.embed(self.vectors)
+        return References(vectors, locs, self.table["individual"].astype(str).to_numpy(),
+                          self.table["flank"].to_numpy(dtype=object), sight)
 
     @property
     def individuals(self) -> list[str]:

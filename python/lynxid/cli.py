@@ -181,7 +181,8 @@ def _catalogue(sub):
 def _catalogue_run(a):
     import json
     from .catalogue import Catalogue
-    from .identify import add_to_catalogue, build_catalogue, describe_calibration
+    from .enrol import add_to_catalogue, build_catalogue
+    from .openset import describe_calibration
     if a.action == "info":
         cat = Catalogue.load(a.catalogue)
         info = cat.summary()
@@ -225,7 +226,7 @@ def _print_megadetector_gaps(md: dict | None, where: str, indent: str = "") -> N
 
 
 def _catalogue_add_reviewed(a):
-    from .review import add_reviewed_to_catalogue
+    from .enrol import add_reviewed_to_catalogue
     cat, added = add_reviewed_to_catalogue(a.catalogue, a.results, include_new=not a.known_only,
                                            progress=not a.quiet)
     s = cat.summary()
@@ -261,8 +262,9 @@ def _identify(sub):
     _add_runtime_args(p)
 
     def run(a):
-        from .identify import identify
-        dec = False if (a.decisions or "").lower() == "none" else a.decisions
+        from .decisions import find_decisions
+        from .identification import identify
+        dec = None if (a.decisions or "").lower() == "none" else (a.decisions or find_decisions(a.out))
         with _runtime(a):
             res = identify(a.images, a.catalogue, megadetector=a.megadetector, out=a.out, tz=a.tz,
                            threshold=a.threshold, station_from=a.station_from, event_gap=a.event_gap,
@@ -310,7 +312,7 @@ def _review(sub):
 
 
 def _review_run(a):
-    from . import review
+    from . import decisions, review
     if a.action == "report":
         path = review.build_report(a.results, a.catalogue, a.html, which=a.which, max_items=a.max,
                                    progress=not a.quiet)
@@ -321,8 +323,8 @@ def _review_run(a):
             # a typo would otherwise store the review where no identify run will look for it
             raise ValueError(f"{a.results} is not an identify output folder (no detections.parquet): "
                              "give the folder passed to 'lynxid identify --out'")
-        n = len(review.read_decisions(a.decisions))
-        target = review.save_decisions(a.decisions, a.results)
+        n = len(decisions.read_decisions(a.decisions))
+        target = decisions.save_decisions(a.decisions, a.results)
         print(f"{n} decision row(s) added to {target}; rerun 'lynxid identify ... --out {a.results}' to apply them")
     return 0
 
@@ -383,7 +385,7 @@ def _evaluate(sub):
 
     def run(a):
         from .evaluate import evaluate_dataset, format_report
-        from .identify import metric_whiten
+        from .config import metric_whiten
         with _runtime(a):
             rep = evaluate_dataset(a.dataset, backbone=a.backbone, weights=a.weights, megadetector=a.megadetector,
                                    methods=("global",) if a.global_only else ("global", "full"), seed=a.seed,
@@ -475,6 +477,12 @@ def _capture_history(sub):
 def _camera_operation(sub):
     from .capture_cli import add_camera_operation
     add_camera_operation(sub, _formatter)
+
+
+@command
+def _density(sub):
+    from .density_cli import add_density
+    add_density(sub, _formatter)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -20,8 +20,10 @@ def run_demo(out="demo-output", n_individuals: int = 12, n_known: int = 8, n_day
     ``out/capture_history`` the secr (and other) capture-history files.
     """
     from .capture import capture_history
+    from .export import write_formats
     from .evaluate import survey_accuracy
-    from .identify import build_catalogue, identify
+    from .enrol import build_catalogue
+    from .identification import identify
     from .simulate import simulate_survey
 
     out = Path(out)
@@ -45,7 +47,7 @@ def run_demo(out="demo-output", n_individuals: int = 12, n_known: int = 8, n_day
     say("[4/4] building the capture history ...")
     ch = capture_history(res.detections, survey.stations_csv, occasion_length=occasion_length,
                          unknown_stations="exclude")
-    written = ch.write(out / "capture_history", formats=("secr", "oscr", "nimble", "closed", "rmark"))
+    written = write_formats(ch, out / "capture_history", formats=("secr", "oscr", "nimble", "closed", "rmark"))
     t4 = time.time()
     acc = survey_accuracy(res.detections, survey.truth("images"))
     s = res.summary

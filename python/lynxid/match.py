@@ -18,14 +18,16 @@ For a query and each candidate individual *k* we compute
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from .keypoints import LocalFeatures, match as match_local
+from .verify import PairVerifier, best_sum, individual_sums, pair_matrix
 
-__all__ = ["References", "Evidence", "evidence", "flank_compatible", "pool"]
+__all__ = ["References", "Evidence", "Matcher", "evidence", "flank_compatible", "match_many", "pool",
+           "per_individual_for"]
 
 
 def flank_compatible(a, b) -> np.ndarray:
@@ -78,28 +80,23 @@ class Evidence:
 
 # Local matching shortlist: the photos of this many individuals most similar by the global
 # embedding, this many photos each. The embedding is a weak judge of identity (it sees the
-# scene as much as the coat): with 10 individuals, same-flank rank-1 on 20 simulated lynx was
-# 36 %, with all of them 78 % (benchmarks/README.md). On the 179 nyala the 60 best individuals'
-# 2 most similar photos hold the true individual for 85 % of same-flank queries
-# (benchmarks/results/verifier_ablation.md): an animal's most similar photos are what local
-# matching needs, and 60 covers a typical lynx catalogue whole, at ~120 matches per photo.
+# scene as much as the coat), so the shortlist is wide: an animal's most similar photos are
+# what local matching needs, and 60 covers a typical lynx catalogue whole, at ~120 matches
+# per photo (figures: benchmarks/README.md, "Identification defaults").
 SHORTLIST_INDIVIDUALS = 60
 SHORTLIST_PER_INDIVIDUAL = 2
 MAX_PER_INDIVIDUAL = 6
 # Second look: the DEEP_INDIVIDUALS animals whose first-look photos had the most verified
 # dense cells get up to DEEP_PER_INDIVIDUAL photos checked. Two photos chosen by the embedding
-# are often not an animal's best match: on the 179 nyala (same-flank, 60 x 2 first look),
-# checking up to 8 photos of every shortlisted animal raised rank-1 from 28 % to 35 % at twice
-# the matches; a second look at the best 30 kept nearly all of it (34.4 %) at 1.7x
-# (benchmarks/results/second_look.md). The choice uses the raw cell count, not the pair
-# verifier, so that a catalogue's calibration (fitted before it has a verifier) checks the
-# same photos as identification does.
+# are often not an animal's best match, and checking more photos of the few animals that
+# matched best keeps nearly all of what checking more photos of every animal gains, at a
+# fraction of the matches. The choice uses the raw cell count, not the pair verifier, so that
+# a catalogue's calibration (fitted before it has a verifier) checks the same photos as
+# identification does.
 DEEP_INDIVIDUALS = 30
 DEEP_PER_INDIVIDUAL = 8
 # ... and at most this many photos in all, the best animals' first: with flanks unknown an
-# animal has twice the photos. One query against 1,833 photos: 233 ms p50 / 263 ms p95 without
-# the second look, 571 / 819 ms uncapped, 529 / 654 ms capped (benchmarks/README.md).
-# Same-flank nyala needs ~73 and loses nothing (second_look.md).
+# animal has twice the photos, and the cap bounds a query's time.
 DEEP_BUDGET = 90
 
 
@@ -107,11 +104,72 @@ def per_individual_for(n_catalogue_individuals: int) -> int:
     """Photos matched per shortlisted individual for a catalogue of this many animals: 2 when
     the 60-individual shortlist is full; a smaller catalogue spends the same ~120 matches on
     more photos of each animal (up to 6), since with flanks unknown an animal's two most
-    similar photos by the embedding are often its other flank in the same scenery (20
-    simulated lynx, flanks unknown: rank-1 40 % with 2 photos each, 73 % with 6; benchmarks/README.md)."""
+    similar photos by the embedding are often its other flank in the same scenery
+    (benchmarks/README.md, "Identification defaults")."""
     n = max(1, int(n_catalogue_individuals))
     return int(np.clip((SHORTLIST_INDIVIDUALS * SHORTLIST_PER_INDIVIDUAL) // n, SHORTLIST_PER_INDIVIDUAL,
                        MAX_PER_INDIVIDUAL))
+
+
+@dataclass
+class Matcher:
+    """How a query is matched against references: the local-matching shortlist, the second
+    look and the pair verifier behind ``d``. One object, stored with a catalogue's model, is
+    what the catalogue's leave-one-out, identification, the clustering of new animals and
+    the evaluation harness match with, so that what is calibrated is what is run.
+
+    ``per_individual`` None: :func:`per_individual_for` the references' number of
+    individuals (:meth:`sized_for` fixes it). ``verifier``: the fitted ``verify.PairVerifier``
+    (None: ``d`` is the most verified dense cells)."""
+
+    use_local: bool = True
+    n_individuals: int = SHORTLIST_INDIVIDUALS
+    per_individual: int | None = None
+    deep_individuals: int = DEEP_INDIVIDUALS
+    deep_per_individual: int = DEEP_PER_INDIVIDUAL
+    verifier: PairVerifier | None = None
+
+    def sized_for(self, n_catalogue_individuals: int) -> "Matcher":
+        """This matcher with ``per_individual`` fixed for a catalogue of that many animals."""
+        if self.per_individual is not None:
+            return self
+        return replace(self, per_individual=per_individual_for(n_catalogue_individuals))
+
+    def evidence(self, q_vec: np.ndarray, q_local: LocalFeatures | None, q_flank, refs: "References",
+                 exclude: np.ndarray | None = None, sims: np.ndarray | None = None,
+                 rank_sims: np.ndarray | None = None, local_cache: dict | None = None) -> "Evidence":
+        """:func:`evidence` with this matcher's settings."""
+        per = self.per_individual or per_individual_for(len(refs.names))
+        return evidence(q_vec, q_local, q_flank, refs, exclude=exclude, n_individuals=self.n_individuals,
+                        per_individual=per, use_local=self.use_local, sims=sims, local_cache=local_cache,
+                        verifier=self.verifier, deep_individuals=self.deep_individuals,
+                        deep_per_individual=self.deep_per_individual, rank_sims=rank_sims)
+
+    def pair_dense(self, m, cosine: float) -> float:
+        """Dense evidence of one checked photo pair (a ``keypoints.match`` result): the
+        verifier's probability, or (without a verifier) the verified cells."""
+        if self.verifier is not None and m.dense_features is not None:
+            return float(self.verifier.predict(pair_matrix(m.dense_features[None], [cosine], [m.inliers]))[0])
+        return float(m.dense)
+
+    def pooled_dense(self, values: list) -> float:
+        """An individual's dense evidence from its checked pairs' :meth:`pair_dense`, as
+        :func:`evidence` pools them: the sum of the ``verify.BEST_PAIRS`` best probabilities,
+        or the most cells."""
+        if not values:
+            return 0.0
+        return best_sum(values) if self.verifier is not None else float(max(values))
+
+    def to_dict(self) -> dict:
+        return {"use_local": self.use_local, "n_individuals": self.n_individuals,
+                "per_individual": self.per_individual, "deep_individuals": self.deep_individuals,
+                "deep_per_individual": self.deep_per_individual,
+                "verifier": None if self.verifier is None else self.verifier.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Matcher":
+        return cls(bool(d["use_local"]), int(d["n_individuals"]), d["per_individual"], int(d["deep_individuals"]),
+                   int(d["deep_per_individual"]), PairVerifier.from_dict(d["verifier"]) if d["verifier"] else None)
 
 
 def evidence(q_vec: np.ndarray, q_local: LocalFeatures | None, q_flank, refs: References,
@@ -162,64 +220,85 @@ def evidence(q_vec: np.ndarray, q_local: LocalFeatures | None, q_flank, refs: Re
     top = np.argsort(-np.where(present, g_rank, -np.inf))[:n_individuals]
     short[top[present[top]]] = True
     if use_local and q_local is not None and len(q_local):
-        cand = np.nonzero(short)[0]
-        starts = dict(zip(first[0], first[1]))
-        walked: dict = {}    # individual -> how many of its references (best first) were taken
-        todo = []            # (individual, reference) pairs to score, best references first
-
-        def take(k, upto):
-            j = starts[k] + walked.get(k, 0)
-            while j < len(order) and refs.codes[order[j]] == k and j - starts[k] < upto:
-                r = order[j]
-                j += 1
-                if refs.local and refs.local[r] is not None:
-                    todo.append((k, r))
-            walked[k] = j - starts[k]
-
-        def score(pairs):
-            fresh = [r for _, r in pairs if r not in pair_local and (local_cache is None or r not in local_cache)]
-            for r, sc in zip(fresh, _match_many(q_local, [refs.local[r] for r in fresh])):
-                pair_local[r] = sc
-                if local_cache is not None:
-                    local_cache[r] = sc
-            for _, r in pairs:
-                if r not in pair_local:
-                    pair_local[r] = local_cache[r]
-
-        for k in cand:
-            take(k, per_individual)
-        score(todo)
+        look = _LocalLook(q_local, refs, order, first, local_cache)
+        for k in np.nonzero(short)[0]:
+            look.take(k, per_individual)
+        look.score(look.todo)
         if deep_individuals > 0 and deep_per_individual > per_individual:
-            # second look (module doc): more photos of the animals the first look found most like the query
-            first_look = {}
-            for k, r in todo:
-                kp, f = pair_local[r]
-                first_look[k] = max(first_look.get(k, 0.0), float(kp if f is None else f[0]))
-            ranked = sorted(first_look, key=lambda k: (-first_look[k], -g_rank[k]))[:deep_individuals]
-            n0 = len(todo)
-            for k in ranked:
-                if len(todo) - n0 >= DEEP_BUDGET:
-                    break
-                take(k, deep_per_individual)
-            del todo[n0 + DEEP_BUDGET:]
-            score(todo[n0:])
-        ks = np.array([k for k, _ in todo], int)
-        rs = np.array([r for _, r in todo], int)
-        for k, r in todo:
-            kp = pair_local[r][0]
-            if kp > l[k]:
-                l[k], local_ref[k] = kp, r
-        if len(todo):
-            dfeat = [pair_local[r][1] for r in rs]
-            if verifier is not None and all(f is not None for f in dfeat):
-                from .verify import individual_sums, pair_matrix
-                X = pair_matrix(np.stack(dfeat), sims[rs], [pair_local[r][0] for r in rs])
-                for k, v in individual_sums(ks, verifier.predict(X)).items():
-                    d[k] = v
-            else:
-                np.maximum.at(d, ks, [0.0 if f is None else float(f[0]) for f in dfeat])
+            look.second(g_rank, deep_individuals, deep_per_individual)
+        pair_local = look.pair_local
+        _local_scores(look.todo, pair_local, sims, verifier, l, d, local_ref)
     idx = np.nonzero(present)[0]
     return Evidence(refs.names[idx], g[idx], l[idx], best_ref[idx], local_ref[idx], pair_local, short[idx], d[idx])
+
+
+class _LocalLook:
+    """Local matching of one query: which references are checked (each individual's best by
+    the ranking similarity first) and their ``(keypoint inliers, dense features)``."""
+
+    def __init__(self, q_local: LocalFeatures, refs: References, order: np.ndarray, first, local_cache: dict | None):
+        self.q_local, self.refs, self.order, self.local_cache = q_local, refs, order, local_cache
+        self.starts = dict(zip(first[0], first[1]))
+        self.walked: dict = {}    # individual -> how many of its references (best first) were taken
+        self.todo: list = []      # (individual, reference) pairs to score, best references first
+        self.pair_local: dict = {}
+
+    def take(self, k: int, upto: int) -> None:
+        """Queue individual ``k``'s next references, up to ``upto`` of its best in all."""
+        refs, order, start = self.refs, self.order, self.starts[k]
+        j = start + self.walked.get(k, 0)
+        while j < len(order) and refs.codes[order[j]] == k and j - start < upto:
+            r = order[j]
+            j += 1
+            if refs.local and refs.local[r] is not None:
+                self.todo.append((k, r))
+        self.walked[k] = j - start
+
+    def score(self, pairs: list) -> None:
+        cache, done = self.local_cache, self.pair_local
+        fresh = [r for _, r in pairs if r not in done and (cache is None or r not in cache)]
+        for r, sc in zip(fresh, match_many(self.q_local, [self.refs.local[r] for r in fresh])):
+            done[r] = sc
+            if cache is not None:
+                cache[r] = sc
+        for _, r in pairs:
+            if r not in done:
+                done[r] = cache[r]
+
+    def second(self, g_rank: np.ndarray, deep_individuals: int, deep_per_individual: int) -> None:
+        """The second look (module doc): more photos of the animals the first look found most
+        like the query, ``DEEP_BUDGET`` more at most."""
+        first_look = {}
+        for k, r in self.todo:
+            kp, f = self.pair_local[r]
+            first_look[k] = max(first_look.get(k, 0.0), float(kp if f is None else f[0]))
+        ranked = sorted(first_look, key=lambda k: (-first_look[k], -g_rank[k]))[:deep_individuals]
+        n0 = len(self.todo)
+        for k in ranked:
+            if len(self.todo) - n0 >= DEEP_BUDGET:
+                break
+            self.take(k, deep_per_individual)
+        del self.todo[n0 + DEEP_BUDGET:]
+        self.score(self.todo[n0:])
+
+
+def _local_scores(todo: list, pair_local: dict, sims: np.ndarray, verifier, l, d, local_ref) -> None:
+    """Fill ``l`` (most keypoint inliers, at ``local_ref``) and ``d`` (module doc) per
+    individual from the checked pairs."""
+    ks = np.array([k for k, _ in todo], int)
+    rs = np.array([r for _, r in todo], int)
+    for k, r in todo:
+        kp = pair_local[r][0]
+        if kp > l[k]:
+            l[k], local_ref[k] = kp, r
+    if len(todo):
+        dfeat = [pair_local[r][1] for r in rs]
+        if verifier is not None and all(f is not None for f in dfeat):
+            X = pair_matrix(np.stack(dfeat), sims[rs], [pair_local[r][0] for r in rs])
+            for k, v in individual_sums(ks, verifier.predict(X)).items():
+                d[k] = v
+        else:
+            np.maximum.at(d, ks, [0.0 if f is None else float(f[0]) for f in dfeat])
 
 
 def _score_pair(q_local: LocalFeatures, r_local: LocalFeatures) -> tuple:
@@ -230,7 +309,7 @@ def _score_pair(q_local: LocalFeatures, r_local: LocalFeatures) -> tuple:
 _POOL = None
 
 
-def _match_many(q_local: LocalFeatures, others: list) -> list:
+def match_many(q_local: LocalFeatures, others: list) -> list:
     """``(keypoint inliers, dense features)`` of the query against each of ``others``, in
     threads (OpenCV and NumPy release the GIL; each product uses one BLAS thread)."""
     global _POOL

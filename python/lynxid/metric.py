@@ -7,20 +7,14 @@ Whitening by that within-individual covariance (after a PCA, and shrunk towards 
 so that directions seen rarely are not blown up) turns those directions down and leaves the
 others, with no network training: a linear map fitted in a second on thousands of photos.
 
-Measured on the real photos, cross-fitted by individual (the map that scores a query never
-saw its individual; ``benchmarks/whitening.py``, ``results/whitening.md``), the embedding
-alone, the query's sighting left out: nyala rank-1 6.2 % raw -> 12.2 % whitened, and the
-share of queries whose individual is among the 60 the local matcher checks 85.4 % -> 89.8 %;
-lion 2.2 % -> 7.7 % and 54.5 % -> 94.9 % (raw, a lion's other sightings rank below chance:
-photos of one scene look alike, whoever is in them).
-
-Through the whole pipeline the gain is mixed, so it is opt-in (``fit_model(whiten=True)``,
-``evaluate_dataset(whiten=True)``): on nyala, ``lynxid evaluate`` with it
-(``results/whitening_harness.md``) gave "all" rank-1 28.1 -> 31.7 % and higher rank-5 in
-every protocol, but same-flank rank-1 34.4 -> 32.4 %, excluding the sighting 26.5 -> 25.2 %,
-and a worse-calibrated reported probability (ECE 0.099 -> 0.176). The local matchers already
-find what the better shortlist adds; the whitened cosine, a stronger feature, seems to pull
-the fusion towards the embedding where the dense evidence was the better judge (not tested).
+On real photos, cross-fitted by individual (the map that scores a query never saw its
+individual), the whitened embedding alone ranks individuals better, and more queries find
+their individual among the animals the local matcher checks. Through the whole pipeline the
+gain is mixed when the whitened cosine is also fused: the local matchers already find what
+the better shortlist adds, and the whitened cosine, a stronger feature, seems to pull the
+fusion towards the embedding where the dense evidence was the better judge (not tested). So
+by default the metric only chooses the shortlist (:data:`DEFAULT_NAME`; figures:
+benchmarks/README.md, "Identification defaults").
 
 Whether a catalogue gets the map is decided on the catalogue itself (:func:`choose`): only
 when, cross-fitted, it ranks the catalogue's own individuals better than the raw embedding
@@ -44,10 +38,9 @@ __all__ = ["Whitening", "fit", "choose", "cross_fitted_similarities", "folds_of"
 # shortlist and the fused score
 NAMES = {"off": False, "shortlist": "shortlist", "on": True}
 USES = tuple(NAMES.values())
-# the default: only to choose the shortlist, the best of the three on the judged figures of
-# both real datasets (benchmarks/results/metric_ablation.md: same-flank rank-1 nyala 34.3 ->
-# 34.8 %, lion 0.3 -> 12.1 %; lion's open set 0.305 -> 0.356), with the fused score's
-# calibration untouched; ``choose`` still leaves the map out where it does not rank better
+# the default: only to choose the shortlist, the best of the three on both real datasets,
+# with the fused score's calibration untouched; ``choose`` still leaves the map out where it
+# does not rank better
 DEFAULT_NAME = "shortlist"
 DEFAULT_USE = NAMES[DEFAULT_NAME]
 

@@ -6,10 +6,10 @@ the ``nprobe`` closest of ``nlist`` (~4 sqrt(n)) clusters and stores one byte pe
 ``build`` tunes ``nprobe`` until recall@10 against exact search reaches 0.95 on a sample of
 the catalogue, so the index is approximate only as far as the data allow.
 
-Memory per million 1280-d vectors: exact 5.1 GB, IVF-SQ8 1.3 GB (+ 20 MB of centroids),
-HNSW (M=32) 5.4 GB. HNSW is available (``kind="hnsw"``) but never chosen automatically:
-on 1280-d vectors its graph took 20-35 s per 10^4 vectors to build on two cores, IVF 3-7 s.
-``benchmarks/search.py`` measures all of this (results in ``benchmarks/results/search.md``).
+IVF-SQ8 stores about a quarter of what exact search and HNSW do. HNSW is available
+(``kind="hnsw"``) but never chosen automatically: on 1280-d vectors its graph is several
+times slower to build than IVF. ``benchmarks/search.py`` measures all of this (figures in
+benchmarks/README.md and ``benchmarks/results/search.md``).
 Indexes are saved in faiss's own binary format (no pickle).
 """
 from __future__ import annotations
@@ -23,12 +23,10 @@ from . import storage
 
 __all__ = ["VectorIndex", "APPROX_FROM", "bytes_per_vector", "default_nlist", "exact_neighbours", "recall_at_k"]
 
-# From this many vectors "auto" builds the approximate index. Measured on 2 cores
-# (benchmarks/results/search.md): an exact single query costs ~1 us per vector (p50 6-8 ms at
-# 10^4, ~100 ms at 10^5, ~0.4-0.8 s at 10^6; ~0.2-0.3 us per vector when 100 queries share a
-# call), while IVF-SQ8 answers in 0.2-2 ms at recall@10 >= 0.95 on re-identification-like data.
-# Below 5 x 10^4 exact search stays under ~50 ms per query (under ~10 ms batched) and its
-# exactness is worth more than the milliseconds; above, the approximate index wins by 10-100x.
+# From this many vectors "auto" builds the approximate index: below it exact search costs a
+# few tens of milliseconds per query and its exactness is worth more than the milliseconds;
+# above, the approximate index wins by one to two orders of magnitude
+# (benchmarks/results/search.md).
 APPROX_FROM = 50_000
 NPROBE = 16          # clusters scanned per query to start with; build() raises it as needed
 TARGET_RECALL = 0.95  # recall@10 against exact search that build() tunes an IVF index to

@@ -11,13 +11,8 @@ the other. A logistic regression on those numbers, the global cosine and the key
 inliers, fitted on pairs drawn from the labelled catalogue (every photo matched against its
 shortlist, its own sighting left out), turns them into P(same animal | pair).
 
-Measured on the 179 nyala individuals, same-flank protocol, the verifier always fitted on
-other individuals than those it scores (benchmarks/results/verifier_ablation.md): rank-1
-11.9 % when the evidence is the log count of verified cells, 25.5 % with the verifier's
-probability of the best photo, 27.5 % with the sum over the individual's two photos (what
-lynxid does); a gradient-boosted verifier (26.3 %), query- and reference-normalised counts
-(28.0 %) and checking every photo of the 8 most similar animals (28.0 %) were not worth their
-complexity or time.
+On real photos it ranks individuals far better than the count of verified cells, and richer
+verifiers were not worth their complexity (benchmarks/README.md, "Identification defaults").
 
 An individual's dense evidence is the *sum* over its two best-matching checked photos
 (``BEST_PAIRS``), not the best one: two references that each match moderately are better

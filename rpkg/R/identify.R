@@ -1,5 +1,5 @@
 # Identification from R: catalogues, identify(), the simulator and the demo. Front ends to
-# lynxid.identify, lynxid.simulate and lynxid.demo; all the work is done in Python.
+# lynxid.enrol, lynxid.identification, lynxid.simulate and lynxid.demo; all the work is done in Python.
 
 # A folder argument for Python: must exist; the message says what to do when it does not.
 existing_path <- function(x, what, hint = NULL) {
@@ -74,7 +74,7 @@ build_catalogue <- function(path, images, megadetector = NULL, backbone = "effic
                             progress = interactive(), metric = c("shortlist", "off", "on")) {
   target <- match.arg(target)
   metric <- match.arg(metric)
-  idm <- py_lynxid("identify")
+  idm <- py_lynxid("enrol")
   images <- existing_path(images, "images folder")
   md <- optional_path(megadetector, "MegaDetector file")
   if (file.exists(file.path(path, "catalogue.json"))) {
@@ -103,7 +103,7 @@ build_catalogue <- function(path, images, megadetector = NULL, backbone = "effic
 #' @export
 add_to_catalogue <- function(catalogue, images, megadetector = NULL, threshold = 0.2, target = NULL,
                              progress = interactive()) {
-  idm <- py_lynxid("identify")
+  idm <- py_lynxid("enrol")
   root <- catalogue_root(catalogue)
   images <- existing_path(images, "images folder")
   cat <- py_call(idm$add_to_catalogue(root, images, megadetector = optional_path(megadetector, "MegaDetector file"),
@@ -150,7 +150,7 @@ print.lynxid_catalogue <- function(x, ...) {
   if (!is.null(d)) {
     cat(sprintf("  identification model (leave-one-out): known called correctly %.0f %%, unknown called new %.0f %%\n",
                 100 * d$baks, 100 * d$baus))
-    cal <- tryCatch(reticulate::py_to_r(py_lynxid("identify")$describe_calibration(d)), error = function(e) NULL)
+    cal <- tryCatch(reticulate::py_to_r(py_lynxid("openset")$describe_calibration(d)), error = function(e) NULL)
     if (!is.null(cal)) cat("  ", cal, "\n", sep = "")
     if (isTRUE(d$whitening)) {
       use <- if (identical(d$whitening_use, "shortlist")) " to choose the candidates" else ""
@@ -254,12 +254,13 @@ identify <- function(images, catalogue, megadetector = NULL, out = NULL, tz = NU
                      station_from = c("auto", "folder", "filename"), event_gap = 20, review_below = 0.9,
                      decisions = NULL, cache = NULL, progress = interactive(), quiet = FALSE) {
   station_from <- match.arg(station_from)
-  idm <- py_lynxid("identify")
+  idm <- py_lynxid("identification")
   images <- existing_path(images, "images folder")
   root <- catalogue_root(catalogue)
   md <- optional_path(megadetector, "MegaDetector file")
   if (!is.null(out)) out <- normalizePath(out, mustWork = FALSE)
   dec <- decisions_arg(decisions)
+  if (is.null(dec) && !is.null(out)) dec <- py_lynxid("decisions")$find_decisions(out)
   res <- py_call(idm$identify(images, root, megadetector = md, out = out, tz = tz, threshold = threshold,
                               station_from = station_from, event_gap = event_gap,
                               cache_dir = if (is.null(cache)) NULL else normalizePath(cache, mustWork = FALSE),

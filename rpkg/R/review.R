@@ -1,5 +1,5 @@
 # Human review of uncertain matches: the HTML report, the decisions file, and growing the
-# catalogue. Front ends to lynxid.review.
+# catalogue. Front ends to lynxid.review, lynxid.decisions and lynxid.enrol.
 
 #' Review uncertain and new identifications in a browser
 #'
@@ -93,7 +93,7 @@ open_html <- function(path) {
 #' if (lynxid_available()) read_decisions(f)
 #' @export
 read_decisions <- function(file, latest = FALSE) {
-  rv <- py_lynxid("review")
+  rv <- py_lynxid("decisions")
   path <- existing_path(file, "decisions file")
   if (dir.exists(path)) path <- file.path(path, "decisions.csv")
   d <- py_call(rv$read_decisions(existing_path(path, "decisions file", "nothing reviewed yet?")))
@@ -122,7 +122,7 @@ read_decisions <- function(file, latest = FALSE) {
 #' }
 #' @export
 save_decisions <- function(decisions, results) {
-  rv <- py_lynxid("review")
+  rv <- py_lynxid("decisions")
   dir <- existing_path(results, "results folder")
   src <- if (is.data.frame(decisions)) {
     r_to_pandas(as.data.frame(lapply(decisions, as.character), stringsAsFactors = FALSE))
@@ -151,7 +151,7 @@ save_decisions <- function(decisions, results) {
 #' }
 #' @export
 apply_decisions <- function(x, decisions, catalogue) {
-  rv <- py_lynxid("review")
+  rv <- py_lynxid("decisions")
   ing <- py_lynxid("ingest")
   known <- catalogue(catalogue_root(catalogue))$individuals
   dec <- if (is.data.frame(decisions)) decisions_arg(decisions) else {
@@ -191,7 +191,7 @@ apply_decisions <- function(x, decisions, catalogue) {
 #' }
 #' @export
 add_reviewed <- function(catalogue, results, include_new = TRUE, progress = interactive()) {
-  rv <- py_lynxid("review")
+  rv <- py_lynxid("enrol")
   root <- catalogue_root(catalogue)
   res <- py_call(rv$add_reviewed_to_catalogue(root, results_dir(results), include_new = include_new,
                                                progress = progress))

@@ -1,0 +1,217 @@
+"""The evaluation harness's open set: half the individuals a catalogue, the other half unknown.
+
+Individuals are split in half by ``seed``: one half the catalogue, the other unknown (flanks
+known, the query's own sighting never in the gallery). What a catalogue of the known half
+fits (``openset.fit_decisions``: verifier, calibrator, "new" weight, reported maps) decides
+every query; known queries are decided by a model cross-fitted by individual (the model
+that scores an individual's photos never saw them), so BAKS is not measured on the data it
+was fitted on. Reported: BAKS, BAUS, their geometric mean, the bounds on them, the ECE of
+the probability identify reports with each decision (with the default logistic maps, and
+with isotonic maps measured beside them), and the adjusted Rand index of clustering the
+unknown half's photos called new (``cluster``).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+
+from . import metric
+from .calibrate import expected_calibration_error
+from .cluster import agglomerate, unit_pair_probability
+from .match import Matcher, References
+from .openset import dense_evidence, fit_decisions, top_decisions
+from .pairs import CANDIDATE_COLUMNS, candidate_rows, pair_rows, pair_table
+from .reported import ReportedProbability
+
+__all__ = ["open_set", "open_set_calls", "cluster_ari", "REPORTED_MAPS"]
+
+
+class IsotonicReported(ReportedProbability):
+    """Step-wise (isotonic) maps of the reported probability, fitted as the default logistic
+    ones are: measured beside them, never stored with a catalogue."""
+    KIND = "isotonic"
+
+    @staticmethod
+    def fit_map(shown, right, w) -> dict:
+        from sklearn.isotonic import IsotonicRegression
+        f = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(shown, right, sample_weight=w)
+        return {"x": f.X_thresholds_.tolist(), "y": f.y_thresholds_.tolist()}
+
+    @staticmethod
+    def apply_map(m: dict, shown):
+        return np.interp(shown, m["x"], m["y"])
+
+
+# kinds of reported maps measured, the default (what a catalogue stores) first
+REPORTED_MAPS = {"logistic": ReportedProbability, "isotonic": IsotonicReported}
+
+
+def _split(individuals: np.ndarray, seed: int) -> tuple[set, np.ndarray]:
+    names = np.unique(individuals)
+    rng = np.random.default_rng(seed + 1)
+    known_names = set(rng.choice(names, len(names) // 2, replace=False))
+    return known_names, np.array([i in known_names for i in individuals])
+
+
+def _spaces(fs, S, individuals, flanks, sightings, known, seed, whiten):
+    """``(S, S_rank, features)``: the similarities the evidence uses, those that choose the
+    shortlist when not ``S``, and the features as the known half's model sees them. With
+    ``whiten``, the learned metric as a catalogue of the known half decides and fits it
+    (``metric.choose``): unknown queries through the map fitted on every known individual,
+    known queries through a map fitted without their fold."""
+    kn = np.flatnonzero(known)
+    w_cat = metric.choose(fs.vectors[kn], individuals[kn], flanks[kn], sightings[kn], seed)[0] if whiten else None
+    if w_cat is None:
+        return S, None, fs
+    SW = np.empty_like(S)
+    SW[kn] = metric.cross_fitted_similarities(fs.vectors, individuals, metric.folds_of(individuals[kn], 5, seed), kn,
+                                              train=known)
+    V = w_cat.apply(fs.vectors)
+    SW[~known] = V[~known] @ V.T
+    if whiten == "shortlist":
+        return S, SW, fs
+    return SW, None, dataclasses.replace(fs, vectors=V)
+
+
+def _evidence(fs, S, S_rank, refs: References, individuals, sightings, flanks, known, matcher: Matcher,
+              local_cache: dict, progress: bool):
+    """Candidates and checked photo pairs of every query against the known half."""
+    from tqdm.auto import tqdm
+    rows, prows = [], []
+    for q in tqdm(range(len(individuals)), desc="evaluating open set", disable=not progress, unit="query"):
+        gal = known.copy()
+        gal[q] = False
+        gal &= sightings != sightings[q]
+        lc = local_cache.setdefault(q, {})   # same reference indices as the closed-set protocols
+        ev = matcher.evidence(fs.vectors[q], fs.local[q], flanks[q], refs, exclude=~gal, sims=S[q], local_cache=lc,
+                              rank_sims=None if S_rank is None else S_rank[q])
+        rows += candidate_rows(q, ev, individuals[q], bool(known[q]))
+        prows += pair_rows(q, ev, refs, S[q], individuals[q])
+    pairs = pd.DataFrame(rows, columns=CANDIDATE_COLUMNS + ["known"])
+    ptab = pair_table(prows)
+    ptab["known"] = known[ptab["query"].to_numpy(int)] if len(ptab) else []
+    elig = pairs[pairs.known].groupby("query")["y"].max().astype(bool)
+    pairs["eligible"] = pairs["query"].map(elig).fillna(False).astype(bool)
+    return pairs, ptab
+
+
+def open_set(fs, S, refs: References, individuals, sightings, flanks, seed: int, matcher: Matcher,
+             local_cache: dict, progress: bool, use_dense: bool = False, whiten=False) -> dict:
+    """The open-set figures (module doc) of a labelled dataset's features ``fs``, their
+    similarities ``S`` and references ``refs`` (flanks known). ``matcher``'s
+    ``per_individual`` None: sized for the known half."""
+    known_names, known = _split(individuals, seed)
+    matcher = matcher.sized_for(len(known_names))
+    S, S_rank, fs_cat = _spaces(fs, S, individuals, flanks, sightings, known, seed, whiten)
+    pairs, ptab = _evidence(fs, S, S_rank, refs, individuals, sightings, flanks, known, matcher, local_cache,
+                            progress)
+    kp, kpt = pairs[pairs.known], ptab[ptab.known]
+    # unknown queries: the catalogue's model, fitted on every known individual's queries
+    fit, reported = _fit(kp, kpt, seed, use_dense)
+    u_calls = open_set_calls(pairs[~pairs.known], ptab[~ptab.known], fit.cal, fit.c, fit.verifier, reported)
+    # known queries: cross-fitted by individual
+    fold = metric.folds_of(kp["truth"].to_numpy(), 5, seed)
+    kfold, ptfold = kp["truth"].map(fold), kpt["truth"].map(fold)
+    k_calls = []
+    for f in sorted(kfold.unique()):
+        fit_f, rep_f = _fit(kp[kfold != f], kpt[ptfold != f], seed, use_dense)
+        k_calls.append(open_set_calls(kp[kfold == f], kpt[ptfold == f], fit_f.cal, fit_f.c, fit_f.verifier, rep_f))
+    k_calls = pd.concat(k_calls)
+    k_calls = k_calls[k_calls.query_eligible]
+    scores = _scores(k_calls, u_calls)
+    # cluster the unknown half's detections called new
+    new_q = u_calls.index[u_calls.called_new].to_numpy()
+    return {"known_individuals": len(known_names),
+            "unknown_individuals": int(len(np.unique(individuals)) - len(known_names)),
+            "new_weight": fit.c, **{k: scores.pop(k) for k in ("BAKS", "BAUS", "gmean")},
+            "catalogue_fit": fit.choice, "baks_cross_fitted": True,
+            "ari_new": cluster_ari(new_q, fs_cat, individuals, flanks, fit.cal, fit.verifier), **scores,
+            **_calibration(k_calls, u_calls), "new_detections_clustered": int(len(new_q))}
+
+
+def _fit(kp: pd.DataFrame, kpt: pd.DataFrame, seed: int, use_dense: bool):
+    """What building a catalogue fits (``openset.fit_decisions``, as ``openset.fit_model``
+    calls it) on the known half's pairs ``kp`` and photo pairs ``kpt``, and the maps of
+    reported probabilities of each kind (:data:`REPORTED_MAPS`, the default first)."""
+    fit = fit_decisions(kp, kpt, True, use_dense, "gmean", seed)
+    return fit, {kind: cls().fit(fit.table) for kind, cls in REPORTED_MAPS.items()}
+
+
+def _scores(k_calls: pd.DataFrame, u_calls: pd.DataFrame) -> dict:
+    """BAKS, BAUS, their geometric mean and what bounds them: BAKS cannot exceed the balanced
+    share of known queries whose top candidate is right (never calling "new"), and the best
+    single "new" weight in hindsight shows what a better threshold could still gain."""
+    k_right = k_calls.top == k_calls.truth
+    k_ok = ~k_calls.called_new & k_right
+    baks = float(k_ok.groupby(k_calls.truth).mean().mean())
+    baus = float(u_calls.called_new.groupby(u_calls.truth).mean().mean())
+    ceiling = float(k_right.groupby(k_calls.truth).mean().mean())
+    return {"BAKS": baks, "BAUS": baus, "gmean": float(np.sqrt(baks * baus)), "baks_ceiling": ceiling,
+            "gmean_ceiling": float(np.sqrt(ceiling)),
+            "gmean_best_threshold_in_hindsight": _hindsight_gmean(k_calls, k_right, u_calls)}
+
+
+def _calibration(k_calls: pd.DataFrame, u_calls: pd.DataFrame) -> dict:
+    """Calibration of the probability identify reports with its decision (P of the named
+    individual, or P(new)): is the decision right that often?"""
+    both = lambda col: np.concatenate([k_calls[col].to_numpy(), u_calls[col].to_numpy()])  # noqa: E731
+    shown = both("shown")
+    right = np.concatenate([(~k_calls.called_new & (k_calls.top == k_calls.truth)).to_numpy(),
+                            u_calls.called_new.to_numpy()])
+    return {"ece_decision": expected_calibration_error(shown, right), "decisions": int(len(shown)),
+            "ece_decision_unmapped": expected_calibration_error(both("shown_raw"), right),
+            "ece_decision_one_map": expected_calibration_error(both("shown_one_map"), right),
+            "ece_decision_by_map": {k: expected_calibration_error(both(f"shown_{k}"), right) for k in REPORTED_MAPS},
+            "decision_accuracy": float(right.mean()), "mean_shown_probability": float(shown.mean())}
+
+
+def _hindsight_gmean(k_calls: pd.DataFrame, k_right: pd.Series, u_calls: pd.DataFrame) -> float:
+    """The best sqrt(BAKS * BAUS) any one "new" weight would give on these calls (chosen on
+    the test queries themselves: a bound, not a result)."""
+    ko, uo = k_calls["top_odds"].to_numpy(float), u_calls["top_odds"].to_numpy(float)
+    best = 0.0
+    for c in np.unique(np.concatenate([ko, uo, [0.0, np.inf]])):
+        baks = pd.Series(k_right.to_numpy() & (ko > c)).groupby(k_calls.truth.to_numpy()).mean().mean()
+        baus = pd.Series(uo <= c).groupby(u_calls.truth.to_numpy()).mean().mean()
+        best = max(best, float(np.sqrt(baks * baus)))
+    return best
+
+
+def open_set_calls(pairs: pd.DataFrame, ptab: pd.DataFrame, cal, c: float, verifier=None,
+                   reported: dict | None = None) -> pd.DataFrame:
+    """Per query: the top candidate as identify ranks them, and whether it is called new
+    (P(new) >= the best P(k)). ``reported``: ``{map kind: fitted maps}``, the first the
+    default (column ``shown``), each also as ``shown_<kind>``."""
+    if verifier is not None:
+        pairs = pairs.assign(d=dense_evidence(pairs, ptab, verifier)[0])
+    scored = pairs.assign(p=cal.predict(pairs.g, pairs.l, pairs.d), z=cal.ranking_key(pairs.g, pairs.l, pairs.d))
+    top = top_decisions(scored, "p", c)
+    shown, new = top["shown"].to_numpy(), top["called_new"].to_numpy()
+    by_kind = {kind: rep.predict(shown, new) for kind, rep in (reported or {}).items()}
+    default = next(iter((reported or {}).values()), ReportedProbability())
+    return pd.DataFrame({"truth": top["truth"].to_numpy(), "top": top["individual"].to_numpy(),
+                         "called_new": top["called_new"].to_numpy(), "query_eligible": top["eligible"].to_numpy(),
+                         # what identify reports: P(k) of the individual it names, or P(new),
+                         # then mapped as the catalogue's decisions were (``reported``)
+                         "shown_raw": shown,
+                         "shown": next(iter(by_kind.values()), shown),
+                         # one map for named and "new" decisions alike, to measure the split against
+                         "shown_one_map": default.predict(shown),
+                         **{f"shown_{kind}": v for kind, v in by_kind.items()},
+                         "top_odds": (top["p"] / (1 - top["p"])).to_numpy()},
+                        index=top["query"].to_numpy())
+
+
+def cluster_ari(qs, fs, individuals, flanks, cal, verifier=None, k_local=None) -> float:
+    """ARI of clustering the queries ``qs`` as identify clusters new detections: the same
+    pairwise probabilities (``cluster.unit_pair_probability``, each photo its own unit) and
+    the same agglomeration."""
+    from sklearn.metrics import adjusted_rand_score
+    if len(qs) < 2:
+        return float("nan")
+    matcher = Matcher(use_local=bool(fs.local), per_individual=1, verifier=verifier)
+    P = unit_pair_probability(cal, matcher, fs.vectors, fs.local, [np.array([q]) for q in qs],
+                              np.asarray(flanks, dtype=object), k_local=k_local)
+    return float(adjusted_rand_score(individuals[qs], agglomerate(P)))
