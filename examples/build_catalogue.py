@@ -7,11 +7,11 @@ import shutil
 
 from _common import CATALOGUE, PROGRESS, SURVEY
 
-from lynxid.enrol import build_catalogue
+import lynxid
 
 shutil.rmtree(CATALOGUE, ignore_errors=True)          # the example always starts afresh
-cat = build_catalogue(CATALOGUE, SURVEY / "catalogue", megadetector=SURVEY / "catalogue_megadetector.json",
-                      progress=PROGRESS)
+cat = lynxid.build_catalogue(CATALOGUE, SURVEY / "catalogue", megadetector=SURVEY / "catalogue_megadetector.json",
+                             progress=PROGRESS)
 d = cat.meta["model"]["diagnostics"]
 print(cat)
 print(f"leave-one-out on the catalogue: known called correctly {d['baks']:.0%}, unknown called new {d['baus']:.0%}")

@@ -5,16 +5,14 @@
 """
 from _common import RESULTS, SURVEY, WORK
 
-from lynxid.capture import capture_history
-from lynxid.effort import camera_operation
-from lynxid.export import write_formats
+import lynxid
 
-camop = camera_operation(SURVEY / "stations.csv")
+camop = lynxid.camera_operation(SURVEY / "stations.csv")
 print(f"camera operation: {camop.shape[0]} stations x {camop.shape[1]} days, {camop.sum().sum():.1f} trap-days")
-ch = capture_history(RESULTS / "detections.parquet", SURVEY / "stations.csv", occasion_length=5,
-                     unknown_stations="exclude")
+ch = lynxid.capture_history(RESULTS / "detections.parquet", SURVEY / "stations.csv", occasion_length=5,
+                             unknown_stations="exclude")
 print(ch.summary().to_string(index=False))
-written = write_formats(ch, WORK / "capture_history", formats=("secr", "oscr", "nimble"))
+written = lynxid.write_capture_history(ch, WORK / "capture_history", formats=("secr", "oscr", "nimble"))
 print(f"secr files: {written['secr']}")
 left = ch.issues[ch.issues.severity.isin(["excluded", "error"])]
 print(f"{len(left)} record(s) left out, each with its reason in capture_history/issues.csv")

@@ -7,12 +7,12 @@ import pandas as pd
 
 from _common import PROGRESS, RESULTS, SURVEY
 
-from lynxid.evaluate import evaluate_dataset, format_report, survey_accuracy
+import lynxid
 
 det = pd.read_parquet(RESULTS / "detections.parquet")
-acc = survey_accuracy(det, pd.read_csv(SURVEY / "truth" / "images.csv"))
+acc = lynxid.survey_accuracy(det, pd.read_csv(SURVEY / "truth" / "images.csv"))
 print(f"survey: {acc['accuracy']:.1%} of detections correctly identified, known {acc['known_accuracy']:.1%}, "
       f"new called new {acc['new_recall']:.1%}, ARI {acc['ari']:.3f}")
-rep = evaluate_dataset(SURVEY / "catalogue", megadetector=SURVEY / "catalogue_megadetector.json", methods=("global",),
-                       progress=PROGRESS)
-print(format_report(rep))
+rep = lynxid.evaluate_dataset(SURVEY / "catalogue", megadetector=SURVEY / "catalogue_megadetector.json", methods=("global",),
+                              progress=PROGRESS)
+print(lynxid.format_evaluation(rep))

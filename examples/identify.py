@@ -4,10 +4,10 @@
 """
 from _common import CATALOGUE, PROGRESS, RESULTS, SURVEY
 
-from lynxid.identification import identify
+import lynxid
 
-res = identify(SURVEY / "images", CATALOGUE, megadetector=SURVEY / "megadetector.json", out=RESULTS,
-               progress=PROGRESS)
+res = lynxid.identify(SURVEY / "images", CATALOGUE, megadetector=SURVEY / "megadetector.json", out=RESULTS,
+                      progress=PROGRESS)
 s = res.summary
 print(f"{s['detections']} detections in {s['events']} events; {s['individuals']} individuals "
       f"({s['known_individuals']} known, {s['new_individuals']} new); {s['needs_review']} flagged for review")

@@ -5,13 +5,12 @@ saved as PNG in FOLDER/figures.
 """
 from _common import RESULTS, SURVEY, WORK
 
-from lynxid import plots
-from lynxid.effort import camera_operation
+import lynxid
 
 out = WORK / "figures"
 det = RESULTS / "detections.parquet"
-plots.station_map(det, SURVEY / "stations.csv", path=out / "stations.png")
-plots.capture_timeline(det, path=out / "timeline.png")
-plots.effort_heatmap(camera_operation(SURVEY / "stations.csv"), path=out / "effort.png")
-plots.score_distribution(det, path=out / "scores.png")
+lynxid.plot_stations(det, SURVEY / "stations.csv", path=out / "stations.png")
+lynxid.plot_timeline(det, path=out / "timeline.png")
+lynxid.plot_effort(lynxid.camera_operation(SURVEY / "stations.csv"), path=out / "effort.png")
+lynxid.plot_scores(det, path=out / "scores.png")
 print(f"figures written to {out}")

@@ -10,23 +10,21 @@ import pandas as pd
 
 from _common import CATALOGUE, PROGRESS, RESULTS, SURVEY
 
-from lynxid import review
-from lynxid.decisions import decisions_path, save_decisions
-from lynxid.identification import identify
+import lynxid
 
-page = review.build_report(RESULTS, CATALOGUE, progress=PROGRESS)
+page = lynxid.review_report(RESULTS, CATALOGUE, progress=PROGRESS)
 print(f"review page: {page}")
 
 # what the page's "Confirm" button writes for the first card
 det = pd.read_parquet(RESULTS / "detections.parquet")
-items = review.review_items(det)
+items = lynxid.review_items(det)
 if len(items):
     first = items.iloc[0]
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     decisions = pd.DataFrame([dict(detection_id=d, event_id=first.event_id, file="", action="confirm",
                                    individual_id=first.individual_id or "", reviewer="example", timestamp=now,
                                    note="") for d in first.detection_ids])
-    save_decisions(decisions, RESULTS)          # RESULTS/decisions.csv keeps every decision
-    res = identify(SURVEY / "images", CATALOGUE, megadetector=SURVEY / "megadetector.json", out=RESULTS,
-                   progress=PROGRESS, decisions=decisions_path(RESULTS))     # applies RESULTS/decisions.csv
+    saved = lynxid.save_decisions(decisions, RESULTS)     # RESULTS/decisions.csv keeps every decision
+    res = lynxid.identify(SURVEY / "images", CATALOGUE, megadetector=SURVEY / "megadetector.json", out=RESULTS,
+                          progress=PROGRESS, decisions=saved)     # applies them
     print(f"decisions applied: {res.summary['review']}")

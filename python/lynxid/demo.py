@@ -1,5 +1,6 @@
 """The main job on the project's own simulated survey: simulate -> catalogue -> identify ->
-capture history, with accuracy against the simulator's truth. Runs offline."""
+capture history -> density, with accuracy and density against the simulator's truth. Runs
+offline."""
 from __future__ import annotations
 
 import shutil
@@ -17,9 +18,11 @@ def run_demo(out="demo-output", n_individuals: int = 12, n_known: int = 8, n_day
 
     ``out/survey`` holds the simulated images and truth, ``out/catalogue`` the catalogue of
     the known individuals, ``out/identified`` the identified detections and
-    ``out/capture_history`` the secr (and other) capture-history files.
+    ``out/capture_history`` the secr (and other) capture-history files; the summary ends with
+    the density fitted to that capture history beside the simulator's true density.
     """
     from .capture import capture_history
+    from .density_demo import demo_density
     from .export import write_formats
     from .evaluate import survey_accuracy
     from .enrol import build_catalogue
@@ -32,23 +35,26 @@ def run_demo(out="demo-output", n_individuals: int = 12, n_known: int = 8, n_day
             shutil.rmtree(out / sub, ignore_errors=True)
     t0 = time.time()
     say = (lambda *a: None) if quiet else print
-    say(f"[1/4] simulating a survey of {n_individuals} lynx ({n_known} known from an earlier season) ...")
+    say(f"[1/5] simulating a survey of {n_individuals} lynx ({n_known} known from an earlier season) ...")
     survey = simulate_survey(out / "survey", n_individuals=n_individuals, n_known=n_known, n_days=n_days, seed=seed,
                              progress=progress)
     t1 = time.time()
-    say("[2/4] building the catalogue of known individuals ...")
+    say("[2/5] building the catalogue of known individuals ...")
     cat = build_catalogue(out / "catalogue", survey.catalogue_images, megadetector=survey.catalogue_megadetector_json,
                           progress=progress)
     t2 = time.time()
-    say("[3/4] identifying the survey's photos ...")
+    say("[3/5] identifying the survey's photos ...")
     res = identify(survey.images, cat, megadetector=survey.megadetector_json, out=out / "identified",
                    progress=progress)
     t3 = time.time()
-    say("[4/4] building the capture history ...")
+    say("[4/5] building the capture history ...")
     ch = capture_history(res.detections, survey.stations_csv, occasion_length=occasion_length,
                          unknown_stations="exclude")
     written = write_formats(ch, out / "capture_history", formats=("secr", "oscr", "nimble", "closed", "rmark"))
     t4 = time.time()
+    say("[5/5] fitting the density ...")
+    dens = demo_density(ch, survey)
+    t5 = time.time()
     acc = survey_accuracy(res.detections, survey.truth("images"))
     s = res.summary
     chs = ch.summary()
@@ -59,11 +65,12 @@ def run_demo(out="demo-output", n_individuals: int = 12, n_known: int = 8, n_day
         "new_individuals": s["new_individuals"], "true_individuals_photographed": acc["true_individuals"],
         "accuracy": acc, "capture_history": chs.to_dict("records"),
         "seconds": {"simulate": round(t1 - t0, 1), "catalogue": round(t2 - t1, 1), "identify": round(t3 - t2, 1),
-                    "capture_history": round(t4 - t3, 1), "total": round(t4 - t0, 1)},
+                    "capture_history": round(t4 - t3, 1), "density": round(t5 - t4, 1), "total": round(t5 - t0, 1)},
         "files": {"detections": s["files"]["detections_csv"], "issues": s["files"]["issues_csv"],
                   "capture_history": str(out / "capture_history"), "catalogue": str(out / "catalogue"),
                   "survey": str(out / "survey")},
         "written": {k: list(v.values()) if isinstance(v, dict) else v for k, v in written.items()},
+        **dens,
     }
     storage.write_json(out / "demo_summary.json", summary)
     if not quiet:
@@ -72,6 +79,7 @@ def run_demo(out="demo-output", n_individuals: int = 12, n_known: int = 8, n_day
 
 
 def format_summary(s: dict) -> str:
+    from .density_demo import density_line
     a = s["accuracy"]
     ch = s["capture_history"][0] if s["capture_history"] else {}
     lines = [
@@ -87,9 +95,12 @@ def format_summary(s: dict) -> str:
     if ch:
         lines.append(f"  capture history        {ch.get('individuals', '?')} individuals x {ch.get('occasions', '?')} occasions x "
                      f"{ch.get('stations_used', ch.get('stations', '?'))} stations, {ch.get('detections', '?')} detections")
+    if "density" in s:
+        lines.append(f"  density                {density_line(s['density'])}")
     sec = s["seconds"]
     lines += [f"  time                   {sec['total']} s (simulate {sec['simulate']}, catalogue {sec['catalogue']}, "
-              f"identify {sec['identify']}, capture history {sec['capture_history']})",
+              f"identify {sec['identify']}, capture history {sec['capture_history']}, "
+              f"density {sec.get('density', '?')})",
               f"  files                  {s['files']['detections']}",
               f"                         {s['files']['capture_history']}/ (secr, oSCR, nimble, closed, RMark)"]
     return "\n".join(lines)
