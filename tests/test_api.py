@@ -42,3 +42,44 @@ def test_import_is_light():
         assert "no_such_name" in str(e)
     else:
         raise AssertionError("unknown names must raise AttributeError")
+
+
+def _package_imports():
+    """{module: set of lynxid modules it imports} and the private names imported across
+    modules, from the source (imports inside functions included)."""
+    import ast
+    from pathlib import Path
+    root = Path(lynxid.__file__).parent
+    mods = {p.stem: p for p in root.glob("*.py")}
+    edges, private = {m: set() for m in mods}, []
+    for name, path in mods.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                target = (node.module or "").split(".")[0]
+                if target in mods:
+                    edges[name].add(target)
+                    private += [(name, target, a.name) for a in node.names if a.name.startswith("_")]
+                elif node.module is None:
+                    edges[name] |= {a.name for a in node.names if a.name in mods}
+    return edges, private
+
+
+def test_no_import_cycles_and_no_private_imports():
+    edges, private = _package_imports()
+    assert not private, private
+    # depth-first search for a back edge
+    state, cycle = {}, []
+
+    def visit(m, path):
+        state[m] = 1
+        for n in sorted(edges[m]):
+            if state.get(n) == 1:
+                cycle.append(path[path.index(n):] + [n])
+            elif n not in state:
+                visit(n, path + [n])
+        state[m] = 2
+
+    for m in sorted(edges):
+        if m not in state:
+            visit(m, [m])
+    assert not cycle, cycle

@@ -86,10 +86,10 @@ def demo_density(ch, survey, detectfn: str = "HN") -> dict:
 def density_line(d: dict) -> str:
     """``X per 100 km² (95 % CI a–b); truth Y`` for the demo's summary (``d``: the
     ``density`` entry of :func:`demo_density`)."""
-    truth = f"truth {d['truth']:.3g}"
+    truth = f"truth {d['truth']:#.3g}"
     if "error" in d:
         return f"not estimable ({d['error']}); {truth}"
-    line = f"{d['estimate']:.3g} per 100 km² (95 % CI {d['lcl']:.3g}–{d['ucl']:.3g}); {truth}"
+    line = f"{d['estimate']:#.3g} per 100 km² (95 % CI {d['lcl']:#.3g}–{d['ucl']:#.3g}); {truth}"
     return line if d.get("converged", True) else line + " (the fit did not converge)"
 
 
