@@ -20,7 +20,7 @@ ifneq ($(filter-out cpu,$(TORCH)),)
 $(error TORCH=$(TORCH) is not known: use TORCH=cpu for the CPU-only PyTorch, or leave it unset)
 endif
 
-.PHONY: setup system-deps venv rpkg demo demo-r test test-python test-r check-r clean
+.PHONY: setup system-deps venv rpkg demo demo-r test test-fast test-python test-r check-r clean
 
 setup: system-deps venv rpkg
 
@@ -65,6 +65,11 @@ test: setup test-python check-r
 
 test-python:
 	$(PY) -m pytest -q
+
+# While developing: the Python tests without the slow ones (marked `slow`: model fitting,
+# feature extraction, examples). CI runs `make test`, everything.
+test-fast: venv
+	$(PY) -m pytest -q -m "not slow"
 
 # R CMD check builds the vignette and runs the testthat suite against the real Python side;
 # any ERROR or WARNING fails the build.

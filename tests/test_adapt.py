@@ -14,6 +14,9 @@ from lynxid.embed import Embedder, load_backbone
 
 from _pipeline import small_run
 
+# minutes of model fitting and feature extraction: `make test-fast` leaves it out, CI runs it
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize("loss", ["triplet", "arcface"])
 def test_adapt_trains_unfrozen_blocks_and_loads(tmp_path, loss):

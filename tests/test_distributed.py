@@ -5,6 +5,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+# minutes of model fitting and feature extraction: `make test-fast` leaves it out, CI runs it
+pytestmark = pytest.mark.slow
+
 distributed = pytest.importorskip("dask.distributed")
 
 N = 12

@@ -11,6 +11,9 @@ import pytest
 from lynxid.evaluate import average_precision, individual_rank, evaluate_dataset, format_report
 from lynxid.match import Matcher
 
+# minutes of model fitting and feature extraction: `make test-fast` leaves it out, CI runs it
+pytestmark = pytest.mark.slow
+
 
 def test_rank_counts_ties_against_the_truth():
     names = np.array(["a", "b", "c"])

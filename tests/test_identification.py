@@ -14,12 +14,11 @@ from lynxid.match import Evidence, Matcher, References, evidence, flank_compatib
 from lynxid.openset import IdentificationModel, choose_new_weight, describe_calibration, fit_model
 from lynxid.reported import ReportedProbability
 
-from _pipeline import small_run
 
 
 @pytest.fixture(scope="module")
-def run():
-    return small_run()
+def run(small_run):
+    return small_run
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,9 @@ from lynxid.enrol import build_catalogue
 from lynxid.identification import identify
 from lynxid.simulate import simulate_survey
 
+# minutes of model fitting and feature extraction: `make test-fast` leaves it out, CI runs it
+pytestmark = pytest.mark.slow
+
 SEED = 1
 SURVEY = dict(n_individuals=8, n_known=5, n_days=25, image_size=(640, 480))
 OCCASION_DAYS = 5

@@ -13,6 +13,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+# a real feature run killed and resumed: `make test-fast` leaves it out, CI runs it
+pytestmark = pytest.mark.slow
+
 N = 20
 BATCH = 2
 
@@ -21,6 +24,7 @@ import json, sys, time
 import numpy as np, pandas as pd
 from lynxid.embed import Embedder
 from lynxid.features import extract_features
+
 det = pd.read_csv(sys.argv[1])
 emb = Embedder(batch_size={batch})
 if sys.argv[4] == "slow":                 # widen the window in which the test kills the run

@@ -17,7 +17,7 @@ from lynxid.decisions import (DECISION_COLUMNS, apply_decisions, decisions_path,
 from lynxid.enrol import add_reviewed_to_catalogue
 from lynxid.ingest import Issues
 
-from _pipeline import copy_results, small_run
+from _pipeline import copy_results
 
 
 def machine_table():
@@ -124,8 +124,8 @@ def test_review_items_group_events_least_certain_first():
 # on a real (small) identified survey
 # --------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def run():
-    return small_run()
+def run(small_run):
+    return small_run
 
 
 def test_report_is_self_contained(run, tmp_path):
