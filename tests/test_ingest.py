@@ -415,12 +415,12 @@ def test_catalogue_sightings_from_exif_times_when_names_say_nothing(tmp_path):
     times (photos within an hour are one sighting); without times the user is told."""
     from datetime import datetime, timedelta
     from lynxid.ingest import scan_catalogue
-    from lynxid.simulate import _jpeg_bytes
+    from lynxid.sim_photo import jpeg_bytes
     img = np.zeros((32, 48, 3), np.uint8)
     t0 = datetime(2024, 3, 1, 22, 0, 0)
     for k, dt_ in enumerate([0, 5, 3 * 3600, 3 * 3600 + 10, 86400]):
         (tmp_path / "cat" / "L01").mkdir(parents=True, exist_ok=True)
-        (tmp_path / "cat" / "L01" / f"IMG_{k:04d}.JPG").write_bytes(_jpeg_bytes(img, t0 + timedelta(seconds=dt_), None, 80))
+        (tmp_path / "cat" / "L01" / f"IMG_{k:04d}.JPG").write_bytes(jpeg_bytes(img, t0 + timedelta(seconds=dt_), None, 80))
     imgs, iss = scan_catalogue(tmp_path / "cat")
     s = imgs.sort_values("file")["sighting"].tolist()
     assert s[0] == s[1] and s[2] == s[3] and len({s[0], s[2], s[4]}) == 3
@@ -434,6 +434,6 @@ def test_catalogue_sightings_from_exif_times_when_names_say_nothing(tmp_path):
     # names that do group photos are kept as they are (nyala: "130_leftphoto.jpg")
     (tmp_path / "named" / "N1").mkdir(parents=True)
     for name in ("130_leftphoto.jpg", "130_rightphoto.jpg", "359_leftphoto.jpg"):
-        (tmp_path / "named" / "N1" / name).write_bytes(_jpeg_bytes(img, t0, None, 80))
+        (tmp_path / "named" / "N1" / name).write_bytes(jpeg_bytes(img, t0, None, 80))
     imgs, _ = scan_catalogue(tmp_path / "named")
     assert sorted(imgs["sighting"]) == ["N1/130", "N1/130", "N1/359"]

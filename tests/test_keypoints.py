@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from lynxid.keypoints import LocalFeatures, extract, match
-from lynxid.simulate import make_individual, make_scene, render_individual_image
+from lynxid.sim_animal import make_individual
+from lynxid.sim_photo import make_scene, render_individual_image
 
 
 def crop_of(ind_seed, flank="left", seed=0, night=False):

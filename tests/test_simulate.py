@@ -9,9 +9,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from lynxid import simulate as sim
-from lynxid.simulate import (SimulatedSurvey, SurveyConfig, make_individual, make_scene,
-                             render_individual_image, simulate_survey)
+from lynxid import storage
+from lynxid.sim_animal import make_individual
+from lynxid.sim_ecology import detection_events, station_table
+from lynxid.sim_photo import make_scene, render_individual_image
+from lynxid.simulate import SimulatedSurvey, SurveyConfig, simulate_survey
 
 SMALL = dict(n_individuals=5, n_known=3, n_days=20, image_size=(320, 240), max_detections=12,
              catalogue_images_per_flank=2)
@@ -141,7 +143,7 @@ def test_exif_times_equal_truth(survey):
 
 def test_megadetector_boxes_agree_with_truth(survey):
     img = survey.truth("images").set_index("file")
-    md = sim.storage.read_json(survey.megadetector_json)
+    md = storage.read_json(survey.megadetector_json)
     assert md["detection_categories"]["1"] == "animal"
     seen = set()
     for e in md["images"]:
@@ -277,14 +279,14 @@ def ecology():
     cfg = SurveyConfig(n_individuals=80, n_known=0, n_days=60, g0=0.15, sigma_m=2000.0, seed=21,
                        malfunction_fraction=0.5)
     ss = np.random.SeedSequence(cfg.seed)
-    stations = sim._station_table(cfg, np.random.default_rng(ss.spawn(1)[0]))
+    stations = station_table(cfg, np.random.default_rng(ss.spawn(1)[0]))
     rng = np.random.default_rng(ss.spawn(1)[0])
     buf = 2.5 * cfg.sigma_m
     lo = stations[["utm_x", "utm_y"]].min().to_numpy() - buf
     hi = stations[["utm_x", "utm_y"]].max().to_numpy() + buf
     centres = rng.uniform(lo, hi, (cfg.n_individuals, 2))
     ids = [f"L{i:03d}" for i in range(cfg.n_individuals)]
-    events = sim._detection_events(cfg, stations, centres, ids, rng)
+    events = detection_events(cfg, stations, centres, ids, rng)
     ev = pd.DataFrame(events, columns=["t", "individual", "station", "u"])
     return cfg, stations, centres, ids, ev
 
@@ -360,7 +362,7 @@ def test_survey_without_detections_has_readable_empty_tables(tmp_path):
     assert len(s.truth("individuals")) == 2
     assert list(s.truth("images").columns)[:3] == ["file", "station", "camera"]
     assert s.images.is_dir() and s.catalogue_images.is_dir()
-    assert sim.storage.read_json(s.megadetector_json)["images"] == []
+    assert storage.read_json(s.megadetector_json)["images"] == []
 
 
 def test_small_images_render():

@@ -166,18 +166,13 @@ def extract_features(detections: pd.DataFrame, embedder, local: bool = True, cac
 
 def _extract(detections, embedder, local, cache_dir, progress, desc, local_size, workers, batch_size,
              compact) -> FeatureSet:
+    """The extraction itself: workers decode two batches ahead while the network embeds one."""
     import time
 
     from tqdm.auto import tqdm
 
     t0 = time.perf_counter()
     n = len(detections)
-    vectors = np.zeros((n, embedder.dim), np.float32)
-    ok = np.zeros(n, bool)
-    locs: list = [None] * n if local else []
-    lkeys: list = [None] * n if local else []
-    ekeys_all: list = [None] * n
-    issues = Issues()
     emb_cache = cache_mod.ArrayCache(cache_dir, "embeddings") if cache_dir else None
     loc_cache = cache_mod.ArrayCache(cache_dir, "local") if (cache_dir and local) else None
     worker = _Worker(embedder, local, emb_cache, loc_cache, local_size)
@@ -189,6 +184,7 @@ def _extract(detections, embedder, local, cache_dir, progress, desc, local_size,
     batches = [list(range(i, min(n, i + bs))) for i in range(0, n, bs)]
     stats = dict(detections=n, embedded=0, embeddings_cached=0, local_computed=0, local_cached=0, failed=0,
                  batch_size=bs, decode_workers=int(workers or embedder.workers))
+    result = _Collector(n, embedder.dim, local, names, emb_cache, loc_cache, stats)
     written = 0   # batches written since the last compaction
     bar = tqdm(total=n, desc=desc, disable=not progress, unit="det")
     with cf.ThreadPoolExecutor(stats["decode_workers"]) as ex:
@@ -197,49 +193,7 @@ def _extract(detections, embedder, local, cache_dir, progress, desc, local_size,
             results = [f.result() for f in pending.pop(0)]
             if bi + 2 < len(batches):   # keep two batches decoding while the network runs
                 pending.append([ex.submit(worker, rows[i]) for i in batches[bi + 2]])
-            todo, arrays, ekeys, cached_e, cached_l, new_local = [], [], [], [], [], {}
-            for i, (res, err) in zip(b, results):
-                if err is not None:
-                    issues.add(names[i], "features", err)
-                    stats["failed"] += 1
-                    continue
-                ekeys_all[i] = res["ekey"]
-                if res["array"] is not None:
-                    todo.append(i)
-                    arrays.append(res["array"])
-                    ekeys.append(res["ekey"])
-                else:
-                    cached_e.append((i, res["ekey"]))
-                if local:
-                    lkeys[i] = res["lkey"]
-                    if res["local"] is not None:
-                        # keep the stored (quantised) form so fresh and cached runs agree exactly
-                        arrs = res["local"].to_arrays()
-                        locs[i] = LocalFeatures.from_arrays(arrs)
-                        new_local[res["lkey"]] = arrs
-                    else:
-                        cached_l.append((i, res["lkey"]))
-                ok[i] = True
-            if cached_e:
-                got = emb_cache.get_many([k for _, k in cached_e])
-                for i, k in cached_e:
-                    vectors[i] = got[k]["vec"]
-            if cached_l:
-                got = loc_cache.get_many([k for _, k in cached_l])
-                for i, k in cached_l:
-                    locs[i] = LocalFeatures.from_arrays(got[k])
-            if arrays:
-                vec = embedder.embed_arrays(arrays)
-                vectors[todo] = vec
-                if emb_cache is not None:
-                    emb_cache.put_many({k: {"vec": v} for k, v in zip(ekeys, vec)})
-            if new_local and loc_cache is not None:
-                loc_cache.put_many(new_local)
-            stats["embedded"] += len(arrays)
-            stats["embeddings_cached"] += len(cached_e)
-            stats["local_computed"] += len(new_local)
-            stats["local_cached"] += len(cached_l)
-            written += bool(arrays) or bool(new_local)
+            written += result.add(b, results, embedder)
             if compact and written >= COMPACT_ABOVE:   # keep the folder to a few hundred files
                 _compact(emb_cache, loc_cache)
                 written = 0
@@ -248,7 +202,90 @@ def _extract(detections, embedder, local, cache_dir, progress, desc, local_size,
     if compact and written > 1:
         _compact(emb_cache, loc_cache)
     stats["seconds"] = round(time.perf_counter() - t0, 3)
-    return FeatureSet(vectors, ok, locs, issues.table(), lkeys, stats, ekeys_all)
+    return result.feature_set()
+
+
+@dataclass
+class _Batch:
+    """One batch's worker results, sorted: what the network must embed, what the cache holds."""
+
+    todo: list = field(default_factory=list)        # rows to embed, with their arrays and keys
+    arrays: list = field(default_factory=list)
+    ekeys: list = field(default_factory=list)
+    cached_e: list = field(default_factory=list)    # (row, key) of cached embeddings
+    cached_l: list = field(default_factory=list)    # (row, key) of cached local features
+    new_local: dict = field(default_factory=dict)   # key -> arrays of freshly computed local features
+
+
+class _Collector:
+    """The result of one extraction, filled batch by batch: row-aligned vectors, local features
+    and cache keys, the issues, and counts of what was computed and what came from the cache."""
+
+    def __init__(self, n: int, dim: int, local: bool, names: list, emb_cache, loc_cache, stats: dict):
+        self.vectors = np.zeros((n, dim), np.float32)
+        self.ok = np.zeros(n, bool)
+        self.locs: list = [None] * n if local else []
+        self.lkeys: list = [None] * n if local else []
+        self.ekeys: list = [None] * n
+        self.issues = Issues()
+        self.local, self.names = local, names
+        self.emb_cache, self.loc_cache = emb_cache, loc_cache
+        self.stats = stats
+
+    def add(self, rows: list, results: list, embedder) -> bool:
+        """Store one batch: read what is cached, embed the rest and cache it. Returns whether
+        anything was computed (and so written to the cache)."""
+        batch = self._sort(rows, results)
+        if batch.cached_e:
+            got = self.emb_cache.get_many([k for _, k in batch.cached_e])
+            for i, k in batch.cached_e:
+                self.vectors[i] = got[k]["vec"]
+        if batch.cached_l:
+            got = self.loc_cache.get_many([k for _, k in batch.cached_l])
+            for i, k in batch.cached_l:
+                self.locs[i] = LocalFeatures.from_arrays(got[k])
+        if batch.arrays:
+            vec = embedder.embed_arrays(batch.arrays)
+            self.vectors[batch.todo] = vec
+            if self.emb_cache is not None:
+                self.emb_cache.put_many({k: {"vec": v} for k, v in zip(batch.ekeys, vec)})
+        if batch.new_local and self.loc_cache is not None:
+            self.loc_cache.put_many(batch.new_local)
+        self.stats["embedded"] += len(batch.arrays)
+        self.stats["embeddings_cached"] += len(batch.cached_e)
+        self.stats["local_computed"] += len(batch.new_local)
+        self.stats["local_cached"] += len(batch.cached_l)
+        return bool(batch.arrays) or bool(batch.new_local)
+
+    def _sort(self, rows: list, results: list) -> _Batch:
+        """Record failures and keys; keep freshly computed local features in their stored form."""
+        batch = _Batch()
+        for i, (res, err) in zip(rows, results):
+            if err is not None:
+                self.issues.add(self.names[i], "features", err)
+                self.stats["failed"] += 1
+                continue
+            self.ekeys[i] = res["ekey"]
+            if res["array"] is not None:
+                batch.todo.append(i)
+                batch.arrays.append(res["array"])
+                batch.ekeys.append(res["ekey"])
+            else:
+                batch.cached_e.append((i, res["ekey"]))
+            if self.local:
+                self.lkeys[i] = res["lkey"]
+                if res["local"] is not None:
+                    # keep the stored (quantised) form so fresh and cached runs agree exactly
+                    arrs = res["local"].to_arrays()
+                    self.locs[i] = LocalFeatures.from_arrays(arrs)
+                    batch.new_local[res["lkey"]] = arrs
+                else:
+                    batch.cached_l.append((i, res["lkey"]))
+            self.ok[i] = True
+        return batch
+
+    def feature_set(self) -> FeatureSet:
+        return FeatureSet(self.vectors, self.ok, self.locs, self.issues.table(), self.lkeys, self.stats, self.ekeys)
 
 
 def _compact(*caches) -> None:
