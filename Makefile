@@ -20,7 +20,7 @@ ifneq ($(filter-out cpu,$(TORCH)),)
 $(error TORCH=$(TORCH) is not known: use TORCH=cpu for the CPU-only PyTorch, or leave it unset)
 endif
 
-.PHONY: setup system-deps venv rpkg demo demo-r test test-fast test-python test-r check-r clean
+.PHONY: setup system-deps venv rpkg rpkg-wheel rpkg-vignette demo demo-r test test-fast test-python test-r check-r clean
 
 setup: system-deps venv rpkg
 
@@ -46,12 +46,19 @@ venv:
 	  exit $$rc
 endif
 
+# The vignette has one source, vignettes/lynxid.Rmd; the R package gets a copy when it is
+# built or installed (rpkg/vignettes/lynxid.Rmd is not in git).
+rpkg-vignette:
+	mkdir -p rpkg/vignettes && cp vignettes/lynxid.Rmd rpkg/vignettes/lynxid.Rmd
+
 # The R package carries a wheel of the matching Python package, so install_lynxid()
 # installs exactly this version of the Python side.
-rpkg: venv
+rpkg-wheel: venv
 	rm -rf rpkg/inst/python && mkdir -p rpkg/inst/python
 	$(PY) -m pip wheel --no-deps --no-build-isolation -q -w rpkg/inst/python . 2>/dev/null || \
 	  $(PY) -m pip wheel --no-deps -q -w rpkg/inst/python .
+
+rpkg: rpkg-wheel rpkg-vignette
 	R CMD INSTALL --no-multiarch rpkg
 
 # The demo once, from the command line. `make demo-r` runs the same job from R.
@@ -73,7 +80,7 @@ test-fast: venv
 
 # R CMD check builds the vignette and runs the testthat suite against the real Python side;
 # any ERROR or WARNING fails the build.
-check-r:
+check-r: rpkg-wheel rpkg-vignette
 	rm -rf build/rcheck && mkdir -p build/rcheck
 	cd build/rcheck && R CMD build ../../rpkg && \
 	  _R_CHECK_FORCE_SUGGESTS_=false R CMD check --no-manual lynxid_*.tar.gz; \
@@ -82,4 +89,4 @@ check-r:
 	    cat lynxid.Rcheck/tests/testthat.Rout.fail 2>/dev/null | tail -n 80; exit 1; fi
 
 clean:
-	rm -rf build dist rpkg/inst/python $(DEMO_OUT)
+	rm -rf build dist rpkg/inst/python rpkg/vignettes/lynxid.Rmd $(DEMO_OUT)

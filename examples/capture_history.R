@@ -8,10 +8,12 @@ stations <- file.path(work, "survey", "stations.csv")
 
 camop <- camera_operation(stations)
 dim(camop)
-det <- read_results(file.path(work, "results"))      # identify()'s data frame, read back
-ch <- capture_history(det, stations, occasion_length = 5, unknown_stations = "exclude")
+res <- read_results(file.path(work, "results"))      # identify()'s result, read back
+ch <- capture_history(res, stations, occasion_length = 5, unknown_stations = "exclude")
 ch
 ch$issues                                     # every record left out, with its reason
 files <- write_capture_history(ch, file.path(work, "capture_history"), formats = c("secr", "oscr"))
 files$secr
-if (requireNamespace("secr", quietly = TRUE)) summary(ch$data)   # a secr capthist
+capthist <- as_capthist(ch)                   # a secr capthist (its ingredients without secr)
+if (requireNamespace("secr", quietly = TRUE)) summary(capthist)
+as_closed(ch)                                 # Rcapture; as_oscr(), as_nimble(), as_rmark() alike

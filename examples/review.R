@@ -10,7 +10,7 @@ catalogue <- file.path(work, "catalogue")
 
 review_report(results, catalogue, open = interactive())
 
-det <- read_results(results)
+det <- read_results(results)$detections
 todo <- det[det$needs_review | det$is_new, ]
 first <- todo[todo$event_id == todo$event_id[1], ]
 save_decisions(data.frame(detection_id = first$detection_id, event_id = first$event_id, file = first$file,
@@ -19,6 +19,6 @@ save_decisions(data.frame(detection_id = first$detection_id, event_id = first$ev
                results)
 read_decisions(results)
 # rerunning identify() into the same folder applies results/decisions.csv (features are cached)
-det <- identify(file.path(work, "survey", "images"), catalogue,
+res <- identify(file.path(work, "survey", "images"), catalogue,
                 megadetector = file.path(work, "survey", "megadetector.json"), out = results)
-table(det$decision)
+table(res$detections$decision)

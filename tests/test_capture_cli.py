@@ -65,6 +65,27 @@ def test_help_names_camtrapr_arguments(capsys):
         assert f"({name}" in h, name
 
 
+def test_options_are_spelled_as_the_python_and_r_arguments(files):
+    """--buffer-days, --min-delta-minutes, --station-covariates: the names of capture_history()'s
+    arguments in Python and R (buffer_days, min_delta_minutes, station_covariates)."""
+    import inspect
+
+    from lynxid.capture import capture_history
+    from lynxid.stations import read_stations
+    st = pd.read_csv(files / "stations.csv").assign(habitat=["forest", "meadow"])
+    st.to_csv(files / "stations_cov.csv", index=False)
+    out = files / "spelled"
+    rc = main(["capture-history", str(files / "detections.parquet"), "--stations", str(files / "stations_cov.csv"),
+               "--out", str(out), "--date-format", "dmy", "--buffer-days", "1", "--min-delta-minutes", "30",
+               "--station-covariates", "habitat"])
+    assert rc == 0
+    settings = json.loads((out / "summary.json").read_text())["settings"]
+    assert settings["buffer_days"] == 1 and settings["min_delta_minutes"] == 30
+    assert "habitat" in (out / "traps.txt").read_text()
+    assert {"buffer_days", "min_delta_minutes"} <= set(inspect.signature(capture_history).parameters)
+    assert "station_covariates" in inspect.signature(read_stations).parameters
+
+
 def test_camera_operation_command(files):
     rc = main(["camera-operation", str(files / "stations.csv"), "--out", str(files / "camop.csv"), "--date-format", "dmy"])
     assert rc == 0

@@ -47,7 +47,7 @@ def survey():
 
 def build(survey, **kw):
     rec, st = survey
-    return capture_history(rec, st, tz="+01:00", station_options=dict(covariate_cols=["habitat"]), **kw)
+    return capture_history(rec, st, tz="+01:00", station_options=dict(station_covariates=["habitat"]), **kw)
 
 
 def test_secr_count_files(survey, tmp_path):
@@ -146,7 +146,7 @@ def test_nimble(survey, tmp_path):
 
 
 def test_nimble_M_is_the_same_in_files_and_in_memory(survey, tmp_path):
-    """R's capture_history(format = "array") (array_data) and the nimble files give the same M:
+    """R's as_nimble() (array_data, the "nimble" view) and the nimble files give the same M:
     augment_to, by default max(5 n, n + 1)."""
     from lynxid.export import array_data
     ch = build(survey, output="count")

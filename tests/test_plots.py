@@ -75,3 +75,52 @@ def test_score_distribution(tmp_path):
     assert heights == 5
     assert [t.get_text() for t in left.get_legend().get_texts()] == ["called known (4)", "called new (1)"]
     assert plots.best_candidate_probability(detections()).tolist()[:2] == [0.95, 0.95]
+
+
+def test_the_data_the_figures_draw_are_what_r_draws_too():
+    """R's ggplot2 figures (rpkg/R/plots.R) draw these tables: events, not photos; the
+    machine's own calls; the best candidate from the long candidate table or the JSON column."""
+    from lynxid.results import candidate_table
+    det = detections()
+    ev = plots.detection_events(det)
+    assert list(ev.columns) == ["individual_id", "event_id", "station", "timestamp", "is_new"]
+    assert len(ev) == 4 and set(ev.event_id) == {"EV1", "EV2", "EV3", "EV4"}       # rejected EV5 left out
+    assert ev.set_index("event_id").timestamp["EV1"] == pd.Timestamp("2025-02-01 20:00", tz="+01:00")
+
+    m = plots.station_map_data(det, stations())
+    p = m["points"].set_index(["individual_id", "station"])
+    assert m["n_events"] == 4 and p.n.to_dict() == {("L1", "A"): 1, ("L1", "B"): 1, ("L2", "A"): 1,
+                                                     ("NEW-001", "C"): 1}
+    assert p.loc[("L1", "A"), "cx"] == pytest.approx((p.loc[("L1", "A"), "x"] + p.loc[("L1", "B"), "x"]) / 2)
+    assert p.loc[("L1", "A"), "events"] == 2
+    assert (p.loc[("L1", "A"), "x"], p.loc[("L2", "A"), "x"]) != (0.0, 0.0)     # two animals at A: side by side
+
+    t = plots.timeline_data(det)
+    assert t.sort_values("order").drop_duplicates("individual_id").individual_id.tolist() == ["L1", "L2", "NEW-001"]
+    assert t.set_index("individual_id").status["NEW-001"] == "new"
+
+    s = plots.score_data(det)
+    assert len(s) == 5 and s.call.value_counts().to_dict() == {"known": 4, "new": 1}
+    cands = candidate_table(det)
+    s2 = plots.score_data(det.drop(columns="candidates"), cands)
+    pd.testing.assert_frame_equal(s, s2)
+    # a reviewed detection keeps the machine's call; text times from R (several offsets) parse
+    rev = det.assign(machine_individual_id=det.individual_id, decision="known",
+                     timestamp=det.timestamp.dt.tz_convert("Europe/Zurich").dt.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    rev.loc[rev.event_id == "EV4", ["individual_id", "decision", "is_new"]] = ["L9", "reviewed", True]
+    assert plots.score_data(rev).call.value_counts().to_dict() == {"known": 4, "new": 1}
+    assert plots.timeline_data(rev).timestamp.notna().all()
+
+
+def test_capture_history_plot_data():
+    from lynxid.capture import capture_history
+    st = stations().assign(Setup_date="2025-02-01", Retrieval_date="2025-02-08")
+    ch = capture_history(detections().dropna(subset=["individual_id"]), st, occasion_length=2, output="count")
+    s = plots.capture_station_data(ch)
+    assert s.detector.tolist() == ["A", "B", "C", "D"] and s.operated.all()
+    assert s.detections.sum() == ch.detections["count"].sum()
+    assert s.set_index("detector").individuals.to_dict() == {"A": 2, "B": 1, "C": 1, "D": 0}
+    i = plots.capture_individual_data(ch)
+    assert i.detections.is_monotonic_increasing and i.set_index("individual").stations["L1"] == 2
+    with pytest.raises(ValueError, match="no session"):
+        plots.capture_station_data(ch, "9")

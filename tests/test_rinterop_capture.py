@@ -13,7 +13,7 @@ def small():
     rec = pd.DataFrame({"station": ["B", "A", "A", None], "individual_id": ["L2", "L1", "L1", "L3"],
                         "timestamp": ["2020-01-02 10:00:00", "2020-01-01 10:00:00", "2020-01-03 10:00:00",
                                       "2020-01-03 11:00:00"]})
-    return capture_history(rec, st, output="count", station_options=dict(covariate_cols=["habitat"]))
+    return capture_history(rec, st, output="count", station_options=dict(station_covariates=["habitat"]))
 
 
 def test_matrices_cross_as_one_column_major_vector_with_names():
@@ -31,7 +31,16 @@ def test_matrices_cross_as_one_column_major_vector_with_names():
     assert parts["sessions"] == ["1"] and parts["n_records"] == 4 and parts["detector"] == "count"
     # the tables are the frames to_r gives, unchanged
     assert parts["detections"] == rinterop.to_r(ch.detections)
-    assert parts["records_not_used"]["__frame__"]["row"]["values"] == [4]
+    assert parts["records"]["__frame__"]["row"]["values"] == [1, 2, 3, 4]     # all: R keeps them
+    assert parts["records"]["__frame__"]["status"]["values"][3] == "excluded"
+    # everything the capture history holds crosses, with what restores the Python types
+    from lynxid.capture_tables import TABLES
+    assert set(TABLES) <= set(parts) and isinstance(parts["schema"], str)
+    again = rinterop.capture_history_from_r({**{k: getattr(ch, k) for k in TABLES},
+                                             "usage": {s: u.reset_index() for s, u in ch.usage.items()},
+                                             "schema": parts["schema"]})
+    pd.testing.assert_frame_equal(again.records, ch.records)
+    assert again.settings == ch.settings and again.detector_type == "count"
 
 
 def test_text_categories_cross_as_the_general_path_gives_them():

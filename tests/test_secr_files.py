@@ -46,7 +46,7 @@ def survey(values, sessions=None):
         st["yr"] = sessions
     rec = pd.DataFrame({"station": ["S 0", "S 1"], "timestamp": ["2020-01-02 10:00:00", "2020-01-03 10:00:00"],
                         "individual_id": ["L1", "L2"]})
-    opts = dict(covariate_cols=["habitat", "elev"], **({"session_col": "yr"} if sessions else {}))
+    opts = dict(station_covariates=["habitat", "elev"], **({"session_col": "yr"} if sessions else {}))
     return capture_history(rec, st, station_options=opts)
 
 

@@ -54,7 +54,7 @@ def _parse_crs(crs) -> tuple[int, bool]:
     if m:
         return int(m.group(1)), m.group(2) == "S"
     raise ValueError(f"crs {crs!r}: give a WGS84 UTM zone as 'EPSG:326NN' / 'EPSG:327NN' or 'UTM 33N', or put "
-                     "'latitude' and 'longitude' columns in the station table (as covariate_cols)")
+                     "'latitude' and 'longitude' columns in the station table (as station_covariates)")
 
 
 def _iso(ns, tz) -> pd.Series:

@@ -222,7 +222,7 @@ def capture_history(detections, stations, *, occasion_length: float = 1, day1: s
     stations : path, DataFrame or :class:`~lynxid.stations.StationTable` [``CTtable``];
         ``station_options`` go to :func:`~lynxid.stations.read_stations` (``station_col``,
         ``x_col``, ``y_col``, ``setup_col``, ``retrieval_col``, ``camera_col``,
-        ``session_col``, ``has_problems``, ``date_format``, ``covariate_cols``).
+        ``session_col``, ``has_problems``, ``date_format``, ``station_covariates``).
     occasion_length : days per occasion [``occasionLength``] (fractions allowed, e.g. 0.5, with
         ``semantics="exact"``).
     day1 : ``"survey"``, ``"station"`` or a date ``"YYYY-MM-DD"`` [``day1``].

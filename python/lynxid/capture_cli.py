@@ -82,7 +82,7 @@ def _station_options(a) -> dict:
     return dict(station_col=a.station_id_col, x_col=a.x_col, y_col=a.y_col, setup_col=a.setup_col,
                 retrieval_col=a.retrieval_col, camera_col=a.camera_id_col, session_col=a.session_col,
                 has_problems=a.has_problems, date_format=a.date_format,
-                covariate_cols=[c.strip() for c in a.station_covariates.split(",")] if a.station_covariates else None)
+                station_covariates=[c.strip() for c in a.station_covariates.split(",")] if a.station_covariates else None)
 
 
 def add_capture_history(sub, formatter):
@@ -100,7 +100,7 @@ def add_capture_history(sub, formatter):
     o.add_argument("--day1", default="survey", metavar="WHEN",
                    help="first occasion starts at: survey (first setup), station (each station's setup) or a date "
                         "YYYY-MM-DD (day1). Default: survey")
-    o.add_argument("--buffer", type=int, default=0, metavar="DAYS",
+    o.add_argument("--buffer-days", type=int, default=0, metavar="DAYS",
                    help="days after each station's setup day before its first occasion (buffer). Default: 0")
     o.add_argument("--max-days", type=float, default=None, metavar="DAYS",
                    help="at most this many days per station (maxNumberDays)")
@@ -121,7 +121,7 @@ def add_capture_history(sub, formatter):
     r.add_argument("--time-format", default=None, metavar="FMT",
                    help="format of the record times, e.g. ymd HMS or %%Y-%%m-%%d %%H:%%M:%%S (recordDateTimeFormat). "
                         "Default: ISO 8601 / inferred")
-    r.add_argument("--min-delta", type=float, default=0, metavar="MIN",
+    r.add_argument("--min-delta-minutes", type=float, default=0, metavar="MIN",
                    help="keep only records at least MIN minutes after the last independent record of the same "
                         "individual at the station (minDeltaTime). Default: 0 = use all records")
     r.add_argument("--delta-compared-to", choices=["last_independent", "last"], default="last_independent",
@@ -136,7 +136,7 @@ def add_capture_history(sub, formatter):
     x = p.add_argument_group("formats")
     x.add_argument("--augment-to", type=int, default=None, metavar="M",
                    help="nimble/JAGS: data augmentation to M individuals. Default: max(5 n, n + 1) for the n "
-                        "detected in each session (as R's format = \"array\")")
+                        "detected in each session (as R's as_nimble())")
     x.add_argument("--crs", default=None,
                    help="Camtrap DP: UTM zone of the coordinates (EPSG:326NN / EPSG:327NN / 'UTM 33N') for latitude/longitude")
     x.add_argument("--scientific-name", default=None, help="Camtrap DP: scientific name, e.g. 'Lynx lynx'")
@@ -149,10 +149,10 @@ def run_capture_history(a) -> int:
     from .export import write_formats
 
     ch = capture_history(a.detections, a.stations, occasion_length=a.occasion_length, day1=a.day1,
-                         occasion_start_time=a.occasion_start_time, buffer_days=a.buffer, max_days=a.max_days,
+                         occasion_start_time=a.occasion_start_time, buffer_days=a.buffer_days, max_days=a.max_days,
                          output=a.output, drop_empty_occasions=not a.keep_empty_occasions,
                          all_cams_on=a.all_cams_on, cameras_independent=a.cameras_independent,
-                         min_delta_minutes=a.min_delta, delta_compared_to=a.delta_compared_to,
+                         min_delta_minutes=a.min_delta_minutes, delta_compared_to=a.delta_compared_to,
                          remove_duplicates=a.remove_duplicates, species=a.species, tz=a.tz,
                          time_format=a.time_format, station_col=a.station_col, time_col=a.time_col,
                          individual_col=a.individual_col, camera_col=a.camera_col, species_col=a.species_col,

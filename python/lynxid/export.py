@@ -21,8 +21,8 @@ format                     files (in the output folder)
 =========================  ===============================================================
 
 :data:`WRITERS` maps each format to its writer, :data:`VIEWS` each in-memory form (what the R
-package turns into R objects: ``secr``, ``oscr``, ``array`` for nimble/JAGS, ``closed``,
-``rmark``) to its builder; writer and view are built from the same helpers, so a file and its
+package turns into R objects with ``as_capthist()``, ``as_oscr()``, ``as_nimble()``,
+``as_closed()`` and ``as_rmark()``) to its builder; writer and view are built from the same helpers, so a file and its
 in-memory form cannot disagree. Every write is atomic (:mod:`lynxid.storage`). Alongside the
 formats, :func:`write_formats` writes ``summary.json`` (settings and counts) and
 ``issues.csv`` (every record left out or questionable, with its row and the reason).
@@ -115,8 +115,8 @@ def default_augmentation(n: int) -> int:
 
 def nimble_data(ch: CaptureHistory, session, augment_to: int | None = None, *, dense: bool = True) -> dict:
     """One session's data for a Bayesian SCR model (nimble / JAGS), the single source of M
-    for :func:`write_nimble` and :func:`array_data` (R's ``capture_history(format =
-    "array")``): M is ``augment_to``, by default :func:`default_augmentation`.
+    for :func:`write_nimble` and :func:`array_data` (R's ``as_nimble()``): M is
+    ``augment_to``, by default :func:`default_augmentation`.
 
     Returns ``M, n, J, K``, ``individuals`` (the first n rows of y), ``detectors``,
     ``occasions``, ``effort`` and ``operation`` (J x K days and 1/0), ``X`` (J x 2
@@ -158,7 +158,7 @@ def write_nimble(ch: CaptureHistory, out_dir, augment_to: int | None = None) -> 
     ``nimble_effort.csv``: days of effort J x K; ``nimble_operation.csv``: 1/0 J x K;
     ``nimble_constants.json``: ``M, n, J, K``, occasions and ``K_j`` (occasions each trap
     operated: the binomial size for ``y[i,j]``). ``augment_to`` is M (default
-    ``max(5 n, n + 1)``, :func:`default_augmentation`, as in R's ``format = "array"``).
+    ``max(5 n, n + 1)``, :func:`default_augmentation`, as in R's ``as_nimble()``).
     """
     out = Path(out_dir)
     files = {}
@@ -241,9 +241,8 @@ def write_rmark(ch: CaptureHistory, out_dir) -> dict:
 # in-memory forms (what the R package turns into R objects)
 # --------------------------------------------------------------------------------------
 def secr_data(ch: CaptureHistory) -> dict:
-    """Everything ``secr::make.capthist`` needs (R's ``capture_history(format = "secr")``
-    builds the same from the detections it already holds, rpkg/R/secr.R, and its tests
-    compare the two): ``captures`` (Session, ID, Occasion,
+    """Everything ``secr::make.capthist`` needs (R's ``as_capthist()`` builds the same from the
+    detections it already holds, rpkg/R/secr.R, and its tests compare the two): ``captures`` (Session, ID, Occasion,
     Detector; text columns), per session ``traps`` (detector, x, y, covariates) and ``usage``
     (``detector`` column, then one column of days per occasion), ``noccasions``, the ``detector`` type and the ``sessions`` in
     secr's order (``empty_sessions`` have no capture and need secr's ``noncapt`` row)."""
@@ -296,13 +295,13 @@ def array_data(ch: CaptureHistory, augment_to: int | None = None) -> dict:
 WRITERS = {"secr": write_secr, "oscr": write_oscr, "nimble": write_nimble, "closed": write_closed,
            "rmark": write_rmark, "camtrapdp": write_camtrap_dp}
 FORMATS = tuple(WRITERS)
-VIEWS = {"secr": secr_data, "oscr": oscr_data, "array": array_data, "closed": closed_matrix, "rmark": rmark_table}
+VIEWS = {"secr": secr_data, "oscr": oscr_data, "nimble": array_data, "closed": closed_matrix, "rmark": rmark_table}
 
 
 def view(ch: CaptureHistory, fmt: str, **options):
     """A capture history in memory in the form one program reads (see :data:`VIEWS`; the
-    same tables the files of :data:`WRITERS` hold); ``options`` go to the view
-    (``augment_to`` for ``"array"``)."""
+    same tables the files of :data:`WRITERS` hold, under the same names); ``options`` go to
+    the view (``augment_to`` for ``"nimble"``)."""
     if fmt not in VIEWS:
         raise ValueError(f"unknown view {fmt!r}; choose from {', '.join(VIEWS)}")
     return VIEWS[fmt](ch, **options)

@@ -6,20 +6,25 @@ additions need), ``issues.csv`` (files not used, and why) and ``summary.json`` (
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from . import storage
+from .times import as_datetimes
 
-__all__ = ["IdentifyResult", "read_detections", "DETECTION_COLUMNS"]
+__all__ = ["IdentifyResult", "read_detections", "candidate_table", "individual_table", "DETECTION_COLUMNS",
+           "CANDIDATE_COLUMNS"]
 
 # identify's detections table, before a reviewer's decisions add ``machine_individual_id`` and
 # ``reviewed_by``
 DETECTION_COLUMNS = ["detection_id", "file", "path", "station", "camera", "timestamp", "bbox_x", "bbox_y", "bbox_w",
                      "bbox_h", "det_conf", "flank", "event_id", "individual_id", "probability", "p_new", "is_new",
                      "candidates", "needs_review", "decision"]
+# candidate_table's columns: one row per detection and catalogue candidate, best first
+CANDIDATE_COLUMNS = ["detection_id", "event_id", "rank", "individual_id", "probability"]
 
 
 @dataclass
@@ -30,6 +35,22 @@ class IdentifyResult:
     issues: pd.DataFrame
     summary: dict
     files: dict = field(default_factory=dict)
+
+    @property
+    def candidates(self) -> pd.DataFrame:
+        """The candidates of every detection as a long table (:func:`candidate_table`)."""
+        return candidate_table(self.detections)
+
+    @classmethod
+    def read(cls, out) -> "IdentifyResult":
+        """The result an identification run wrote to ``out`` (``detections.parquet``,
+        ``issues.csv``, ``summary.json``; the latter two may be missing)."""
+        det, root = read_detections(out)
+        iss = root / "issues.csv"
+        issues = storage.read_table(iss) if iss.exists() else pd.DataFrame(columns=["file", "stage", "severity",
+                                                                                     "reason"])
+        sj = root / "summary.json"
+        return cls(det, issues, storage.read_json(sj) if sj.exists() else {})
 
     def write(self, out) -> dict:
         out = Path(out)
@@ -58,3 +79,44 @@ def read_detections(results) -> tuple[pd.DataFrame, Path | None]:
         raise ValueError(f"{p} has no 'path' column (image locations); use identify's detections.parquet, "
                          "not detections.csv")
     return det, (root if root.is_dir() else root.parent)
+
+
+def candidate_table(detections) -> pd.DataFrame:
+    """The top catalogue candidates the machine weighed for each detection, one row per
+    detection and candidate (best first): ``detection_id``, ``event_id`` (when the table has
+    it), ``rank`` (1 = best), ``individual_id`` and ``probability``. ``detections`` is
+    identify's table (its ``candidates`` column holds them as JSON) or an output folder."""
+    det = detections if isinstance(detections, pd.DataFrame) else read_detections(detections)[0]
+    if "candidates" not in det or "detection_id" not in det:
+        missing = [c for c in ("detection_id", "candidates") if c not in det]
+        raise ValueError(f"the detections lack the column(s) {', '.join(missing)}: give identify's table")
+    ids = det["detection_id"].astype(str).tolist()
+    events = det["event_id"].tolist() if "event_id" in det else [None] * len(det)
+    rows = []
+    for d, e, c in zip(ids, events, det["candidates"].tolist()):
+        lst = json.loads(c) if isinstance(c, str) and c else []
+        for k, x in enumerate(lst, start=1):
+            rows.append((d, e, k, str(x["individual"]), float(x["probability"])))
+    out = pd.DataFrame(rows, columns=CANDIDATE_COLUMNS)
+    out["rank"] = out["rank"].astype("int64")
+    out["probability"] = out["probability"].astype("float64")
+    return out if "event_id" in det else out.drop(columns="event_id")
+
+
+def individual_table(detections) -> pd.DataFrame:
+    """One row per identified individual: ``individual_id``, ``is_new`` (not in the
+    catalogue), ``detections``, ``events`` (passages), ``stations``, and the ``first`` and
+    ``last`` time it was seen; rejected and unidentified detections are left out. In order
+    of first detection."""
+    det = detections if isinstance(detections, pd.DataFrame) else read_detections(detections)[0]
+    d = det[det["individual_id"].notna() & (det["individual_id"].astype(str) != "")].copy()
+    d["individual_id"] = d["individual_id"].astype(str)
+    ev = d["event_id"] if "event_id" in d else pd.Series(range(len(d)), index=d.index)
+    t = as_datetimes(d["timestamp"]) if "timestamp" in d else pd.Series(pd.NaT, index=d.index)
+    d = d.assign(_event=ev.astype(str), _t=t, _new=d["is_new"].astype(bool) if "is_new" in d else False)
+    g = d.groupby("individual_id", sort=False)
+    out = pd.DataFrame({"is_new": g["_new"].max(), "detections": g.size(), "events": g["_event"].nunique(),
+                        "stations": g["station"].nunique() if "station" in d else 0,
+                        "first": g["_t"].min(), "last": g["_t"].max()}).reset_index()
+    out = out.sort_values(["first", "individual_id"], na_position="last", kind="stable").reset_index(drop=True)
+    return out.astype({"is_new": bool, "detections": "int64", "events": "int64", "stations": "int64"})

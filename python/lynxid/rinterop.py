@@ -21,8 +21,9 @@ import threading
 import numpy as np
 import pandas as pd
 
-__all__ = ["to_r_columns", "to_r", "matrix_to_r", "capture_history_to_r", "density_fit_to_r", "scr_data_to_r",
-           "call_recording_warnings", "from_r_columns", "RConsole", "redirect_streams", "restore_streams"]
+__all__ = ["to_r_columns", "to_r", "matrix_to_r", "capture_history_to_r", "capture_history_from_r",
+           "identification_to_r", "density_fit_to_r", "scr_data_to_r", "call_recording_warnings", "from_r_columns",
+           "RConsole", "redirect_streams", "restore_streams"]
 
 
 def to_r_columns(df: pd.DataFrame) -> dict:
@@ -116,19 +117,42 @@ def matrix_to_r(df: pd.DataFrame, kind: str) -> dict:
 
 
 def capture_history_to_r(ch) -> dict:
-    """Everything R's ``capture_history()`` shows of a :class:`~lynxid.capture.CaptureHistory`,
+    """Everything R's ``capture_history()`` keeps of a :class:`~lynxid.capture.CaptureHistory`,
     in one crossing (every separate call through reticulate costs time): the per-session
-    ``usage`` (days) and ``counts_by_occasion`` matrices, the tables and the settings."""
+    ``usage`` (days) and ``counts_by_occasion`` matrices, the tables (all of
+    :func:`lynxid.capture_tables.capture_tables`, so that R can rebuild the capture history
+    without this object: :func:`capture_history_from_r`), the summary, the settings and the
+    ``schema`` (:func:`lynxid.capture_tables.table_schema`)."""
+    from .capture_tables import TABLES, table_schema
     sessions = [str(s) for s in ch.sessions]
-    rec = ch.records
+    tables = {name: getattr(ch, name) for name in TABLES if getattr(ch, name) is not None}
     return {"sessions": sessions,
             "usage": [matrix_to_r(ch.usage_matrix(s), "num") for s in sessions],
             "counts_by_occasion": [matrix_to_r(ch.counts_by_occasion(s), "int") for s in sessions],
-            **to_r({"detections": ch.detections, "traps": ch.traps, "occasions": ch.occasions,
-                    "individuals": ch.individuals, "issues": ch.issues,
-                    "records_not_used": rec[rec.status != "used"], "summary": ch.summary(),
-                    "settings": ch.settings}),
-            "detector": ch.detector_type, "n_records": len(rec)}
+            **to_r({**tables, "summary": ch.summary(), "settings": ch.settings}),
+            "detector": ch.detector_type, "n_records": len(ch.records), "schema": table_schema(ch)}
+
+
+def capture_history_from_r(parts: dict):
+    """The :class:`~lynxid.capture.CaptureHistory` again from what R's object keeps: its
+    tables (pandas frames from R), ``usage`` (session -> frame, detectors in the first
+    column) and the ``schema`` that restores their types
+    (:func:`lynxid.capture_tables.from_tables`)."""
+    from .capture_tables import from_tables
+    p = dict(parts)
+    return from_tables(p.pop("detections"), p.pop("usage"), p.pop("traps"), p.pop("occasions"), p.pop("individuals"),
+                       p.pop("records"), p.pop("issues"), deployments=p.pop("deployments", None),
+                       media=p.pop("media", None), schema=p.pop("schema"))
+
+
+def identification_to_r(res) -> dict:
+    """What R's ``identify()`` and ``read_results()`` keep of an
+    :class:`~lynxid.results.IdentifyResult`, in one crossing: the detections (without the
+    JSON ``candidates`` column), the candidates as a long table
+    (:func:`lynxid.results.candidate_table`), the issues and the summary."""
+    det = res.detections
+    return to_r({"detections": det.drop(columns=["candidates"], errors="ignore"), "candidates": res.candidates,
+                 "issues": res.issues, "summary": res.summary})
 
 
 def density_fit_to_r(fit) -> dict:

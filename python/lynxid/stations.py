@@ -87,7 +87,7 @@ def read_stations(source, *, station_col: str = "Station", x_col: str = "utm_x",
                   setup_col: str = "Setup_date", retrieval_col: str = "Retrieval_date",
                   camera_col: str | None = None, session_col: str | None = None,
                   has_problems: bool | None = None, date_format: str | None = None,
-                  tz: str | None = None, covariate_cols=None) -> StationTable:
+                  tz: str | None = None, station_covariates=None) -> StationTable:
     """Read and validate a camtrapR-style station table (CSV, Parquet or DataFrame).
 
     Parameters mirror camtrapR's ``cameraOperation``: ``station_col`` (``stationCol``),
@@ -96,17 +96,17 @@ def read_stations(source, *, station_col: str = "Station", x_col: str = "utm_x",
     ``None`` = use ``ProblemN_from``/``ProblemN_to`` columns when present) and
     ``date_format`` (``dateFormat``: ``"%d/%m/%Y"``, ``"dmy"``, ``"ymd HMS"``, ...; ``None``
     infers it, and stops if the dates are ambiguous). ``x_col``/``y_col`` are ``Xcol``/``Ycol``:
-    coordinates in metres of a projected CRS. ``covariate_cols`` are kept as station
-    covariates (camtrapR ``stationCovariateCols``).
+    coordinates in metres of a projected CRS. ``station_covariates``: columns kept as
+    station covariates (camtrapR ``stationCovariateCols``).
     """
     if isinstance(source, StationTable):
         return source
     df, name = read_user_table(source, "station table")
     df = df.reset_index(drop=True)
-    covariate_cols = list(covariate_cols or [])
+    covariates = list(station_covariates or [])
     _check_columns(df, name, dict(station_col=station_col, x_col=x_col, y_col=y_col, setup_col=setup_col,
                                   retrieval_col=retrieval_col, camera_col=camera_col, session_col=session_col),
-                   covariate_cols)
+                   covariates)
     if len(df) == 0:
         raise ValueError(f"{name}: the station table has no rows")
     log = IssuesLog("row")
@@ -127,21 +127,21 @@ def read_stations(source, *, station_col: str = "Station", x_col: str = "utm_x",
                         "setup": setup.to_numpy(), "retrieval": retr.to_numpy(),
                         "setup_date_only": dates.date_only(setup_col).to_numpy(bool),
                         "retrieval_date_only": dates.date_only(retrieval_col).to_numpy(bool)})
-    for c in covariate_cols:
+    for c in covariates:
         dep[c] = df[c].to_numpy()
     _station_coordinates(dep, x_col, y_col, log)
     return StationTable(deployments=dep, problems=problems, issues=log.table(), has_cameras=bool(camera_col),
-                        has_sessions=bool(session_col), covariates=covariate_cols, source=name)
+                        has_sessions=bool(session_col), covariates=covariates, source=name)
 
 
 # --------------------------------------------------------------------------------------
 # the parts of read_stations
 # --------------------------------------------------------------------------------------
-def _check_columns(df: pd.DataFrame, name: str, named: dict, covariate_cols: list):
+def _check_columns(df: pd.DataFrame, name: str, named: dict, covariates: list):
     cols = list(df.columns)
     need = {k: v for k, v in named.items() if v or k not in ("camera_col", "session_col")}
     missing = [f"{k}={v!r}" for k, v in need.items() if v not in cols]
-    missing += [f"covariate {c!r}" for c in covariate_cols if c not in cols]
+    missing += [f"covariate {c!r}" for c in covariates if c not in cols]
     if missing:
         raise ValueError(f"{name}: column(s) not found: {', '.join(missing)}. The table has: "
                          f"{', '.join(map(str, cols))}. Name the columns with station_col=, x_col=, y_col=, "

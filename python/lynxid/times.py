@@ -25,7 +25,7 @@ from datetime import timedelta, timezone
 import pandas as pd
 
 __all__ = ["DAY_NS", "HOUR_NS", "TZ_SUFFIX", "zone", "offset_zone", "strptime_formats", "parse_datetimes",
-           "parse_record_times"]
+           "parse_record_times", "as_datetimes"]
 
 DAY_NS = 86_400_000_000_000
 HOUR_NS = 3_600_000_000_000
@@ -291,3 +291,16 @@ def parse_record_times(col: pd.Series, time_format: str | None, tz: str | None, 
         t = parse_datetimes(s, None, None, what=name)[0]
     t = t.astype("datetime64[ns]")
     return t, present & t.isna(), tz
+
+
+def as_datetimes(col: pd.Series) -> pd.Series:
+    """Date-times for display and ordering (identify's ``timestamp`` as a table read from a
+    file or from R gives it): as they are, or parsed from ISO 8601 text, unparseable ones
+    missing; text with several UTC offsets (e.g. across a change to summer time) becomes UTC
+    instants. Not for capture histories: :func:`parse_record_times` reads those."""
+    if pd.api.types.is_datetime64_any_dtype(col):
+        return col
+    try:
+        return pd.to_datetime(col, errors="coerce")
+    except ValueError:
+        return pd.to_datetime(col, errors="coerce", utc=True)

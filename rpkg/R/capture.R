@@ -59,7 +59,7 @@ station_options <- function(station_col, x_col, y_col, setup_col, retrieval_col,
   opts <- list(station_col = station_col %||% "Station", x_col = x_col, y_col = y_col,
                setup_col = setup_col, retrieval_col = retrieval_col, camera_col = camera_col,
                session_col = session_col, has_problems = has_problems, date_format = date_format,
-               covariate_cols = if (is.null(station_covariates)) NULL else as.list(station_covariates))
+               station_covariates = if (is.null(station_covariates)) NULL else as.list(station_covariates))
   opts
 }
 
@@ -128,7 +128,7 @@ camera_operation <- function(stations, station_col = "Station", x_col = "utm_x",
   st <- py_table_arg(stations, "stations", "local")
   opts <- station_options(station_col, x_col, y_col, setup_col, retrieval_col, camera_col, session_col,
                           has_problems, date_format, NULL)
-  opts$covariate_cols <- NULL
+  opts$station_covariates <- NULL
   res <- py_call(do.call(eff$camera_operation, c(list(st, by_camera = by_camera, all_cams_on = all_cams_on,
                                                       cameras_independent = cameras_independent,
                                                       occasion_start_time = occasion_start_time,
@@ -163,16 +163,31 @@ camera_operation <- function(stations, station_col = "Station", x_col = "utm_x",
 #'
 #' camtrapR's names: \code{occasion_length} = \code{occasionLength}, \code{day1} =
 #' \code{day1}, \code{occasion_start_time} = \code{occasionStartTime}, \code{output} =
-#' \code{output}, \code{buffer} = \code{buffer}, \code{max_days} = \code{maxNumberDays},
+#' \code{output}, \code{buffer_days} = \code{buffer}, \code{max_days} = \code{maxNumberDays},
 #' \code{species} = \code{species}, \code{tz} = \code{timeZone}, \code{time_format} =
 #' \code{recordDateTimeFormat}, \code{station_col} = \code{stationCol}, \code{individual_col}
 #' = \code{individualCol}, \code{time_col} = \code{recordDateTimeCol}, \code{species_col} =
 #' \code{speciesCol}, \code{x_col}/\code{y_col} = \code{Xcol}/\code{Ycol},
-#' \code{station_covariates} = \code{stationCovariateCols}, \code{min_delta} =
-#' \code{minDeltaTime}, \code{remove_duplicates} = \code{removeDuplicateRecords}.
+#' \code{station_covariates} = \code{stationCovariateCols}, \code{min_delta_minutes} =
+#' \code{minDeltaTime}, \code{remove_duplicates} = \code{removeDuplicateRecords}. The same
+#' names as lynxid's Python \code{capture_history()} and the command line's options
+#' (\code{--buffer-days}, \code{--min-delta-minutes}, \code{--station-covariates}).
 #'
-#' @param detections Detections: a data frame (e.g. from \code{identify()}) or the path of a
-#'   CSV / Parquet file. Columns are found by name (\code{station}/\code{Station},
+#' The capture history is turned into what each program reads by \code{\link{as_capthist}}
+#' (secr), \code{\link{as_oscr}}, \code{\link{as_nimble}} (nimble/JAGS),
+#' \code{\link{as_closed}} (Rcapture) and \code{\link{as_rmark}}, and written to files by
+#' \code{\link{write_capture_history}}. It keeps every table the Python side needs, so these
+#' work after \code{saveRDS()}/\code{readRDS()} or in a new R session too.
+#'
+#' @section Deprecated:
+#' \code{format =} (and \code{$data}) will be removed in the next release: use the converters.
+#' \code{format = "secr"} is \code{as_capthist(ch)}, \code{"oscr"} \code{as_oscr(ch)},
+#' \code{"array"} \code{as_nimble(ch, augment_to)}, \code{"closed"} \code{as_closed(ch)} and
+#' \code{"rmark"} \code{as_rmark(ch)}; meanwhile \code{format} still fills \code{$data},
+#' with a warning, and \code{ch$data} without it gives \code{as_capthist(ch)}, with a warning.
+#'
+#' @param detections Detections: the result of \code{\link{identify}}, a data frame or the
+#'   path of a CSV / Parquet file. Columns are found by name (\code{station}/\code{Station},
 #'   \code{timestamp}/\code{DateTimeOriginal}, \code{individual_id}/\code{Individual},
 #'   \code{camera}/\code{Camera}); \code{POSIXct} times keep their time zone.
 #' @param stations Station table (camtrapR's \code{CTtable}), data frame or file path.
@@ -180,15 +195,9 @@ camera_operation <- function(stations, station_col = "Station", x_col = "utm_x",
 #' @param day1 \code{"survey"}, \code{"station"} or a date \code{"YYYY-MM-DD"}.
 #' @param occasion_start_time Hour of day occasions begin.
 #' @param output \code{"binary"} (secr proximity detectors) or \code{"count"} (count detectors).
-#' @param format What \code{$data} holds: \code{"secr"} (a \code{capthist} when secr is
-#'   installed -- filled directly from the detections, with the traps, session and names
-#'   that \code{secr::make.capthist} gives; \code{options(lynxid.secr_builder =
-#'   "make.capthist")} has make.capthist build all of it, slower for long surveys -- else its
-#'   ingredients), \code{"oscr"} (\code{edf}, \code{tdf}, \code{y3d} for
-#'   \code{oSCR::data2oscr} / \code{make.scrFrame}), \code{"array"} (nimble/JAGS:
-#'   \code{y[i,j,k]}, \code{effort}, \code{X}, with data augmentation to \code{augment_to}),
-#'   \code{"closed"} (individual x occasion 0/1 matrix for Rcapture) or \code{"rmark"}
-#'   (data frame with \code{ch} and \code{freq}).
+#' @param format Deprecated (see the section): \code{NULL}, or one of \code{"secr"},
+#'   \code{"oscr"}, \code{"array"}, \code{"closed"}, \code{"rmark"} to fill \code{$data} with
+#'   that converter's result.
 #' @param species Use only this species (needs a species column).
 #' @param tz Survey time zone, e.g. \code{"Europe/Zurich"}: local days and occasions follow
 #'   it. \code{NULL}: the zone of \code{POSIXct} times, or of times with a UTC offset.
@@ -201,11 +210,13 @@ camera_operation <- function(stations, station_col = "Station", x_col = "utm_x",
 #' @param station_covariates Station covariate columns (become trap covariates).
 #' @param all_cams_on,cameras_independent Several cameras per station, as in
 #'   \code{\link{camera_operation}}.
-#' @param buffer Days after each station's setup day before its first occasion.
+#' @param buffer_days Days after each station's setup day before its first occasion
+#'   (camtrapR's \code{buffer}).
 #' @param max_days At most this many days per station.
 #' @param drop_empty_occasions Drop occasions without effort at any station.
-#' @param min_delta Minutes: keep only records this long after the last independent record
-#'   of the same individual at the station (0 = all records).
+#' @param min_delta_minutes Keep only records this many minutes after the last independent
+#'   record of the same individual at the station (camtrapR's \code{minDeltaTime}; 0 = all
+#'   records).
 #' @param delta_compared_to \code{"last_independent"} or \code{"last"} record.
 #' @param remove_duplicates Drop records of the same individual, station and time.
 #' @param unknown_stations \code{"error"} or \code{"exclude"} records at stations missing
@@ -218,17 +229,19 @@ camera_operation <- function(stations, station_col = "Station", x_col = "utm_x",
 #'   day left out, one occasion grid over all sessions from the survey's first setup day.
 #'   \code{"exact"}: lynxid's exact time line, occasions \code{[start, end)}, each session's
 #'   grid from its own first setup day.
-#' @param augment_to Data augmentation: number of rows M of \code{y} for \code{format = "array"};
-#'   \code{NULL} (default): \code{max(5 n, n + 1)} for the \code{n} individuals detected in
-#'   each session, the same M as the nimble files of \code{\link{write_capture_history}}.
-#' @return An object of class \code{lynxid_capture_history}: a list with \code{data} (the
-#'   chosen format), \code{format}, \code{detections} (session, individual, occasion,
-#'   detector, count), \code{usage} (per session a detector x occasion matrix of days of
-#'   effort), \code{traps}, \code{occasions}, \code{individuals}, \code{issues} (row, stage,
-#'   severity, reason), \code{records_not_used}, \code{summary}, \code{counts_by_occasion}
-#'   and \code{settings}. It has \code{print}, \code{summary} and \code{plot} methods.
-#' @seealso \code{\link{camera_operation}}, \code{\link{write_capture_history}},
-#'   \code{\link{plot.lynxid_capture_history}}
+#' @param augment_to Deprecated with \code{format = "array"}: see \code{\link{as_nimble}}.
+#' @return An object of class \code{lynxid_capture_history}: a list with \code{detections}
+#'   (session, individual, occasion, detector, count), \code{usage} (per session a detector x
+#'   occasion matrix of days of effort), \code{traps}, \code{occasions}, \code{individuals},
+#'   \code{records} (every input row: session, station, individual, time, occasion, status,
+#'   reason), \code{records_not_used} (those not used), \code{issues} (row, stage, severity,
+#'   reason), \code{deployments} (the cameras' working periods) and \code{media} (each
+#'   record's photo), \code{summary}, \code{counts_by_occasion}, \code{detector},
+#'   \code{sessions}, \code{settings}, \code{n_records} and \code{schema} (the Python types of
+#'   the tables, for rebuilding the Python side). It has \code{print}, \code{summary} and
+#'   \code{plot} methods.
+#' @seealso \code{\link{as_capthist}}, \code{\link{write_capture_history}},
+#'   \code{\link{camera_operation}}, \code{\link{plot.lynxid_capture_history}}
 #' @examples
 #' stations <- data.frame(Station = c("A", "B"), utm_x = c(500000, 502000),
 #'                        utm_y = c(5200000, 5200000),
@@ -242,29 +255,28 @@ camera_operation <- function(stations, station_col = "Station", x_col = "utm_x",
 #'   ch
 #'   summary(ch)
 #'   ch$usage[[1]]
-#'   closed <- capture_history(detections, stations, occasion_length = 5, format = "closed")
-#'   closed$data
+#'   as_closed(ch)
 #' }
 #' @export
 capture_history <- function(detections, stations, occasion_length = 1, day1 = "survey",
-                            occasion_start_time = 0, output = c("binary", "count"),
-                            format = c("secr", "oscr", "array", "closed", "rmark"),
+                            occasion_start_time = 0, output = c("binary", "count"), format = NULL,
                             species = NULL, tz = NULL, station_col = NULL, individual_col = NULL,
                             time_col = NULL, species_col = NULL, time_format = NULL,
                             x_col = "utm_x", y_col = "utm_y", setup_col = "Setup_date",
                             retrieval_col = "Retrieval_date", camera_col = NULL, session_col = NULL,
                             has_problems = NULL, date_format = NULL, station_covariates = NULL,
-                            all_cams_on = FALSE, cameras_independent = FALSE, buffer = 0,
-                            max_days = NULL, drop_empty_occasions = TRUE, min_delta = 0,
+                            all_cams_on = FALSE, cameras_independent = FALSE, buffer_days = 0,
+                            max_days = NULL, drop_empty_occasions = TRUE, min_delta_minutes = 0,
                             delta_compared_to = c("last_independent", "last"),
                             remove_duplicates = FALSE, unknown_stations = c("error", "exclude"),
                             strict = FALSE, augment_to = NULL, semantics = c("camtrapR", "exact")) {
   output <- match.arg(output)
   semantics <- match.arg(semantics)
-  format <- match.arg(format)
+  if (!is.null(format)) format <- match.arg(format, c("secr", "oscr", "array", "closed", "rmark"))
   delta_compared_to <- match.arg(delta_compared_to)
   unknown_stations <- match.arg(unknown_stations)
   cap <- py_lynxid("capture")
+  if (inherits(detections, "lynxid_identification")) detections <- detections$detections
   tcol <- find_time_col(detections, time_col)
   if (is.null(tz)) tz <- posix_zone(detections, tcol)
   det <- py_table_arg(detections, "detections", "offset")
@@ -272,10 +284,10 @@ capture_history <- function(detections, stations, occasion_length = 1, day1 = "s
   opts <- station_options(station_col, x_col, y_col, setup_col, retrieval_col, camera_col, session_col,
                           has_problems, date_format, station_covariates)
   args <- list(det, st, occasion_length = occasion_length, day1 = as.character(day1),
-               occasion_start_time = occasion_start_time, buffer_days = as.integer(buffer),
+               occasion_start_time = occasion_start_time, buffer_days = as.integer(buffer_days),
                max_days = max_days, output = output, drop_empty_occasions = drop_empty_occasions,
                all_cams_on = all_cams_on, cameras_independent = cameras_independent,
-               min_delta_minutes = min_delta, delta_compared_to = delta_compared_to,
+               min_delta_minutes = min_delta_minutes, delta_compared_to = delta_compared_to,
                remove_duplicates = remove_duplicates, species = species, tz = tz,
                time_format = time_format, station_col = station_col, time_col = tcol,
                individual_col = individual_col, species_col = species_col,
@@ -283,14 +295,22 @@ capture_history <- function(detections, stations, occasion_length = 1, day1 = "s
                semantics = semantics)
   ch <- py_call(do.call(cap$capture_history, args))
   x <- capture_history_from_py(ch)
-  x$format <- format
-  x$data <- format_data(ch, x, format, augment_to)
+  if (!is.null(format)) {                       # deprecated: one release more
+    new <- c(secr = "as_capthist(ch)", oscr = "as_oscr(ch)", array = "as_nimble(ch, augment_to)",
+             closed = "as_closed(ch)", rmark = "as_rmark(ch)")[[format]]
+    .Deprecated(msg = paste0("capture_history(format = \"", format, "\") is deprecated and will be removed: ",
+                             "build the capture history, then convert it with ", new))
+    x$data <- switch(format, secr = as_capthist(x), oscr = as_oscr(x), array = as_nimble(x, augment_to),
+                     closed = as_closed(x), rmark = as_rmark(x))
+    x$format <- format
+  }
   x
 }
 
 # The Python capture history as R objects. Everything crosses in one call
 # (lynxid.rinterop.capture_history_to_r): the usage and counts-by-occasion matrices as one
-# numeric vector each, the tables column by column.
+# numeric vector each, the tables column by column -- all the tables, so that the Python side
+# can be rebuilt from this object alone (py_capture_history()).
 capture_history_from_py <- function(ch) {
   parts <- reticulate::py_to_r(py_lynxid("rinterop")$capture_history_to_r(ch))
   sessions <- as.character(unlist(parts$sessions))
@@ -303,92 +323,74 @@ capture_history_from_py <- function(ch) {
   })
   cbo <- lapply(parts$counts_by_occasion, rebuild)
   names(usage) <- names(cbo) <- sessions
+  records <- rebuild(parts$records, tz)
+  not_used <- records[records$status != "used", , drop = FALSE]
+  rownames(not_used) <- NULL
   structure(list(
-    data = NULL, format = NULL,
     detections = rebuild(parts$detections),
     usage = usage,
     traps = rebuild(parts$traps, tz),
     occasions = rebuild(parts$occasions, tz),
     individuals = rebuild(parts$individuals),
+    records = records,
+    records_not_used = not_used,
     issues = rebuild(parts$issues),
-    records_not_used = rebuild(parts$records_not_used, tz),
+    deployments = if (is.null(parts$deployments)) NULL else rebuild(parts$deployments, tz),
+    media = if (is.null(parts$media)) NULL else rebuild(parts$media, tz),
     summary = rebuild(parts$summary),
     counts_by_occasion = cbo,
     detector = parts$detector,
     sessions = sessions,
     settings = settings,
-    n_records = parts$n_records
+    n_records = parts$n_records,
+    schema = parts$schema
   ), class = "lynxid_capture_history", py = ch)
 }
 
-format_data <- function(ch, x, format, augment_to) {
-  ex <- py_lynxid("export")
-  one <- function(l) if (length(l) == 1) l[[1]] else l
-  sess <- x$sessions
-  switch(format,
-    secr = {
-      covs <- as.character(unlist(reticulate::py_to_r(ex$trap_covariates(ch))))
-      secr_capthist(secr_ingredients(x, covs))
-    },
-    oscr = {
-      d <- from_py(ex$oscr_data(ch))
-      for (i in seq_along(d$y3d)) {
-        ids <- x$individuals$individual[x$individuals$session == sess[i]]
-        dimnames(d$y3d[[i]]) <- list(ids, rownames(x$usage[[i]]), colnames(x$usage[[i]]))
-        dimnames(d$trap_operation[[i]]) <- dimnames(d$effort[[i]]) <- dimnames(x$usage[[i]])
-      }
-      names(d$tdf) <- names(d$y3d) <- names(d$trap_operation) <- names(d$effort) <- sess
-      d$K <- stats::setNames(as.integer(unlist(d$K)), sess)
-      d$sessions <- NULL
-      d
-    },
-    array = {
-      d <- from_py(ex$array_data(ch, augment_to = if (is.null(augment_to)) NULL else as.integer(augment_to)))
-      d <- lapply(d, function(s) {
-        dets <- unlist(s$detectors)
-        occ <- unlist(s$occasions)
-        ids <- c(unlist(s$individuals), if (s$M > s$n) paste0("aug", seq_len(s$M - s$n)) else NULL)
-        y <- s$y
-        if (length(dim(y)) < 3) y <- array(y, dim = c(s$M, s$J, s$K))
-        dimnames(y) <- list(ids, dets, occ)
-        s$y <- y
-        s$y2d <- matrix(s$y2d, nrow = s$M, ncol = s$J, dimnames = list(ids, dets))
-        s$effort <- matrix(s$effort, nrow = s$J, ncol = s$K, dimnames = list(dets, occ))
-        s$operation <- matrix(s$operation, nrow = s$J, ncol = s$K, dimnames = list(dets, occ))
-        s$X <- matrix(s$X, nrow = s$J, ncol = 2, dimnames = list(dets, c("x", "y")))
-        s$K_j <- stats::setNames(as.integer(s$K_j), dets)
-        s$individuals <- unlist(s$individuals)
-        s$detectors <- dets
-        s$occasions <- occ
-        s
-      })
-      one(d)
-    },
-    closed = {
-      m <- from_py(ex$closed_matrix(ch))
-      per <- lapply(split(m, factor(m$session, levels = sess)), function(d) {
-        mm <- as.matrix(d[, grepl("^o[0-9]+$", names(d)), drop = FALSE])
-        storage.mode(mm) <- "integer"
-        rownames(mm) <- d$individual
-        mm
-      })
-      one(per)
-    },
-    rmark = {
-      r <- from_py(ex$rmark_table(ch))
-      r$ch <- as.character(r$ch)
-      r
-    })
+# The Python CaptureHistory of `x`: the one capture_history() made, while this R session has
+# it; else rebuilt from the tables `x` keeps (after saveRDS/readRDS or a restart of R).
+py_capture_history <- function(x) {
+  if (!inherits(x, "lynxid_capture_history")) {
+    stop("give a capture history from capture_history()", call. = FALSE)
+  }
+  py <- attr(x, "py")
+  if (!is.null(py) && !reticulate::py_is_null_xptr(py)) return(py)
+  if (is.null(x$schema)) {
+    stop("this capture history was made by an older lynxid and has no Python side: build it again with ",
+         "capture_history()", call. = FALSE)
+  }
+  tables <- c("detections", "traps", "occasions", "individuals", "records", "issues", "deployments", "media")
+  parts <- lapply(stats::setNames(tables, tables), function(k) if (!is.null(x[[k]])) capture_table_to_py(x[[k]]))
+  parts <- parts[!vapply(parts, is.null, TRUE)]
+  parts$usage <- lapply(x$usage, function(m) {           # a named list: a dict session -> frame
+    capture_table_to_py(data.frame(detector = rownames(m), m, check.names = FALSE, stringsAsFactors = FALSE))
+  })
+  parts$schema <- x$schema
+  py_call(py_lynxid("rinterop")$capture_history_from_r(parts))
 }
 
-# secr_ingredients() and secr_capthist(): see secr.R.
+# A table of the capture history for Python: date-times as their wall clock with the UTC
+# offset (the Python side restores its own types from the schema).
+capture_table_to_py <- function(df) {
+  df <- as.data.frame(df, stringsAsFactors = FALSE)
+  for (nm in names(df)) {
+    v <- df[[nm]]
+    if (inherits(v, "POSIXt")) {
+      tz <- attr(as.POSIXct(v), "tzone")
+      df[[nm]] <- ifelse(is.na(v), NA_character_,
+                         format(v, "%Y-%m-%dT%H:%M:%S%z", tz = if (is.null(tz)) "" else tz[1]))
+    }
+  }
+  r_to_pandas(df)
+}
 
 #' Write a capture history to files
 #'
 #' Writes the formats read by secr (\code{capt.txt}, \code{traps.txt} and
 #' \code{read_secr.R}), oSCR, nimble/JAGS, Rcapture, RMark and Camtrap DP, plus
 #' \code{summary.json}, \code{usage.csv} and \code{issues.csv}; the same files as the
-#' command line \code{lynxid capture-history}.
+#' command line \code{lynxid capture-history}. Works from the R object alone: after
+#' \code{saveRDS()}/\code{readRDS()} or in a new R session as well.
 #'
 #' secr's \code{read.traps} cannot read trap covariate values with blanks, \code{/},
 #' \code{#} or quotes (it splits the covariates at white space after removing the quotes),
@@ -396,13 +398,12 @@ format_data <- function(ch, x, format, augment_to) {
 #' (\code{"forest edge"} as \code{forest_edge}); \code{trap_covariates.csv} holds the exact
 #' values, and \code{read_secr.R} puts them back into the capthist after reading.
 #'
-#' @param x A \code{lynxid_capture_history} from \code{\link{capture_history}} (in the same
-#'   R session).
+#' @param x A \code{lynxid_capture_history} from \code{\link{capture_history}}.
 #' @param out Output folder.
 #' @param formats Any of \code{"secr"}, \code{"oscr"}, \code{"nimble"}, \code{"closed"},
 #'   \code{"rmark"}, \code{"camtrapdp"}, or \code{"all"}.
 #' @param augment_to nimble/JAGS data augmentation (M); \code{NULL} (default):
-#'   \code{max(5 n, n + 1)} per session, as \code{capture_history(format = "array")}.
+#'   \code{max(5 n, n + 1)} per session, as \code{\link{as_nimble}}.
 #' @param crs Camtrap DP: the UTM zone of the coordinates, e.g. \code{"EPSG:32632"}.
 #' @param scientific_name Camtrap DP: e.g. \code{"Lynx lynx"}.
 #' @return The paths written, invisibly (a list by format).
@@ -410,15 +411,14 @@ format_data <- function(ch, x, format, augment_to) {
 #' \dontrun{
 #' ch <- capture_history("detections.csv", "stations.csv", occasion_length = 5)
 #' write_capture_history(ch, "ch", formats = c("secr", "oscr"))
+#' saveRDS(ch, "ch.rds")
+#' # later, in another R session:
+#' write_capture_history(readRDS("ch.rds"), "ch", formats = "nimble")
 #' }
 #' @export
 write_capture_history <- function(x, out, formats = "secr", augment_to = NULL, crs = NULL,
                                   scientific_name = NULL) {
-  py <- attr(x, "py")
-  if (is.null(py) || reticulate::py_is_null_xptr(py)) {
-    stop("this capture history no longer has its Python side (saved and reloaded, or R restarted?); ",
-         "build it again with capture_history()", call. = FALSE)
-  }
+  py <- py_capture_history(x)
   ex <- py_lynxid("export")
   res <- py_call(ex$write_formats(py, normalizePath(out, mustWork = FALSE), as.list(formats),
                                   augment_to = if (is.null(augment_to)) NULL else as.integer(augment_to),
@@ -426,4 +426,5 @@ write_capture_history <- function(x, out, formats = "secr", augment_to = NULL, c
   invisible(reticulate::py_to_r(res))
 }
 
-# print, summary and plot methods: see capture_methods.R.
+# The converters (as_capthist(), as_oscr(), as_nimble(), as_closed(), as_rmark()): see
+# capture_formats.R; print, summary and plot methods: capture_methods.R.

@@ -3,7 +3,7 @@
 
 #' @export
 print.lynxid_capture_history <- function(x, ...) {
-  cat("lynxid capture history (", x$detector, " detectors; format \"", x$format, "\")\n", sep = "")
+  cat("lynxid capture history (", x$detector, " detectors)\n", sep = "")
   s <- x$summary
   for (i in seq_len(nrow(s))) {
     cat(sprintf("  session %s: %d individuals, %d detections, %d occasions x %d stations (%d used), %s trap-days\n",
@@ -16,9 +16,7 @@ print.lynxid_capture_history <- function(x, ...) {
   if (nu) {
     cat(sprintf("  %d of %d records not used: see $issues and $records_not_used\n", nu, x$n_records))
   }
-  if (inherits(x$data, "lynxid_secr_data")) {
-    cat("  (install the secr package for a capthist object; $data holds its ingredients)\n")
-  }
+  cat("  as_capthist(), as_oscr(), as_nimble(), as_closed(), as_rmark() convert it; write_capture_history() writes it\n")
   invisible(x)
 }
 
@@ -83,16 +81,11 @@ plot.lynxid_capture_history <- function(x, type = c("stations", "effort", "indiv
   type <- match.arg(type)
   s <- if (is.null(session)) x$sessions[1] else as.character(session)
   if (!s %in% x$sessions) stop("no session ", s, "; sessions are ", paste(x$sessions, collapse = ", "), call. = FALSE)
-  det <- x$detections[x$detections$session == s, , drop = FALSE]
   ggplot2 <- asNamespace("ggplot2")
+  pl <- py_lynxid("plots")
   if (type == "stations") {
-    tr <- x$traps[x$traps$session == s, , drop = FALSE]
-    used <- rowSums(x$usage[[s]]) > 0
-    n_det <- tapply(det$count, factor(det$detector, levels = tr$detector), sum)
-    n_ind <- tapply(det$individual, factor(det$detector, levels = tr$detector), function(v) length(unique(v)))
-    tr$detections <- ifelse(is.na(n_det), 0, n_det)
-    tr$individuals <- ifelse(is.na(n_ind), 0, n_ind)
-    tr$status <- ifelse(used[tr$detector], "operated", "no effort")
+    tr <- from_py(py_call(pl$capture_station_data(py_capture_history(x), s)))
+    tr$status <- ifelse(tr$operated, "operated", "no effort")
     ggplot2$ggplot(tr, ggplot2$aes(x = .data$x, y = .data$y)) +
       ggplot2$geom_point(ggplot2$aes(size = .data$detections, colour = .data$individuals, shape = .data$status)) +
       ggplot2$geom_text(ggplot2$aes(label = .data$detector), vjust = -1.2, size = 3) +
@@ -105,12 +98,10 @@ plot.lynxid_capture_history <- function(x, type = c("stations", "effort", "indiv
   } else if (type == "effort") {
     effort_tile_plot(x$usage[[s]], xlab = "occasion", title = paste0("Effort (days), session ", s))   # plots.R
   } else {
-    if (!nrow(det)) stop("no detections in session ", s, call. = FALSE)
-    agg <- stats::aggregate(count ~ individual, data = det, FUN = sum)
-    ns <- stats::aggregate(detector ~ individual, data = det, FUN = function(v) length(unique(v)))
-    agg$stations <- ns$detector[match(agg$individual, ns$individual)]
-    agg$individual <- factor(agg$individual, levels = agg$individual[order(agg$count)])
-    ggplot2$ggplot(agg, ggplot2$aes(x = .data$individual, y = .data$count, fill = .data$stations)) +
+    agg <- from_py(py_call(pl$capture_individual_data(py_capture_history(x), s)))
+    if (!nrow(agg)) stop("no detections in session ", s, call. = FALSE)
+    agg$individual <- factor(agg$individual, levels = agg$individual)      # fewest detections first
+    ggplot2$ggplot(agg, ggplot2$aes(x = .data$individual, y = .data$detections, fill = .data$stations)) +
       ggplot2$geom_col() +
       ggplot2$coord_flip() + ggplot2$theme_minimal() +
       ggplot2$labs(x = NULL, y = "detections", fill = "stations", title = paste0("Detections per individual, session ", s))

@@ -89,10 +89,12 @@ r_zone <- function(tz, py_tz = NULL, offset_minutes = NULL) {
   "UTC"
 }
 
-# A data frame as the user gets it: a tibble when tibble is installed, else a data.frame.
+# A data frame as the user gets it: a plain data.frame (whatever else is installed), row names
+# 1..n.
 as_user_frame <- function(df) {
+  df <- as.data.frame(df, stringsAsFactors = FALSE)
   rownames(df) <- NULL
-  if (requireNamespace("tibble", quietly = TRUE)) tibble::as_tibble(df) else df
+  df
 }
 
 # A Python path (or string) as R text.

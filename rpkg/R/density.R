@@ -28,7 +28,7 @@
 #' \% predicted bias) finds it too small; \code{engine = "secr"} then uses that same mask.
 #'
 #' @param ch The capture history: a \code{lynxid_capture_history} from
-#'   \code{\link{capture_history}} (any \code{format}), or secr-style tables as
+#'   \code{\link{capture_history}} (also after saveRDS/readRDS), or secr-style tables as
 #'   \code{list(traps = , captures = )}: \code{traps} with \code{trapID, x, y} and optionally
 #'   \code{usage_1..usage_K} and \code{session}; \code{captures} with \code{ID, occasion,
 #'   trapID} and optionally \code{session} and \code{count} (data frames or CSV paths).
@@ -127,15 +127,7 @@ density_data <- function(ch, detector, occasions) {
        "list(traps = , captures = ) (data frames or CSV paths)", call. = FALSE)
 }
 
-# The Python side of a capture history, or an error that says how to get it back.
-py_capture_history <- function(x) {
-  py <- attr(x, "py")
-  if (is.null(py) || reticulate::py_is_null_xptr(py)) {
-    stop("this capture history no longer has its Python side (saved and reloaded, or R restarted?); ",
-         "build it again with capture_history()", call. = FALSE)
-  }
-  py
-}
+# py_capture_history(): see capture.R (the live Python object, or rebuilt from the R tables).
 
 # A secr-style table for Python: IDs (every column but the numeric ones named in `keep`, a
 # regular expression each) as text, so "1" and 1 are the same animal or detector.

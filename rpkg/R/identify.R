@@ -179,7 +179,7 @@ print.lynxid_catalogue <- function(x, ...) {
 #' Images are read from camtrapR's folder layouts (\code{station/image},
 #' \code{station/camera/image}, or renamed \code{Station__YYYY-MM-DD__HH-MM-SS(n).JPG}); the
 #' time from EXIF \code{DateTimeOriginal}. Photos that cannot be used (empty, truncated, not
-#' an image, no boxes) are listed in \code{attr(x, "issues")} with the reason; a photo
+#' an image, no boxes) are listed in \code{x$issues} with the reason; a photo
 #' without a time is identified but cannot enter a capture history. With \code{out}, the
 #' results are written there too (\code{detections.csv}, \code{detections.parquet},
 #' \code{issues.csv}, \code{summary.json}) and features are cached, so a rerun (e.g. after a
@@ -207,36 +207,46 @@ print.lynxid_catalogue <- function(x, ...) {
 #' @param review_below Flag detections whose probability is below this for review.
 #' @param decisions A reviewer's decisions (a data frame from \code{\link{read_decisions}} or
 #'   a CSV path); \code{NULL} uses \code{out/decisions.csv} when it exists, \code{FALSE} none.
-#' @param cache Feature cache folder (default \code{out/cache}).
+#' @param cache_dir Feature cache folder (default \code{out/cache}).
 #' @param progress Show progress bars in the console.
 #' @param quiet Do not print the one-line summary.
-#' @return A data frame (a tibble when the tibble package is installed), one row per
-#'   detection, with columns
+#' @return A \code{lynxid_identification}: a list with
 #'   \describe{
-#'     \item{detection_id}{\code{"<file>#<box>"}: stable across reruns (decisions refer to it).}
-#'     \item{file, path}{Image path relative to \code{images}, and absolute.}
-#'     \item{station, camera}{From the folder or file name.}
-#'     \item{timestamp}{\code{POSIXct} in the cameras' time zone (\code{NA} without EXIF time).}
-#'     \item{bbox_x, bbox_y, bbox_w, bbox_h}{The box, MegaDetector's normalised [x, y, width, height].}
-#'     \item{det_conf}{MegaDetector's confidence.}
-#'     \item{flank}{\code{"left"}/\code{"right"} when known.}
-#'     \item{event_id}{The event (photos of one passage at one station).}
-#'     \item{individual_id}{The identity: a catalogue ID, a provisional \code{NEW-...} ID, or
-#'       \code{NA} when a reviewer rejected the detection.}
-#'     \item{probability}{Probability that the decision (the named individual, or new) is right, calibrated on the catalogue's own decisions (1 for a reviewer's reassignment).}
-#'     \item{p_new}{Probability that the animal is not in the catalogue.}
-#'     \item{is_new}{Not in the catalogue.}
-#'     \item{candidates}{JSON list of the top catalogue candidates with probabilities; see
-#'       \code{\link{candidate_table}}.}
-#'     \item{needs_review}{Flagged for review (probability below \code{review_below}, not reviewed).}
-#'     \item{decision}{\code{"known"}, \code{"new"} (the machine's call) or \code{"confirmed"},
-#'       \code{"reviewed"} (reassigned or declared new), \code{"rejected"} (a reviewer's).}
-#'     \item{machine_individual_id}{The machine's call, kept when a reviewer changed it.}
-#'     \item{reviewed_by}{The reviewer, \code{NA} when not reviewed.}
+#'     \item{detections}{A data frame, one row per detection:
+#'       \describe{
+#'         \item{detection_id}{\code{"<file>#<box>"}: stable across reruns (decisions refer to it).}
+#'         \item{file, path}{Image path relative to \code{images}, and absolute.}
+#'         \item{station, camera}{From the folder or file name.}
+#'         \item{timestamp}{\code{POSIXct} in the cameras' time zone (\code{NA} without EXIF time).}
+#'         \item{bbox_x, bbox_y, bbox_w, bbox_h}{The box, MegaDetector's normalised [x, y, width, height].}
+#'         \item{det_conf}{MegaDetector's confidence.}
+#'         \item{flank}{\code{"left"}/\code{"right"} when known.}
+#'         \item{event_id}{The event (photos of one passage at one station).}
+#'         \item{individual_id}{The identity: a catalogue ID, a provisional \code{NEW-...} ID, or
+#'           \code{NA} when a reviewer rejected the detection.}
+#'         \item{probability}{Probability that the decision (the named individual, or new) is right, calibrated on the catalogue's own decisions (1 for a reviewer's reassignment).}
+#'         \item{p_new}{Probability that the animal is not in the catalogue.}
+#'         \item{is_new}{Not in the catalogue.}
+#'         \item{needs_review}{Flagged for review (probability below \code{review_below}, not reviewed).}
+#'         \item{decision}{\code{"known"}, \code{"new"} (the machine's call) or \code{"confirmed"},
+#'           \code{"reviewed"} (reassigned or declared new), \code{"rejected"} (a reviewer's).}
+#'         \item{machine_individual_id}{The machine's call, kept when a reviewer changed it.}
+#'         \item{reviewed_by}{The reviewer, \code{NA} when not reviewed.}
+#'       }}
+#'     \item{candidates}{The top catalogue candidates of each detection, one row per candidate
+#'       (see \code{\link{candidate_table}}).}
+#'     \item{summary}{Counts (images read, detections, events, individuals, flagged for review, ...).}
+#'     \item{issues}{Files not used or questionable: a data frame with \code{file}, \code{stage},
+#'       \code{severity}, \code{reason}.}
+#'     \item{out}{The output folder, or \code{NULL}.}
+#'     \item{catalogue}{The catalogue folder.}
 #'   }
-#'   Attributes: \code{"issues"} (a data frame: \code{file}, \code{stage}, \code{severity},
-#'   \code{reason}), \code{"summary"} (counts) and \code{"out"}.
-#' @seealso \code{\link{review_report}}, \code{\link{capture_history}}, \code{\link{plot_scores}}
+#'   It has \code{print}, \code{summary} and \code{plot} methods;
+#'   \code{as.data.frame(x)} (and \code{tibble::as_tibble(x)}) give the detections.
+#'   \code{\link{capture_history}}, \code{\link{review_report}}, the plots and
+#'   \code{\link{survey_accuracy}} take it as it is.
+#' @seealso \code{\link{print.lynxid_identification}}, \code{\link{review_report}},
+#'   \code{\link{capture_history}}, \code{\link{plot_scores}}
 #' @examples
 #' \donttest{
 #' if (lynxid_available()) {
@@ -244,15 +254,17 @@ print.lynxid_catalogue <- function(x, ...) {
 #'                          max_detections = 4, progress = FALSE)
 #'   cat <- build_catalogue(tempfile("catalogue"), sim$catalogue_images,
 #'                          megadetector = sim$catalogue_megadetector)
-#'   det <- identify(sim$images, cat, megadetector = sim$megadetector, out = tempfile("results"))
-#'   det[, c("file", "timestamp", "individual_id", "probability", "is_new")]
-#'   attr(det, "issues")
+#'   res <- identify(sim$images, cat, megadetector = sim$megadetector, out = tempfile("results"))
+#'   res
+#'   res$detections[, c("file", "timestamp", "individual_id", "probability", "is_new")]
+#'   res$issues
+#'   head(res$candidates)
 #' }
 #' }
 #' @export
 identify <- function(images, catalogue, megadetector = NULL, out = NULL, tz = NULL, threshold = 0.2,
                      station_from = c("auto", "folder", "filename"), event_gap = 20, review_below = 0.9,
-                     decisions = NULL, cache = NULL, progress = interactive(), quiet = FALSE) {
+                     decisions = NULL, cache_dir = NULL, progress = interactive(), quiet = FALSE) {
   station_from <- match.arg(station_from)
   idm <- py_lynxid("identification")
   images <- existing_path(images, "images folder")
@@ -263,39 +275,10 @@ identify <- function(images, catalogue, megadetector = NULL, out = NULL, tz = NU
   if (is.null(dec) && !is.null(out)) dec <- py_lynxid("decisions")$find_decisions(out)
   res <- py_call(idm$identify(images, root, megadetector = md, out = out, tz = tz, threshold = threshold,
                               station_from = station_from, event_gap = event_gap,
-                              cache_dir = if (is.null(cache)) NULL else normalizePath(cache, mustWork = FALSE),
+                              cache_dir = if (is.null(cache_dir)) NULL else normalizePath(cache_dir, mustWork = FALSE),
                               review_below = review_below, progress = progress, decisions = dec))
-  x <- detections_from_py(res$detections)
-  s <- from_py(res$summary)
-  attr(x, "issues") <- as_user_frame(from_py(res$issues))
-  attr(x, "summary") <- s
-  attr(x, "out") <- out
-  if (!quiet) message(format_identify_summary(s))
-  x
-}
-
-#' Read identification results written by identify()
-#'
-#' Reads the \code{out} folder of \code{\link{identify}} (or of the command line's
-#' \code{lynxid identify}) back into R, with the same columns and types.
-#'
-#' @param results The folder.
-#' @return The detections as returned by \code{\link{identify}}, with the attributes
-#'   \code{"issues"}, \code{"summary"} and \code{"out"}.
-#' @examples
-#' \dontrun{
-#' det <- read_results("results")
-#' }
-#' @export
-read_results <- function(results) {
-  st <- py_lynxid("storage")
-  dir <- results_dir(results)
-  x <- detections_from_py(py_call(st$read_table(file.path(dir, "detections.parquet"))))
-  iss <- file.path(dir, "issues.csv")
-  attr(x, "issues") <- if (file.exists(iss)) as_user_frame(from_py(py_call(st$read_table(iss)))) else NULL
-  sj <- file.path(dir, "summary.json")
-  attr(x, "summary") <- if (file.exists(sj)) from_py(py_call(st$read_json(sj))) else NULL
-  attr(x, "out") <- dir
+  x <- identification_from_py(res, out, root)
+  if (!quiet) message(format_identify_summary(x$summary))
   x
 }
 
@@ -305,54 +288,8 @@ decisions_arg <- function(decisions) {
   existing_path(decisions, "decisions file")
 }
 
-detections_from_py <- function(pdf) {
-  x <- from_py(pdf)
-  as_user_frame(x)
-}
-
-format_identify_summary <- function(s) {
-  rv <- s$review
-  md <- s$megadetector
-  paste0(s$images_read, " images read (", s$files_with_issues, " unusable: see attr(x, \"issues\")), ",
-         s$detections, " detections in ", s$events, " events; ", s$individuals, " individuals: ",
-         s$known_individuals, " known, ", s$new_individuals, " new; ", s$needs_review,
-         " detections flagged for review",
-         if (!is.null(rv) && isTRUE(rv$decisions > 0)) paste0("; reviewer decisions applied to ", rv$applied,
-                                                              " detections") else "",
-         if (isTRUE(md$images_without_entry > 0)) paste0("; ", md$images_without_entry, " of ", md$images,
-                                                         " images have no entry in the MegaDetector file ",
-                                                         md$file, ", so no detections (see attr(x, \"issues\"))")
-         else "")
-}
-
-#' The candidates of each detection, one row per candidate
-#'
-#' @param x Detections from \code{\link{identify}}.
-#' @return A data frame with \code{detection_id}, \code{event_id}, \code{rank},
-#'   \code{individual} and \code{probability}: the top catalogue candidates the machine
-#'   weighed for each detection.
-#' @examples
-#' x <- data.frame(detection_id = c("a#0", "b#0"), event_id = c("EV1", "EV2"),
-#'                 candidates = c('[{"individual": "L01", "probability": 0.91}, {"individual": "L02", "probability": 0.03}]',
-#'                                "[]"))
-#' candidate_table(x)
-#' @export
-candidate_table <- function(x) {
-  miss <- setdiff(c("detection_id", "candidates"), names(x))
-  if (length(miss)) stop("x lacks the column(s) ", paste(miss, collapse = ", "), ": give identify()'s result", call. = FALSE)
-  re <- "\\{\"individual\": \"((?:[^\"\\\\]|\\\\.)*)\", \"probability\": ([-0-9.eE]+)\\}"
-  parts <- lapply(seq_len(nrow(x)), function(i) {
-    m <- regmatches(x$candidates[i], gregexpr(re, x$candidates[i], perl = TRUE))[[1]]
-    if (!length(m)) return(NULL)
-    data.frame(detection_id = x$detection_id[i], event_id = if ("event_id" %in% names(x)) x$event_id[i] else NA,
-               rank = seq_along(m), individual = sub(re, "\\1", m, perl = TRUE),
-               probability = as.numeric(sub(re, "\\2", m, perl = TRUE)), stringsAsFactors = FALSE)
-  })
-  out <- do.call(rbind, parts)
-  if (is.null(out)) out <- data.frame(detection_id = character(), event_id = character(), rank = integer(),
-                                      individual = character(), probability = numeric())
-  as_user_frame(out)
-}
+# read_results(), candidate_table(), format_identify_summary() and the methods of
+# lynxid_identification: see identification.R.
 
 # ---- the simulator and the demo -------------------------------------------------------
 
@@ -438,22 +375,24 @@ print.lynxid_survey <- function(x, ...) {
 #'
 #' Compares \code{\link{identify}}'s calls with the simulator's truth.
 #'
-#' @param detections Detections from \code{\link{identify}} on a simulated survey.
+#' @param detections The result of \code{\link{identify}} (or \code{\link{read_results}}) on a
+#'   simulated survey, or its detections table.
 #' @param survey The \code{lynxid_survey} from \code{\link{simulate_survey}}.
 #' @return A list: \code{accuracy} (detections given the right identity, provisional IDs
 #'   matched one-to-one to true new individuals), \code{known_accuracy}, \code{new_recall}
 #'   (new animals called new), \code{new_purity}, \code{ari} (adjusted Rand index) and counts.
 #' @examples
 #' \dontrun{
-#' survey_accuracy(det, sim)
+#' survey_accuracy(res, sim)
 #' }
 #' @export
 survey_accuracy <- function(detections, survey) {
   ev <- py_lynxid("evaluate")
   st <- py_lynxid("storage")
   if (!inherits(survey, "lynxid_survey")) stop("survey must come from simulate_survey()", call. = FALSE)
-  cols <- intersect(c("detection_id", "file", "event_id", "individual_id", "is_new", "decision"), names(detections))
-  d <- as.data.frame(detections)[, cols, drop = FALSE]
+  d <- detections_table(detections)
+  cols <- intersect(c("detection_id", "file", "event_id", "individual_id", "is_new", "decision"), names(d))
+  d <- d[, cols, drop = FALSE]
   from_py(py_call(ev$survey_accuracy(r_to_pandas(d), st$read_table(survey$truth$images))))
 }
 
@@ -474,25 +413,25 @@ survey_accuracy <- function(detections, survey) {
 #' @param quiet No progress bars or step messages (the summary is still printed).
 #' @param ... Passed to the Python \code{run_demo}: \code{n_individuals}, \code{n_known},
 #'   \code{n_days}, \code{seed}, \code{occasion_length}.
-#' @return The identified detections (as from \code{\link{identify}}), invisibly, with the
-#'   demo's summary as \code{attr(x, "summary")}.
+#' @return The identification (a \code{lynxid_identification}, as from \code{\link{identify}}),
+#'   invisibly, with the demo's summary (accuracy, capture history, density) as \code{$demo}.
 #' @examples
 #' \donttest{
 #' if (lynxid_available()) {
-#'   det <- run_demo(tempfile("demo"), quiet = TRUE, n_individuals = 4, n_known = 3, n_days = 8)
-#'   table(det$individual_id)
+#'   res <- run_demo(tempfile("demo"), quiet = TRUE, n_individuals = 4, n_known = 3, n_days = 8)
+#'   table(res$detections$individual_id)
+#'   res$demo$accuracy$accuracy
 #' }
 #' }
 #' @export
 run_demo <- function(out = "lynxid-demo", quiet = FALSE, ...) {
   dm <- py_lynxid("demo")
-  st <- py_lynxid("storage")
   args <- list(...)
   for (k in intersect(names(args), c("n_individuals", "n_known", "n_days", "seed"))) args[[k]] <- as.integer(args[[k]])
   out <- normalizePath(out, mustWork = FALSE)
   s <- py_call(do.call(dm$run_demo, c(list(out, progress = !quiet, quiet = quiet), args)))
   if (quiet) cat(reticulate::py_to_r(dm$format_summary(s)), "\n", sep = "")
-  det <- read_results(file.path(out, "identified"))
-  attr(det, "summary") <- from_py(s)
-  invisible(det)
+  res <- read_results(file.path(out, "identified"))
+  res$demo <- from_py(s)
+  invisible(res)
 }

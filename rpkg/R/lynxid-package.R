@@ -3,7 +3,8 @@
 #' From folders of camera-trap photos to capture histories: \code{\link{build_catalogue}} of
 #' the individuals you know, \code{\link{identify}} the animals in a season's photos,
 #' \code{\link{review_report}} for the uncertain matches, then \code{\link{camera_operation}}
-#' and \code{\link{capture_history}} for secr, oSCR, nimble/JAGS, Rcapture and RMark.
+#' and \code{\link{capture_history}}, converted for secr, oSCR, nimble/JAGS, Rcapture and RMark by
+#' \code{\link{as_capthist}} and its siblings or written to files by \code{\link{write_capture_history}}.
 #' \code{\link{run_demo}} runs it all on a simulated survey; \code{vignette("lynxid")} walks
 #' through a season. The image analysis runs in Python (see \code{\link{install_lynxid}}).
 #'

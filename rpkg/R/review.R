@@ -17,7 +17,8 @@
 #' rerunning \code{\link{identify}} with the same \code{out} applies them (quickly: features
 #' are cached). The decisions file keeps every decision made; a rerun never loses them.
 #'
-#' @param results The \code{out} folder of \code{\link{identify}}, or its result.
+#' @param results The \code{out} folder of \code{\link{identify}}, or its result (a
+#'   \code{lynxid_identification} written to a folder).
 #' @param catalogue The catalogue used for identification (folder or \code{lynxid_catalogue}).
 #' @param file The HTML file to write (default \code{results/review.html}).
 #' @param which \code{"uncertain"} (flagged for review or new; default), \code{"new"} or
@@ -29,11 +30,11 @@
 #' @seealso \code{\link{save_decisions}}, \code{\link{read_decisions}}, \code{\link{add_reviewed}}
 #' @examples
 #' \dontrun{
-#' det <- identify("survey", "catalogue", out = "results")
-#' review_report("results", "catalogue")
+#' res <- identify("survey", "catalogue", out = "results")
+#' review_report(res, "catalogue")
 #' # ... review, download decisions.csv, then:
 #' save_decisions("~/Downloads/decisions.csv", "results")
-#' det <- identify("survey", "catalogue", out = "results")   # decisions applied
+#' res <- identify("survey", "catalogue", out = "results")   # decisions applied
 #' }
 #' @export
 review_report <- function(results, catalogue, file = NULL, which = c("uncertain", "new", "all"),
@@ -52,10 +53,13 @@ review_report <- function(results, catalogue, file = NULL, which = c("uncertain"
 }
 
 results_dir <- function(results) {
-  if (is.data.frame(results)) {
-    out <- attr(results, "out")
-    if (is.null(out)) stop("these detections were not written to a folder: run identify() with out = ...", call. = FALSE)
-    results <- out
+  if (inherits(results, "lynxid_identification")) {
+    if (is.null(results$out)) {
+      stop("this identification was not written to a folder: run identify() with out = ...", call. = FALSE)
+    }
+    results <- results$out
+  } else if (is.data.frame(results)) {
+    stop("give the out folder of identify() or its result, not a table of detections", call. = FALSE)
   }
   dir <- existing_path(results, "identify results folder", "run identify() with out = ...")
   if (!file.exists(file.path(dir, "detections.parquet"))) {
@@ -139,15 +143,17 @@ save_decisions <- function(decisions, results) {
 #' individual, \code{reject} removes the individual so that capture histories leave the
 #' detection out, reported).
 #'
-#' @param x Detections from \code{\link{identify}}.
+#' @param x The result of \code{\link{identify}} (or its detections table).
 #' @param decisions Decisions: file, results folder or data frame (see \code{\link{read_decisions}}).
 #' @param catalogue The catalogue (to know which IDs are known individuals).
-#' @return \code{x} with \code{individual_id}, \code{probability}, \code{p_new},
-#'   \code{is_new}, \code{needs_review}, \code{decision}, \code{machine_individual_id} and
-#'   \code{reviewed_by} updated; decisions that match no detection are reported in a warning.
+#' @return \code{x} with the detections' \code{individual_id}, \code{probability},
+#'   \code{p_new}, \code{is_new}, \code{needs_review}, \code{decision},
+#'   \code{machine_individual_id} and \code{reviewed_by} updated (and, for an identification,
+#'   \code{$summary$review}: the decisions applied); decisions that match no detection are
+#'   reported in a warning.
 #' @examples
 #' \dontrun{
-#' det2 <- apply_decisions(det, "results", "catalogue")
+#' res2 <- apply_decisions(res, "results", "catalogue")
 #' }
 #' @export
 apply_decisions <- function(x, decisions, catalogue) {
@@ -158,13 +164,20 @@ apply_decisions <- function(x, decisions, catalogue) {
     p <- existing_path(decisions, "decisions file")
     if (dir.exists(p)) existing_path(file.path(p, "decisions.csv"), "decisions file") else p
   }
+  det <- detections_table(x, "x")
   cols <- c("detection_id", "file", "individual_id", "probability", "p_new", "is_new", "needs_review", "decision")
-  miss <- setdiff(cols, names(x))
+  miss <- setdiff(cols, names(det))
   if (length(miss)) stop("x lacks the column(s) ", paste(miss, collapse = ", "), ": give identify()'s result", call. = FALSE)
   iss <- ing$Issues()
-  res <- py_call(rv$apply_decisions(r_to_pandas(as.data.frame(x)[, cols]), dec, known = as.list(known), issues = iss))
+  res <- py_call(rv$apply_decisions(r_to_pandas(det[, cols]), dec, known = as.list(known), issues = iss))
   upd <- from_py(reticulate::py_get_item(res, 0L))
-  for (k in c(setdiff(cols, c("detection_id", "file")), "machine_individual_id", "reviewed_by")) x[[k]] <- upd[[k]]
+  for (k in c(setdiff(cols, c("detection_id", "file")), "machine_individual_id", "reviewed_by")) det[[k]] <- upd[[k]]
+  if (inherits(x, "lynxid_identification")) {
+    x$detections <- det
+    x$summary$review <- from_py(reticulate::py_get_item(res, 1L))
+  } else {
+    x[names(det)] <- det
+  }
   t <- from_py(iss$table())
   un <- t[t$stage == "review" & t$severity == "warning", , drop = FALSE]
   if (nrow(un)) warning(nrow(un), " decision(s) match no detection: ", paste(utils::head(un$file, 5), collapse = ", "),

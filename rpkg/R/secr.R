@@ -1,5 +1,5 @@
-# capture_history(format = "secr"): a secr capthist when secr is installed, else its
-# ingredients (class "lynxid_secr_data").
+# as_capthist(): a secr capthist when secr is installed, else its ingredients (class
+# "lynxid_secr_data").
 #
 # Both are built from what capture_history_from_py() has already brought to R (detections,
 # usage, traps) rather than from a second crossing of the detections

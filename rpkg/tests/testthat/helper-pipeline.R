@@ -9,9 +9,9 @@ small_run <- local({
                              max_detections = 8, seed = 4, progress = FALSE)
       cat <- build_catalogue(file.path(root, "catalogue"), sim$catalogue_images,
                              megadetector = sim$catalogue_megadetector, progress = FALSE)
-      det <- identify(sim$images, cat, megadetector = sim$megadetector, out = file.path(root, "results"),
+      res <- identify(sim$images, cat, megadetector = sim$megadetector, out = file.path(root, "results"),
                       quiet = TRUE)
-      run <<- list(root = root, sim = sim, cat = cat, det = det, results = file.path(root, "results"))
+      run <<- list(root = root, sim = sim, cat = cat, res = res, results = file.path(root, "results"))
     }
     run
   }

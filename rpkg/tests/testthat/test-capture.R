@@ -50,7 +50,7 @@ test_that("camera_operation gives camtrapR's matrix with half days, 0 and NA", {
   expect_equal(colnames(co12)[1], "2024-03-01+12h")
 })
 
-test_that("capture_history works end to end from identify() output, in every format", {
+test_that("capture_history works end to end from identify() output, and converts to every format", {
   skip_without_python()
   det <- identify_like()
   st <- small_stations()
@@ -74,26 +74,27 @@ test_that("capture_history works end to end from identify() output, in every for
   expect_false("NA" %in% ch$detections$detector)        # R's NA never becomes a station "NA"
   expect_equal(ch$traps$habitat, c("forest", "meadow"))
 
-  a <- capture_history(det, st, occasion_length = 2, format = "array", augment_to = 5)$data
+  ch2 <- capture_history(det, st, occasion_length = 2)
+  a <- as_nimble(ch2, augment_to = 5)
   expect_equal(dim(a$y), c(5, 2, 3))
   expect_equal(a$y["L1", "A", "o1"], 1L)                # binary by default
   expect_equal(sum(a$y), 2)
   expect_equal(a$K_j, c(A = 2L, B = 3L))
   expect_equal(a$X[, "x"], c(A = 500000, B = 502000))
 
-  o <- capture_history(det, st, occasion_length = 2, format = "oscr", output = "count")$data
+  o <- as_oscr(capture_history(det, st, occasion_length = 2, output = "count"))
   expect_equal(o$edf$trap, c("A", "A", "B", "B"))
   expect_equal(names(o$tdf[[1]]), c("trap", "X", "Y", "op.1", "op.2", "op.3"))
   expect_equal(unname(as.matrix(o$tdf[[1]][, 4:6])), rbind(c(1L, 1L, 0L), c(1L, 1L, 1L)))
   expect_equal(dim(o$y3d[[1]]), c(2, 2, 3))             # n x J x K
   expect_equal(o$y3d[[1]]["L1", "A", "o1"], 2L)
 
-  cl <- capture_history(det, st, occasion_length = 2, format = "closed")$data
+  cl <- as_closed(ch2)
   expect_equal(cl, matrix(c(1L, 0L, 0L, 1L, 0L, 0L), 2, dimnames = list(c("L1", "L2"), c("o1", "o2", "o3"))))
-  rm <- capture_history(det, st, occasion_length = 2, format = "rmark")$data
+  rm <- as_rmark(ch2)
   expect_equal(rm$ch, c("100", "010"))                  # leading zeros kept
 
-  s <- capture_history(det, st, occasion_length = 2)$data
+  s <- as_capthist(ch2)
   if (requireNamespace("secr", quietly = TRUE)) {
     expect_s3_class(s, "capthist")
     expect_equal(dim(s), c(2, 3, 2))
@@ -104,21 +105,82 @@ test_that("capture_history works end to end from identify() output, in every for
   }
 })
 
-test_that("format = \"array\" has the nimble files' M: augment_to, by default max(5 n, n + 1)", {
+test_that("as_nimble() has the nimble files' M: augment_to, by default max(5 n, n + 1)", {
   skip_without_python()
-  a <- capture_history(identify_like(), small_stations(), occasion_length = 2, format = "array")
-  expect_equal(a$data$n, 2)
-  expect_equal(a$data$M, 10)
-  expect_equal(dim(a$data$y), c(10L, 2L, 3L))
-  expect_equal(rownames(a$data$y), c("L1", "L2", paste0("aug", 1:8)))
+  ch <- capture_history(identify_like(), small_stations(), occasion_length = 2)
+  a <- as_nimble(ch)
+  expect_equal(a$n, 2)
+  expect_equal(a$M, 10)
+  expect_equal(dim(a$y), c(10L, 2L, 3L))
+  expect_equal(rownames(a$y), c("L1", "L2", paste0("aug", 1:8)))
   skip_if_not_installed("jsonlite")
   dir <- tempfile("lynxid-nimble")
   on.exit(unlink(dir, recursive = TRUE), add = TRUE)
   for (m in list(NULL, 4L)) {
-    write_capture_history(a, dir, "nimble", augment_to = m)
-    got <- capture_history(identify_like(), small_stations(), occasion_length = 2, format = "array", augment_to = m)
-    expect_equal(jsonlite::read_json(file.path(dir, "nimble_constants.json"))$M, got$data$M)
+    write_capture_history(ch, dir, "nimble", augment_to = m)
+    expect_equal(jsonlite::read_json(file.path(dir, "nimble_constants.json"))$M, as_nimble(ch, augment_to = m)$M)
   }
+  expect_error(as_nimble(identify_like()), "as_nimble\\(\\) needs a capture history from capture_history")
+})
+
+test_that("format = and ch$data still work for one release, with a warning that names the converter", {
+  skip_without_python()
+  ch <- capture_history(identify_like(), small_stations(), occasion_length = 2)
+  expect_false("data" %in% names(ch))
+  expect_warning(old <- capture_history(identify_like(), small_stations(), occasion_length = 2, format = "closed"),
+                 "format = \"closed\"\\) is deprecated.*as_closed\\(ch\\)")
+  expect_identical(old$data, as_closed(ch))
+  expect_warning(old <- capture_history(identify_like(), small_stations(), occasion_length = 2, format = "array",
+                                        augment_to = 4), "as_nimble\\(ch, augment_to\\)")
+  expect_identical(old$data, as_nimble(ch, augment_to = 4))
+  expect_warning(d <- ch$data, "ch\\$data is deprecated.*as_capthist\\(ch\\)")
+  expect_identical(d, as_capthist(ch))
+  expect_error(capture_history(identify_like(), small_stations(), format = "nimble"), "should be one of")
+})
+
+test_that("the capture history works from the R object alone: saveRDS, then a fresh R process writes the same files", {
+  skip_without_python()
+  st <- small_stations()
+  st$elev <- c(1500L, 1720L)
+  det <- identify_like()
+  det$event_id <- paste0("E", seq_len(nrow(det)))
+  ch <- capture_history(det, st, occasion_length = 2, output = "count", station_covariates = c("habitat", "elev"),
+                        unknown_stations = "exclude")
+  root <- tempfile("lynxid-rds")
+  dir.create(root)
+  on.exit(unlink(root, recursive = TRUE), add = TRUE)
+  write_capture_history(ch, file.path(root, "out"), "all", crs = "EPSG:32632", scientific_name = "Lynx lynx")
+  file.rename(file.path(root, "out"), file.path(root, "live"))
+  rds <- file.path(root, "ch.rds")
+  saveRDS(ch, rds)
+  # a new R process: no Python object, only what the R object holds
+  script <- file.path(root, "write.R")
+  writeLines(c(sprintf("ch <- readRDS(%s)", deparse(rds)),
+               "stopifnot(is.null(attr(ch, 'py')) || reticulate::py_is_null_xptr(attr(ch, 'py')))",
+               sprintf("lynxid::write_capture_history(ch, %s, 'all', crs = 'EPSG:32632', scientific_name = 'Lynx lynx')",
+                       deparse(file.path(root, "out"))),
+               "cat('closed:', paste(lynxid::as_closed(ch), collapse = ''), '\\n')"), script)
+  out <- suppressWarnings(system2(file.path(R.home("bin"), "Rscript"), c("--vanilla", shQuote(script)),
+                                  stdout = TRUE, stderr = TRUE))
+  expect_null(attr(out, "status"), info = paste(out, collapse = "\n"))
+  if (!is.null(attr(out, "status"))) return(invisible())
+  expect_true(any(grepl(paste("closed:", paste(as_closed(ch), collapse = "")), out, fixed = TRUE)))
+  files <- sort(list.files(file.path(root, "live"), recursive = TRUE))
+  expect_equal(sort(list.files(file.path(root, "out"), recursive = TRUE)), files)
+  expect_true(all(c("capt.txt", "oscr_edf.csv", "nimble_y.csv", "closed_matrix.csv", "rmark_ch.csv",
+                    "records_not_used.csv", "camtrap-dp/observations.csv") %in% files))
+  read <- function(dir, f) {
+    x <- readLines(file.path(root, dir, f), warn = FALSE)
+    if (basename(f) == "datapackage.json") x <- x[!grepl('"created"', x)]     # the clock's
+    x
+  }
+  for (f in files) expect_identical(read("out", f), read("live", f), info = f)
+  # and in this session too, without the Python object
+  back <- readRDS(rds)
+  attr(back, "py") <- NULL
+  expect_identical(as_rmark(back), as_rmark(ch))
+  expect_identical(as_capthist(back), as_capthist(ch))
+  expect_equal(reticulate::py_to_r(lynxid:::density_data(back, NULL, NULL)$detector), ch$detector)
 })
 
 test_that("the capture history crossing in one call is what each part gives on its own", {
@@ -143,6 +205,9 @@ test_that("the capture history crossing in one call is what each part gives on i
   expect_identical(ch$summary, lynxid:::py_frame_to_r(py$summary()))
   expect_identical(ch$settings, lynxid:::from_py(py$settings))
   expect_identical(ch$n_records, 7L)
+  expect_identical(ch$records, lynxid:::py_frame_to_r(py$records, tz))
+  expect_identical(ch$records_not_used$row, c(5L, 6L, 7L))
+  expect_identical(ch$deployments, lynxid:::py_frame_to_r(py$deployments, tz))
 })
 
 test_that("secr's ingredients built in R are lynxid.export.secr_data()'s", {
@@ -169,7 +234,7 @@ test_that("secr's ingredients built in R are lynxid.export.secr_data()'s", {
     expect_identical(r$empty_sessions, unlist(d$empty_sessions))
     expect_equal(nrow(r$captures), if (out == "count") 3 else 2)
     if (!requireNamespace("secr", quietly = TRUE)) {
-      expect_identical(unclass(ch$data), r[c("captures", "traps", "usage", "noccasions", "detector")])
+      expect_identical(unclass(as_capthist(ch)), r[c("captures", "traps", "usage", "noccasions", "detector")])
     }
   }
 })
@@ -192,9 +257,9 @@ test_that("the capthist filled from indices is the one secr::make.capthist build
   on.exit(options(lynxid.secr_builder = NULL), add = TRUE)
   for (args in cases) {
     options(lynxid.secr_builder = NULL)
-    direct <- do.call(capture_history, args)$data
+    direct <- as_capthist(do.call(capture_history, args))
     options(lynxid.secr_builder = "make.capthist")
-    expect_identical(direct, do.call(capture_history, args)$data)
+    expect_identical(direct, as_capthist(do.call(capture_history, args)))
   }
 })
 
@@ -251,7 +316,7 @@ test_that("secr text files follow secr's read.capthist / read.traps formats", {
   old <- setwd(dir)
   on.exit(setwd(old), add = TRUE)
   ch2 <- secr::read.capthist("capt.txt", "traps.txt", detector = "count", binary.usage = FALSE)
-  direct <- capture_history(identify_like(), small_stations(), occasion_length = 2, output = "count")$data
+  direct <- as_capthist(capture_history(identify_like(), small_stations(), occasion_length = 2, output = "count"))
   expect_equal(unclass(ch2)[, , ], unclass(direct)[, , ], ignore_attr = TRUE)
   expect_equal(unname(secr::usage(secr::traps(ch2))), unname(secr::usage(secr::traps(direct))))
 })
@@ -263,10 +328,10 @@ test_that("camtrapR's leopard-cat capthist is reproduced cell for cell", {
   for (out in c("binary", "count")) {
     ch <- capture_history(file.path(ref, "recordTableIndividualSample.csv"), file.path(ref, "camtraps.csv"),
                           occasion_length = 10, day1 = "survey", output = out, species = "LeopardCat",
-                          tz = "Asia/Kuching", date_format = "dmy", has_problems = TRUE, format = "array")
+                          tz = "Asia/Kuching", date_format = "dmy", has_problems = TRUE)
     exp <- utils::read.csv(file.path(ref, "expected", paste0("capthist_", out, ".csv")),
                            colClasses = c(individual = "character"))
-    y <- ch$data$y                                     # individual x detector x occasion
+    y <- as_nimble(ch)$y                                     # individual x detector x occasion
     got <- y[cbind(exp$individual, exp$station, paste0("o", exp$occasion))]
     expect_equal(as.numeric(got), exp$value)
     expect_equal(sum(y), sum(exp$value))
@@ -283,13 +348,13 @@ test_that("a capture history without any usable detection still has every format
   skip_without_python()
   st <- data.frame(Station = "A", utm_x = 5e5, utm_y = 5.2e6, Setup_date = "2020-01-01", Retrieval_date = "2020-01-05")
   det <- data.frame(station = "A", timestamp = "2020-02-01 10:00:00", individual_id = "x")
-  for (f in c("secr", "oscr", "array", "closed", "rmark")) {
-    ch <- capture_history(det, st, format = f)
-    expect_equal(nrow(ch$detections), 0)
-    expect_equal(dim(ch$usage[[1]]), c(1L, 5L))
-  }
+  ch <- capture_history(det, st)
+  expect_equal(nrow(ch$detections), 0)
+  expect_equal(dim(ch$usage[[1]]), c(1L, 5L))
+  for (f in list(as_capthist, as_oscr, as_nimble, as_closed, as_rmark)) expect_false(is.null(f(ch)))
+  expect_equal(dim(as_closed(ch)), c(0L, 5L))
   # no individual: M = max(5 n, n + 1) = 1 augmented row, as the nimble files say
-  expect_equal(dim(capture_history(det, st, format = "array")$data$y), c(1L, 1L, 5L))
+  expect_equal(dim(as_nimble(ch)$y), c(1L, 1L, 5L))
   expect_output(print(summary(ch)), "detectors used")
 })
 

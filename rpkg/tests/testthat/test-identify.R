@@ -2,14 +2,19 @@
 
 documented_columns <- c("detection_id", "file", "path", "station", "camera", "timestamp", "bbox_x", "bbox_y",
                         "bbox_w", "bbox_h", "det_conf", "flank", "event_id", "individual_id", "probability",
-                        "p_new", "is_new", "candidates", "needs_review", "decision", "machine_individual_id",
-                        "reviewed_by")
+                        "p_new", "is_new", "needs_review", "decision", "machine_individual_id", "reviewed_by")
 
-test_that("identify() returns one documented row per detection, with R types", {
+test_that("identify() returns a lynxid_identification: one documented row per detection, with R types", {
   skip_without_python()
   run <- small_run()
-  det <- run$det
-  expect_s3_class(det, "data.frame")
+  res <- run$res
+  expect_s3_class(res, "lynxid_identification")
+  expect_named(res, c("detections", "candidates", "summary", "issues", "out", "catalogue"))
+  expect_equal(res$out, normalizePath(run$results))
+  expect_equal(res$catalogue, run$cat$path)
+  det <- res$detections
+  expect_identical(class(det), "data.frame")                # whatever else is installed
+  expect_identical(as.data.frame(res), det)
   expect_equal(names(det), documented_columns)
   truth <- read.csv(run$sim$truth$images)
   expect_equal(nrow(det), nrow(truth))                      # every simulated photo (one animal each)
@@ -28,42 +33,97 @@ test_that("identify() returns one documented row per detection, with R types", {
   expect_true(all(grepl("^NEW-", det$individual_id[det$is_new])))
   expect_true(all(det$individual_id[!det$is_new] %in% run$cat$individuals))
   expect_true(all(is.na(det$reviewed_by)))
-  iss <- attr(det, "issues")
+  iss <- res$issues
+  expect_identical(class(iss), "data.frame")
   expect_setequal(iss$reason[iss$severity == "excluded"] != "", TRUE)
   bad <- read.csv(run$sim$truth$bad_files)
   expect_true(all(bad$file %in% iss$file))                  # nothing silently dropped
-  s <- attr(det, "summary")
+  s <- res$summary
   expect_equal(s$detections, nrow(det))
   expect_equal(s$new_individuals, length(unique(det$individual_id[det$is_new])))
-  # read back from the folder: the same table
+  # read back from the folder: the same object
   back <- read_results(run$results)
-  expect_equal(as.data.frame(back), as.data.frame(det), ignore_attr = TRUE)
+  expect_s3_class(back, "lynxid_identification")
+  expect_equal(back$detections, det)
+  expect_equal(back$candidates, res$candidates)
+  expect_equal(back$issues, res$issues)
+  expect_equal(back$summary[setdiff(names(s), "files")], s[setdiff(names(s), "files")])
+  expect_equal(back$catalogue, res$catalogue)
+  # the old data-frame habits get a pointer, not NULL
+  expect_error(res$individual_id, "res\\$detections\\$individual_id|x\\$detections\\$individual_id")
 })
 
-test_that("candidate_table() unpacks the candidates, best first", {
+test_that("print, summary, plot, as.data.frame and as_tibble of an identification", {
   skip_without_python()
-  det <- small_run()$det
-  ct <- candidate_table(det)
-  expect_equal(names(ct), c("detection_id", "event_id", "rank", "individual", "probability"))
+  res <- small_run()$res
+  det <- res$detections
+  out <- capture.output(print(res))
+  expect_match(out[1], sprintf("lynxid identification: .*%d detections in %d events", nrow(det),
+                               length(unique(det$event_id))))
+  expect_true(any(grepl("written to", out)))
+  sm <- summary(res)
+  expect_s3_class(sm, "summary.lynxid_identification")
+  ids <- unique(det$individual_id[!is.na(det$individual_id)])
+  expect_setequal(sm$individuals$individual_id, ids)
+  i1 <- sm$individuals[1, ]
+  rows <- det[!is.na(det$individual_id) & det$individual_id == i1$individual_id, ]
+  expect_equal(i1$detections, nrow(rows))
+  expect_equal(i1$events, length(unique(rows$event_id)))
+  expect_equal(i1$stations, length(unique(rows$station)))
+  expect_equal(i1$is_new, any(rows$is_new))
+  expect_false(is.unsorted(as.numeric(sm$individuals$first), na.rm = TRUE))   # in order of first detection
+  expect_s3_class(sm$individuals$first, "POSIXct")
+  expect_equal(as.numeric(sm$individuals$first[1]), min(as.numeric(det$timestamp), na.rm = TRUE))
+  expect_equal(sum(sm$decisions), nrow(det))
+  expect_true(any(grepl("Individuals", capture.output(print(sm)))))
+  skip_if_not_installed("ggplot2")
+  expect_s3_class(plot(res), "ggplot")
+  expect_s3_class(plot(res, "timeline"), "ggplot")
+  expect_error(plot(res, "stations"), "needs the station table")
+  expect_s3_class(plot(res, "stations", stations = small_run()$sim$stations), "ggplot")
+  skip_if_not_installed("tibble")
+  tb <- tibble::as_tibble(res)
+  expect_s3_class(tb, "tbl_df")
+  expect_equal(as.data.frame(tb), det)
+})
+
+test_that("the candidates come from Python as a long table, best first", {
+  skip_without_python()
+  res <- small_run()$res
+  det <- res$detections
+  ct <- res$candidates
+  expect_identical(candidate_table(res), ct)
+  expect_equal(names(ct), c("detection_id", "event_id", "rank", "individual_id", "probability"))
+  expect_type(ct$rank, "integer")
   expect_true(all(table(ct$detection_id) <= 3))
+  expect_true(all(ct$detection_id %in% det$detection_id))
   top <- ct[ct$rank == 1, ]
   known <- det[!det$is_new, ]
-  expect_equal(top$individual[match(known$detection_id, top$detection_id)], known$individual_id)
+  expect_equal(top$individual_id[match(known$detection_id, top$detection_id)], known$individual_id)
   expect_equal(top$probability[match(known$detection_id, top$detection_id)], known$probability, tolerance = 1e-4)
   expect_true(all(diff(ct$probability[ct$detection_id == ct$detection_id[1]]) <= 0))
+  # detections.csv keeps them as JSON: candidate_table() reads that too (in Python)
+  csv <- utils::read.csv(file.path(res$out, "detections.csv"), stringsAsFactors = FALSE)
+  from_csv <- candidate_table(csv)
+  expect_equal(from_csv[order(from_csv$detection_id, from_csv$rank), ], ct[order(ct$detection_id, ct$rank), ],
+               ignore_attr = TRUE)
+  expect_error(candidate_table(det), "lacks the column\\(s\\) candidates")
 })
 
 test_that("the identify() output goes straight into capture_history() and survey_accuracy()", {
   skip_without_python()
   run <- small_run()
-  ch <- capture_history(run$det, run$sim$stations, occasion_length = 5)
+  ch <- capture_history(run$res, run$sim$stations, occasion_length = 5)
   expect_s3_class(ch, "lynxid_capture_history")
   expect_equal(ch$settings$tz, "Etc/GMT-1")
-  expect_setequal(ch$detections$individual, unique(run$det$individual_id[!is.na(run$det$timestamp)]))
+  det <- run$res$detections
+  expect_setequal(ch$detections$individual, unique(det$individual_id[!is.na(det$timestamp)]))
+  expect_equal(capture_history(det, run$sim$stations, occasion_length = 5)$detections, ch$detections)
   expect_true(any(grepl("no date/time", ch$issues$reason)))   # the EXIF-less photo, reported
-  acc <- survey_accuracy(run$det, run$sim)
+  acc <- survey_accuracy(run$res, run$sim)
   expect_true(acc$accuracy > 0.5 && acc$accuracy <= 1)
   expect_true(acc$ari <= 1)
+  expect_equal(survey_accuracy(det, run$sim), acc)
 })
 
 test_that("catalogue objects print what a user needs", {
@@ -103,11 +163,13 @@ test_that("the identify() message counts the photos the MegaDetector file does n
 test_that("run_demo() runs the main job and returns the identified detections", {
   skip_without_python()
   out <- tempfile("demo")
-  printed <- capture.output(det <- run_demo(out, quiet = TRUE, n_individuals = 3, n_known = 2, n_days = 6))
+  printed <- capture.output(res <- run_demo(out, quiet = TRUE, n_individuals = 3, n_known = 2, n_days = 6))
   expect_true(any(grepl("lynxid demo: summary", printed)))
-  expect_equal(names(det), documented_columns)
+  expect_s3_class(res, "lynxid_identification")
+  expect_equal(names(res$detections), documented_columns)
   expect_true(file.exists(file.path(out, "capture_history", "capt.txt")))
-  expect_equal(attr(det, "summary")$detections, nrow(det))
+  expect_equal(res$summary$detections, nrow(res$detections))
+  expect_equal(res$demo$detections, nrow(res$detections))
 })
 
 test_that("library(lynxid) masks neither utils::demo nor anything but graphics::identify", {
