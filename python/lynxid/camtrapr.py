@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .intervals import sweep_intervals
 from .stations import StationTable
 from .times import DAY_NS, HOUR_NS
 
@@ -98,18 +99,10 @@ def _day_cells(start, end_closed, day0, h_ns, n_days):
 
 def _merged_problems(stations: StationTable, dep_index: pd.Series):
     """Malfunction periods per deployment, overlaps merged (camtrapR would subtract them twice)."""
-    pr = stations.problems.sort_values(["row", "start"])
-    if not len(pr):
-        e = np.array([], dtype=np.int64)
-        return e, e, e
+    pr = stations.problems
     d = dep_index.loc[pr.row.to_numpy()].to_numpy()
-    s = pr.start.to_numpy("datetime64[ns]").view("i8")
-    e = pr.end.to_numpy("datetime64[ns]").view("i8")
-    run_end = pd.Series(e).groupby(d).cummax().to_numpy()
-    new = np.ones(len(d), dtype=bool)
-    new[1:] = (d[1:] != d[:-1]) | (s[1:] > run_end[:-1])
-    grp = np.cumsum(new) - 1
-    return d[new], s[new], pd.Series(run_end).groupby(grp).max().to_numpy()
+    return sweep_intervals(d, pr.start.to_numpy("datetime64[ns]").view("i8"), pr.end.to_numpy("datetime64[ns]").view("i8"),
+                           np.zeros(len(d), dtype=np.int64), 1, lambda c, g: c[:, 0] >= 1)
 
 
 def day_grid(stations: StationTable, dep_unit: np.ndarray, n_units: int, combined: bool, *,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .effort import sweep_intervals
+from .intervals import sweep_intervals
 from .issues_log import IssuesLog
 from .occasions import OccasionGrid
 from .stations import StationTable

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .storage import session_file
+from .tables import secr_order
 
 __all__ = ["SCRData", "SCRSession", "from_capture_history", "read_secr_tables", "read_capture_history_folder",
            "DETECTORS"]
@@ -151,17 +152,10 @@ def build_session(name, trap_ids, xy, usage, det: pd.DataFrame, detector: str) -
                       "than one detection: proximity detectors are binary, counted once (use detector='count' "
                       "to model the number of detections)", stacklevel=3)
         g["c"] = 1
-    animals = _secr_order(pd.unique(g.animal).tolist())
+    animals = secr_order(pd.unique(g.animal).tolist())
     a = pd.Index(animals).get_indexer(g.animal)
     return SCRSession(str(name), trap_ids, xy, usage, animals, a.astype(np.int64), g.k.to_numpy(np.int64),
                       g.s.to_numpy(np.int64), g.c.to_numpy(np.int64))
-
-
-def _secr_order(ids: list) -> list:
-    try:
-        return sorted(ids, key=lambda v: float(v))
-    except ValueError:
-        return sorted(ids)
 
 
 def from_capture_history(ch) -> SCRData:
