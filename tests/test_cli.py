@@ -79,6 +79,26 @@ def test_errors_are_short_messages_with_exit_code(tmp_path, capsys):
     assert e.value.code == 2
 
 
+CACHE_COMMANDS = {"identify": ["IMAGES", "--catalogue", "CAT", "--out", "OUT"], "evaluate": ["DATASET"],
+                  "features": ["FILES"]}
+
+
+@pytest.mark.parametrize("command", sorted(CACHE_COMMANDS))
+def test_cache_dir_option_and_its_old_spelling(command, capsys):
+    """--cache-dir, as the API's and R's cache_dir; the old --cache still works, with a note, hidden from --help."""
+    parser = build_parser()
+    args = [command, *CACHE_COMMANDS[command]]
+    assert parser.parse_args(args + ["--cache-dir", "C1"]).cache_dir == "C1"
+    assert capsys.readouterr().err == ""
+    assert parser.parse_args(args + ["--cache", "C2"]).cache_dir == "C2"
+    err = capsys.readouterr().err
+    assert "--cache is deprecated; use --cache-dir" in err and len(err.strip().splitlines()) == 1
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    out = capsys.readouterr().out
+    assert "--cache-dir DIR" in out and "--cache " not in out and "--cache," not in out
+
+
 def test_demo_end_to_end(tmp_path, capsys):
     out = tmp_path / "demo"
     code = main(["demo", "--out", str(out), "--individuals", "4", "--known", "2", "--days", "8", "--seed", "3",

@@ -87,7 +87,7 @@ def test_file_list_forms(survey, tmp_path):
 def test_features_command_single_machine_then_cached(survey, tmp_path, capsys):
     from lynxid.cli import main
     root, det = survey
-    args = ["features", str(root / "images"), "--cache", str(tmp_path / "c"), "--no-local", "--quiet",
+    args = ["features", str(root / "images"), "--cache-dir", str(tmp_path / "c"), "--no-local", "--quiet",
             "--batch-size", "4", "--threads", "1"]
     assert main(args) == 0
     assert f"{N} of {N + 1} detections have features ({N} computed, 0 from the cache)" in capsys.readouterr().out
@@ -97,4 +97,4 @@ def test_features_command_single_machine_then_cached(survey, tmp_path, capsys):
     assert len(t) == N + 1 and t.ok.sum() == N and (t.vector.map(len) > 0).tolist() == t.ok.tolist()
     iss = pd.read_csv(tmp_path / "c" / "features_issues.csv")
     assert iss.file.tolist() == ["IMG_BAD.JPG"] and "cannot decode" in iss.reason[0]
-    assert main(["features", str(root / "images"), "--cache", str(tmp_path / "c"), "--batch-size", "0"]) == 2
+    assert main(["features", str(root / "images"), "--cache-dir", str(tmp_path / "c"), "--batch-size", "0"]) == 2

@@ -74,3 +74,33 @@ def test_isolated_packages_are_imported_with_deepbind(tmp_path, monkeypatch):
     assert probe_isolated.FLAGS & os.RTLD_DEEPBIND
     assert not probe_plain.FLAGS & os.RTLD_DEEPBIND
     assert sys.getdlopenflags() == flags                       # restored after the import
+
+
+def _r_code() -> str:
+    """rpkg/R's code, comment lines left out."""
+    from pathlib import Path
+    files = sorted((Path(__file__).resolve().parents[1] / "rpkg" / "R").glob("*.R"))
+    assert files
+    return "\n".join(line for f in files for line in f.read_text().splitlines() if not line.lstrip().startswith("#"))
+
+
+def test_r_reaches_python_through_the_public_api_and_this_bridge():
+    """R imports lynxid (the public API: py_lynxid()$NAME, api$NAME) and lynxid.rinterop (the
+    bridge: py_lynxid("rinterop")$NAME, bridge$NAME, its R_HELPERS), nothing else; every name
+    R uses exists there, and every R_HELPERS entry resolves and is used."""
+    import re
+
+    import lynxid
+    code = _r_code()
+    assert set(re.findall(r"py_lynxid\(([^)]*)\)", code)) <= {"", '"rinterop"'}
+    assert re.findall(r"reticulate::import\(\"(lynxid[\w.]*)\"", code) == ["lynxid.rinterop"]
+    api = set(re.findall(r"(?:py_lynxid\(\)|\bapi)\$(\w+)", code))
+    bridge = set(re.findall(r"(?:py_lynxid\(\"rinterop\"\)|\bbridge)\$(\w+)", code))
+    bridge |= set(re.findall(r"\bplot_data\(\"(\w+)\"", code))
+    assert {"capture_history", "identify", "fit_density"} <= api and {"to_r", "station_map_data"} <= bridge
+    assert api <= set(lynxid._API), api - set(lynxid._API)
+    assert not [n for n in bridge if n.startswith("_") or not hasattr(rinterop, n)], bridge
+    assert not set(rinterop.R_HELPERS) & set(lynxid._API)
+    assert set(rinterop.R_HELPERS) <= bridge, set(rinterop.R_HELPERS) - bridge
+    for name in rinterop.R_HELPERS:
+        assert callable(getattr(rinterop, name)), name

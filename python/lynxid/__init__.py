@@ -22,6 +22,7 @@ _API = {
     "Catalogue": ("catalogue", "Catalogue"),
     "identify": ("identification", "identify"),
     "IdentifyResult": ("results", "IdentifyResult"),
+    "candidate_table": ("results", "candidate_table"),
     "review_report": ("review", "build_report"),
     "review_items": ("review", "review_items"),
     "read_decisions": ("decisions", "read_decisions"),

@@ -22,7 +22,7 @@ every worker sees (the cluster's shared scratch); so must the images.
     cluster.scale(jobs=20)
     fs = extract_features_distributed(detections, "/scratch/lynx/cache", client=Client(cluster))
 
-or from the command line: ``lynxid features FILELIST --cache DIR --scheduler tcp://host:8786``
+or from the command line: ``lynxid features FILELIST --cache-dir DIR --scheduler tcp://host:8786``
 (or ``--workers 4`` for a local cluster).
 """
 from __future__ import annotations

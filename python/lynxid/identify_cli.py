@@ -4,7 +4,7 @@ it, and review the uncertain calls in a browser."""
 from __future__ import annotations
 
 from .metric import DEFAULT_NAME as DEFAULT_METRIC, NAMES as METRIC_NAMES
-from .runtime_cli import add_runtime_args, runtime_from_args
+from .runtime_cli import add_cache_dir_arg, add_runtime_args, runtime_from_args
 
 __all__ = ["add_catalogue", "add_identify", "add_review"]
 
@@ -137,7 +137,7 @@ def add_identify(sub, formatter):
     p.add_argument("--event-gap", type=float, default=20.0, help="seconds between photos of one event (default: %(default)s)")
     p.add_argument("--review-below", type=float, default=0.9,
                    help="flag decisions less certain than this for review (default: %(default)s)")
-    p.add_argument("--cache", help="feature cache folder (default: OUT/cache); rerunning resumes from it")
+    add_cache_dir_arg(p, "feature cache folder (default: OUT/cache); rerunning resumes from it")
     p.add_argument("--decisions", help="reviewer decisions (CSV from 'lynxid review') that override the machine's "
                    "calls (default: OUT/decisions.csv if present; 'none' to ignore it)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -150,7 +150,7 @@ def add_identify(sub, formatter):
         with runtime_from_args(a):
             res = identify(a.images, a.catalogue, megadetector=a.megadetector, out=a.out, tz=a.tz,
                            threshold=a.threshold, station_from=a.station_from, event_gap=a.event_gap,
-                           cache_dir=a.cache, review_below=a.review_below, progress=not a.quiet, decisions=dec)
+                           cache_dir=a.cache_dir, review_below=a.review_below, progress=not a.quiet, decisions=dec)
         s = res.summary
         print(f"{s['images_read']} images read ({s['files_with_issues']} unusable: see {s['files']['issues_csv']}), "
               f"{s['detections']} detections in {s['events']} events")

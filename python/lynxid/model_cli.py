@@ -4,7 +4,7 @@ measure its accuracy, and compute features ahead of time (on one machine or a Da
 from __future__ import annotations
 
 from .metric import DEFAULT_NAME as DEFAULT_METRIC, NAMES as METRIC_NAMES
-from .runtime_cli import add_runtime_args, runtime_from_args
+from .runtime_cli import add_cache_dir_arg, add_runtime_args, runtime_from_args
 
 __all__ = ["add_adapt", "add_evaluate", "add_features"]
 
@@ -56,7 +56,7 @@ def add_evaluate(sub, formatter):
     p.add_argument("--metric", choices=list(METRIC_NAMES), default=DEFAULT_METRIC,
                    help="the embedding's learned metric, as 'catalogue build --metric' (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the individual splits (default: %(default)s)")
-    p.add_argument("--cache", help="feature cache folder (default: none)")
+    add_cache_dir_arg(p, "feature cache folder (default: none)")
     p.add_argument("--out", help="write the full report as JSON here")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_runtime_args(p)
@@ -67,7 +67,7 @@ def add_evaluate(sub, formatter):
         with runtime_from_args(a):
             rep = evaluate_dataset(a.dataset, backbone=a.backbone, weights=a.weights, megadetector=a.megadetector,
                                    methods=("global",) if a.global_only else ("global", "full"), seed=a.seed,
-                                   cache_dir=a.cache, out=a.out, progress=not a.quiet, dense=not a.no_dense,
+                                   cache_dir=a.cache_dir, out=a.out, progress=not a.quiet, dense=not a.no_dense,
                                    whiten=metric_whiten(a.metric))
         print(format_evaluation(rep))
     p.set_defaults(func=run)
@@ -80,14 +80,15 @@ def add_features(sub, formatter):
                        description="Compute the features 'identify' and 'catalogue build' need, ahead of time, into a "
                        "cache folder: on this machine, on a local cluster (--workers) or on a Dask cluster "
                        "(--scheduler; e.g. started with dask-jobqueue on SLURM/PBS). Interrupted runs resume. The cache "
-                       "folder and the images must be visible to every worker at the same paths. 'identify' with the same --cache (and the same "
-                       "boxes) then computes nothing: it reads each photo once, to hash it, and takes the features "
-                       "from the cache.")
+                       "folder and the images must be visible to every worker at the same paths. 'identify' with "
+                       "the same --cache-dir (and the same boxes) then computes nothing: it reads each photo once, "
+                       "to hash it, and takes the features from the cache.")
     p.add_argument("files", help="a folder of images, a CSV/Parquet table with a 'path' column (optional "
                    "bbox_x/_y/_w/_h), or a text file with one image path per line")
-    p.add_argument("--cache", required=True, help="feature cache folder (shared by all workers)")
+    add_cache_dir_arg(p, "feature cache folder (shared by all workers)", required=True)
     p.add_argument("--out", help="table to write: one row per detection with ok, cache keys and the embedding "
-                   "vector (default: CACHE/features.parquet); issues go beside it (NAME_issues.csv)")
+                   "vector (default: features.parquet in the --cache-dir folder); issues go beside it "
+                   "(NAME_issues.csv)")
     p.add_argument("--megadetector", help="MegaDetector batch output JSON with the boxes of these images")
     p.add_argument("--threshold", type=float, default=0.2, help="MegaDetector confidence threshold (default: %(default)s)")
     p.add_argument("--backbone", default="efficientnet-lite0", choices=list(BACKBONES),
@@ -117,7 +118,7 @@ def run_features(a):
         if a.scheduler:
             client = Client(scheduler_file=a.scheduler) if a.scheduler.endswith(".json") else Client(a.scheduler)
         try:
-            fs = extract_features_distributed(det, a.cache, client=client, n_workers=a.workers, backbone=a.backbone,
+            fs = extract_features_distributed(det, a.cache_dir, client=client, n_workers=a.workers, backbone=a.backbone,
                                               weights=a.weights, local=not a.no_local, device=a.device or "auto",
                                               batch_size=a.batch_size or 32, threads=a.threads or 1,
                                               chunk_size=a.chunk_size, progress=not a.quiet)
@@ -129,8 +130,8 @@ def run_features(a):
         from .features import extract_features
         with runtime_from_args(a):
             fs = extract_features(det, Embedder(a.backbone, weights=a.weights), local=not a.no_local,
-                                  cache_dir=a.cache, progress=not a.quiet)
-    out = Path(a.out) if a.out else Path(a.cache) / "features.parquet"
+                                  cache_dir=a.cache_dir, progress=not a.quiet)
+    out = Path(a.out) if a.out else Path(a.cache_dir) / "features.parquet"
     storage.write_table(features_table(det, fs), out)
     import pandas as pd
     issues = pd.concat([issues, fs.issues], ignore_index=True)

@@ -23,7 +23,42 @@ import pandas as pd
 
 __all__ = ["to_r_columns", "to_r", "matrix_to_r", "capture_history_to_r", "capture_history_from_r",
            "identification_to_r", "density_fit_to_r", "scr_data_to_r", "call_recording_warnings", "from_r_columns",
-           "RConsole", "redirect_streams", "restore_streams"]
+           "RConsole", "redirect_streams", "restore_streams", "R_HELPERS"]
+
+# The R package reaches Python through two modules only: ``lynxid`` (the public API, its
+# ``_API``) and this one. The Python names R needs that are not public come from here: this
+# module's own functions and these, under their own names, imported on first use (this
+# module stays light: R imports it before torch, see isolate_native_libraries).
+R_HELPERS = {
+    "view": ("export", "view"),                                  # as_oscr(), as_nimble(), ...
+    "trap_covariates": ("export", "trap_covariates"),
+    "station_map_data": ("plots", "station_map_data"),            # the ggplot2 figures' data
+    "timeline_data": ("plots", "timeline_data"),
+    "score_data": ("plots", "score_data"),
+    "capture_station_data": ("plots", "capture_station_data"),
+    "capture_individual_data": ("plots", "capture_individual_data"),
+    "individual_table": ("results", "individual_table"),          # summary() of an identification
+    "describe_calibration": ("openset", "describe_calibration"),  # print() of a catalogue
+    "find_decisions": ("decisions", "find_decisions"),
+    "latest_decisions": ("decisions", "latest_decisions"),
+    "Issues": ("ingest", "Issues"),
+    "read_table": ("storage", "read_table"),
+    "format_summary": ("demo", "format_summary"),
+    "from_capture_history": ("scr_data", "from_capture_history"),
+    "Mask": ("mask", "Mask"),
+    "detection_function": ("density_result", "detection_function"),
+    "detection_probability": ("density_result", "detection_probability"),
+}
+
+
+def __getattr__(name: str):
+    if name in R_HELPERS:
+        import importlib
+        module, attr = R_HELPERS[name]
+        value = getattr(importlib.import_module(f"lynxid.{module}"), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'lynxid.rinterop' has no attribute {name!r}")
 
 
 def to_r_columns(df: pd.DataFrame) -> dict:

@@ -66,7 +66,7 @@ one_or_list <- function(l) if (length(l) == 1) l[[1]] else l
 #' @export
 as_capthist <- function(ch) {
   check_capture_history(ch, "as_capthist")
-  covs <- as.character(unlist(reticulate::py_to_r(py_lynxid("export")$trap_covariates(py_capture_history(ch)))))
+  covs <- as.character(unlist(reticulate::py_to_r(py_lynxid("rinterop")$trap_covariates(py_capture_history(ch)))))
   secr_capthist(secr_ingredients(ch, covs))         # secr.R
 }
 
@@ -74,7 +74,7 @@ as_capthist <- function(ch) {
 #' @export
 as_oscr <- function(ch) {
   check_capture_history(ch, "as_oscr")
-  d <- from_py(py_call(py_lynxid("export")$view(py_capture_history(ch), "oscr")))
+  d <- from_py(py_call(py_lynxid("rinterop")$view(py_capture_history(ch), "oscr")))
   sess <- ch$sessions
   for (i in seq_along(d$y3d)) {
     ids <- ch$individuals$individual[ch$individuals$session == sess[i]]
@@ -91,7 +91,7 @@ as_oscr <- function(ch) {
 #' @export
 as_nimble <- function(ch, augment_to = NULL) {
   check_capture_history(ch, "as_nimble")
-  d <- from_py(py_call(py_lynxid("export")$view(py_capture_history(ch), "nimble",
+  d <- from_py(py_call(py_lynxid("rinterop")$view(py_capture_history(ch), "nimble",
                                                 augment_to = if (is.null(augment_to)) NULL else as.integer(augment_to))))
   one_or_list(lapply(d, function(s) {
     dets <- unlist(s$detectors)
@@ -117,7 +117,7 @@ as_nimble <- function(ch, augment_to = NULL) {
 #' @export
 as_closed <- function(ch) {
   check_capture_history(ch, "as_closed")
-  m <- from_py(py_call(py_lynxid("export")$view(py_capture_history(ch), "closed")))
+  m <- from_py(py_call(py_lynxid("rinterop")$view(py_capture_history(ch), "closed")))
   one_or_list(lapply(split(m, factor(m$session, levels = ch$sessions)), function(d) {
     mm <- as.matrix(d[, grepl("^o[0-9]+$", names(d)), drop = FALSE])
     storage.mode(mm) <- "integer"
@@ -130,7 +130,7 @@ as_closed <- function(ch) {
 #' @export
 as_rmark <- function(ch) {
   check_capture_history(ch, "as_rmark")
-  r <- from_py(py_call(py_lynxid("export")$view(py_capture_history(ch), "rmark")))
+  r <- from_py(py_call(py_lynxid("rinterop")$view(py_capture_history(ch), "rmark")))
   r$ch <- as.character(r$ch)
   r
 }

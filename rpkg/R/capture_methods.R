@@ -12,6 +12,7 @@ print.lynxid_capture_history <- function(x, ...) {
   }
   st <- x$settings
   cat(sprintf("  occasions of %s day(s) from %s (start %sh)\n", st$occasion_length, st$day1, st$occasion_start_time))
+  if (!is.null(st$flank)) cat(sprintf("  %s flank only (flank = \"%s\")\n", st$flank, st$flank))
   nu <- nrow(x$records_not_used)
   if (nu) {
     cat(sprintf("  %d of %d records not used: see $issues and $records_not_used\n", nu, x$n_records))
@@ -82,9 +83,9 @@ plot.lynxid_capture_history <- function(x, type = c("stations", "effort", "indiv
   s <- if (is.null(session)) x$sessions[1] else as.character(session)
   if (!s %in% x$sessions) stop("no session ", s, "; sessions are ", paste(x$sessions, collapse = ", "), call. = FALSE)
   ggplot2 <- asNamespace("ggplot2")
-  pl <- py_lynxid("plots")
+  bridge <- py_lynxid("rinterop")
   if (type == "stations") {
-    tr <- from_py(py_call(pl$capture_station_data(py_capture_history(x), s)))
+    tr <- from_py(py_call(bridge$capture_station_data(py_capture_history(x), s)))
     tr$status <- ifelse(tr$operated, "operated", "no effort")
     ggplot2$ggplot(tr, ggplot2$aes(x = .data$x, y = .data$y)) +
       ggplot2$geom_point(ggplot2$aes(size = .data$detections, colour = .data$individuals, shape = .data$status)) +
@@ -98,7 +99,7 @@ plot.lynxid_capture_history <- function(x, type = c("stations", "effort", "indiv
   } else if (type == "effort") {
     effort_tile_plot(x$usage[[s]], xlab = "occasion", title = paste0("Effort (days), session ", s))   # plots.R
   } else {
-    agg <- from_py(py_call(pl$capture_individual_data(py_capture_history(x), s)))
+    agg <- from_py(py_call(bridge$capture_individual_data(py_capture_history(x), s)))
     if (!nrow(agg)) stop("no detections in session ", s, call. = FALSE)
     agg$individual <- factor(agg$individual, levels = agg$individual)      # fewest detections first
     ggplot2$ggplot(agg, ggplot2$aes(x = .data$individual, y = .data$detections, fill = .data$stations)) +

@@ -108,20 +108,20 @@ fit_density <- function(ch, detectfn = "HHN", buffer = NULL, spacing = NULL, mas
 # Python (captures at unknown detectors, occasions beyond the usage, detections while a
 # detector was off are errors there).
 density_data <- function(ch, detector, occasions) {
-  sd <- py_lynxid("scr_data")
+  api <- py_lynxid()
   if (inherits(ch, "lynxid_capture_history")) {
     if (!is.null(detector) && !identical(detector, ch$detector)) {
       stop("this capture history has ", ch$detector, " detectors; detector = goes with secr-style tables",
            call. = FALSE)
     }
-    return(py_call(sd$from_capture_history(py_capture_history(ch))))
+    return(py_call(py_lynxid("rinterop")$from_capture_history(py_capture_history(ch))))
   }
   if (is.list(ch) && !is.data.frame(ch) && all(c("traps", "captures") %in% names(ch))) {
     detector <- match.arg(detector %||% ch$detector %||% "proximity", c("proximity", "count"))
     tr <- density_table(ch$traps, "traps", keep = c("x", "y", "^usage_"))
     cp <- density_table(ch$captures, "captures", keep = c("occasion", "count"))
-    return(py_call(sd$read_secr_tables(tr, cp, detector,
-                                       occasions = if (is.null(occasions)) NULL else as.integer(occasions))))
+    return(py_call(api$read_secr_tables(tr, cp, detector,
+                                        occasions = if (is.null(occasions)) NULL else as.integer(occasions))))
   }
   stop("ch must be a capture history from capture_history() or secr-style tables as ",
        "list(traps = , captures = ) (data frames or CSV paths)", call. = FALSE)
@@ -154,7 +154,7 @@ py_mask_arg <- function(mask) {
     if (!is.data.frame(m)) stop("mask must be a data frame with x and y, a CSV path, or a list of them", call. = FALSE)
     sp <- attr(m, "spacing")
     pts <- r_to_pandas(data.frame(x = as.numeric(m$x), y = as.numeric(m$y)))
-    if (is.null(sp)) pts else py_lynxid("mask")$Mask$from_points(pts, as.numeric(sp))
+    if (is.null(sp)) pts else py_lynxid("rinterop")$Mask$from_points(pts, as.numeric(sp))
   }
   if (is.null(mask)) return(NULL)
   if (is.list(mask) && !is.data.frame(mask)) {
@@ -165,20 +165,20 @@ py_mask_arg <- function(mask) {
 }
 
 lynxid_engine <- function(data, detectfn, buffer, spacing, mask, D_per_session, dots) {
-  dens <- py_lynxid("density")
-  ri <- py_lynxid("rinterop")
+  api <- py_lynxid()
+  bridge <- py_lynxid("rinterop")
   if (!is.null(dots$start)) dots$start <- reticulate::dict(lapply(dots$start, as.numeric))
   if (!is.null(dots$poly)) {                  # vertices as [x, y] pairs (R matrices do not cross to numpy 2)
     poly <- as.matrix(dots$poly)
     dots$poly <- lapply(seq_len(nrow(poly)), function(i) as.numeric(poly[i, 1:2]))
   }
-  args <- c(list(dens$fit_density, data, detectfn, mask = py_mask_arg(mask),
+  args <- c(list(api$fit_density, data, detectfn, mask = py_mask_arg(mask),
                  buffer = if (is.null(buffer)) NULL else as.numeric(buffer),
                  spacing = if (is.null(spacing)) NULL else as.numeric(spacing), D_per_session = D_per_session), dots)
-  res <- py_call(do.call(ri$call_recording_warnings, args))
+  res <- py_call(do.call(bridge$call_recording_warnings, args))
   for (w in reticulate::py_to_r(res[["warnings"]])) warning(w, call. = FALSE)
   fit <- res[["value"]]
-  parts <- rebuild(reticulate::py_to_r(ri$density_fit_to_r(fit)))
+  parts <- rebuild(reticulate::py_to_r(bridge$density_fit_to_r(fit)))
   out <- density_object(parts, "lynxid")
   attr(out, "py") <- fit
   out

@@ -174,16 +174,16 @@ detection_parameters <- function(object) {
 
 detection_probability <- function(object, session, xy) {
   tr <- object$traps[object$traps$session == session, ]
-  dr <- py_lynxid("density_result")
-  p <- dr$detection_probability(object$detectfn, reticulate::dict(detection_parameters(object)),
-                                r_to_pandas(data.frame(x = xy[, 1], y = xy[, 2])),
-                                r_to_pandas(data.frame(x = tr$x, y = tr$y)), as.list(tr$usage))
+  bridge <- py_lynxid("rinterop")
+  p <- bridge$detection_probability(object$detectfn, reticulate::dict(detection_parameters(object)),
+                                    r_to_pandas(data.frame(x = xy[, 1], y = xy[, 2])),
+                                    r_to_pandas(data.frame(x = tr$x, y = tr$y)), as.list(tr$usage))
   as.numeric(unlist(reticulate::py_to_r(p$tolist())))
 }
 
 detection_curve <- function(object, d) {
-  dr <- py_lynxid("density_result")
-  g <- dr$detection_function(object$detectfn, reticulate::dict(detection_parameters(object)), as.list(as.numeric(d)))
+  bridge <- py_lynxid("rinterop")
+  g <- bridge$detection_function(object$detectfn, reticulate::dict(detection_parameters(object)), as.list(as.numeric(d)))
   as.numeric(unlist(reticulate::py_to_r(g$tolist())))
 }
 

@@ -78,7 +78,7 @@ secr_masks <- function(capthist, sessions, buffer, spacing, mask) {
     xy <- data.frame(x = as.numeric(m$x), y = as.numeric(m$y))
     # the spacing lynxid reads off the points (read.mask's own guess compares all pairs of points)
     sp <- attr(m, "spacing") %||% spacing %||%
-      reticulate::py_to_r(py_call(py_lynxid("mask")$Mask$from_points(r_to_pandas(xy))$spacing))
+      reticulate::py_to_r(py_call(py_lynxid("rinterop")$Mask$from_points(r_to_pandas(xy))$spacing))
     secr::read.mask(data = xy, spacing = sp)
   })
 }

@@ -37,9 +37,9 @@ new_identification <- function(detections, candidates, summary, issues, out, cat
 #' }
 #' @export
 read_results <- function(results) {
-  rs <- py_lynxid("results")
+  api <- py_lynxid()
   dir <- results_dir(results)
-  res <- py_call(rs$IdentifyResult$read(dir))
+  res <- py_call(api$IdentifyResult$read(dir))
   x <- identification_from_py(res, dir, NULL)
   x$catalogue <- x$summary$catalogue
   x
@@ -80,7 +80,7 @@ candidate_table <- function(x) {
     stop("x lacks the column(s) ", paste(miss, collapse = ", "), ": give identify()'s result", call. = FALSE)
   }
   cols <- intersect(c("detection_id", "event_id", "candidates"), names(x))
-  out <- from_py(py_call(py_lynxid("results")$candidate_table(r_to_pandas(x[, cols, drop = FALSE]))))
+  out <- from_py(py_call(py_lynxid()$candidate_table(r_to_pandas(x[, cols, drop = FALSE]))))
   rownames(out) <- NULL
   out
 }
@@ -155,7 +155,7 @@ print.lynxid_identification <- function(x, n = 6, ...) {
 summary.lynxid_identification <- function(object, ...) {
   d <- object$detections
   ind <- if (nrow(d)) {
-    from_py(py_call(py_lynxid("results")$individual_table(py_detections(d))), tz = detections_zone(d))
+    from_py(py_call(py_lynxid("rinterop")$individual_table(py_detections(d))), tz = detections_zone(d))
   } else data.frame(individual_id = character(), is_new = logical(), detections = integer(), events = integer(),
                     stations = integer())
   rownames(ind) <- NULL

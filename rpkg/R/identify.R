@@ -74,13 +74,13 @@ build_catalogue <- function(path, images, megadetector = NULL, backbone = "effic
                             progress = interactive(), metric = c("shortlist", "off", "on")) {
   target <- match.arg(target)
   metric <- match.arg(metric)
-  idm <- py_lynxid("enrol")
+  api <- py_lynxid()
   images <- existing_path(images, "images folder")
   md <- optional_path(megadetector, "MegaDetector file")
   if (file.exists(file.path(path, "catalogue.json"))) {
     stop("a catalogue already exists at ", path, "; use add_to_catalogue() to add photos to it", call. = FALSE)
   }
-  cat <- py_call(idm$build_catalogue(normalizePath(path, mustWork = FALSE), images, megadetector = md,
+  cat <- py_call(api$build_catalogue(normalizePath(path, mustWork = FALSE), images, megadetector = md,
                                      backbone = backbone, weights = weights, threshold = threshold,
                                      local = local, target = target, progress = progress, metric = metric))
   catalogue_from_py(cat)
@@ -103,10 +103,10 @@ build_catalogue <- function(path, images, megadetector = NULL, backbone = "effic
 #' @export
 add_to_catalogue <- function(catalogue, images, megadetector = NULL, threshold = 0.2, target = NULL,
                              progress = interactive()) {
-  idm <- py_lynxid("enrol")
+  api <- py_lynxid()
   root <- catalogue_root(catalogue)
   images <- existing_path(images, "images folder")
-  cat <- py_call(idm$add_to_catalogue(root, images, megadetector = optional_path(megadetector, "MegaDetector file"),
+  cat <- py_call(api$add_to_catalogue(root, images, megadetector = optional_path(megadetector, "MegaDetector file"),
                                       threshold = threshold, target = target, progress = progress))
   catalogue_from_py(cat)
 }
@@ -122,9 +122,9 @@ add_to_catalogue <- function(catalogue, images, megadetector = NULL, threshold =
 #' }
 #' @export
 catalogue <- function(path) {
-  cm <- py_lynxid("catalogue")
+  api <- py_lynxid()
   root <- catalogue_root(path)
-  catalogue_from_py(py_call(cm$Catalogue$load(root)))
+  catalogue_from_py(py_call(api$Catalogue$load(root)))
 }
 
 catalogue_from_py <- function(cat) {
@@ -150,7 +150,7 @@ print.lynxid_catalogue <- function(x, ...) {
   if (!is.null(d)) {
     cat(sprintf("  identification model (leave-one-out): known called correctly %.0f %%, unknown called new %.0f %%\n",
                 100 * d$baks, 100 * d$baus))
-    cal <- tryCatch(reticulate::py_to_r(py_lynxid("openset")$describe_calibration(d)), error = function(e) NULL)
+    cal <- tryCatch(reticulate::py_to_r(py_lynxid("rinterop")$describe_calibration(d)), error = function(e) NULL)
     if (!is.null(cal)) cat("  ", cal, "\n", sep = "")
     if (isTRUE(d$whitening)) {
       use <- if (identical(d$whitening_use, "shortlist")) " to choose the candidates" else ""
@@ -266,14 +266,14 @@ identify <- function(images, catalogue, megadetector = NULL, out = NULL, tz = NU
                      station_from = c("auto", "folder", "filename"), event_gap = 20, review_below = 0.9,
                      decisions = NULL, cache_dir = NULL, progress = interactive(), quiet = FALSE) {
   station_from <- match.arg(station_from)
-  idm <- py_lynxid("identification")
+  api <- py_lynxid()
   images <- existing_path(images, "images folder")
   root <- catalogue_root(catalogue)
   md <- optional_path(megadetector, "MegaDetector file")
   if (!is.null(out)) out <- normalizePath(out, mustWork = FALSE)
   dec <- decisions_arg(decisions)
-  if (is.null(dec) && !is.null(out)) dec <- py_lynxid("decisions")$find_decisions(out)
-  res <- py_call(idm$identify(images, root, megadetector = md, out = out, tz = tz, threshold = threshold,
+  if (is.null(dec) && !is.null(out)) dec <- py_lynxid("rinterop")$find_decisions(out)
+  res <- py_call(api$identify(images, root, megadetector = md, out = out, tz = tz, threshold = threshold,
                               station_from = station_from, event_gap = event_gap,
                               cache_dir = if (is.null(cache_dir)) NULL else normalizePath(cache_dir, mustWork = FALSE),
                               review_below = review_below, progress = progress, decisions = dec))
@@ -326,8 +326,8 @@ decisions_arg <- function(decisions) {
 #' @export
 simulate_survey <- function(out, n_individuals = 12, n_known = 8, n_days = 40, seed = 1, max_detections = NULL,
                             grid_rows = 3, grid_cols = 4, inject_bad_files = TRUE, progress = interactive()) {
-  sim <- py_lynxid("simulate")
-  s <- py_call(sim$simulate_survey(normalizePath(out, mustWork = FALSE), n_individuals = as.integer(n_individuals),
+  api <- py_lynxid()
+  s <- py_call(api$simulate_survey(normalizePath(out, mustWork = FALSE), n_individuals = as.integer(n_individuals),
                                    n_known = as.integer(n_known), n_days = as.integer(n_days), seed = as.integer(seed),
                                    max_detections = if (is.null(max_detections)) NULL else as.integer(max_detections),
                                    grid_rows = as.integer(grid_rows), grid_cols = as.integer(grid_cols),
@@ -387,13 +387,13 @@ print.lynxid_survey <- function(x, ...) {
 #' }
 #' @export
 survey_accuracy <- function(detections, survey) {
-  ev <- py_lynxid("evaluate")
-  st <- py_lynxid("storage")
+  api <- py_lynxid()
+  bridge <- py_lynxid("rinterop")
   if (!inherits(survey, "lynxid_survey")) stop("survey must come from simulate_survey()", call. = FALSE)
   d <- detections_table(detections)
   cols <- intersect(c("detection_id", "file", "event_id", "individual_id", "is_new", "decision"), names(d))
   d <- d[, cols, drop = FALSE]
-  from_py(py_call(ev$survey_accuracy(r_to_pandas(d), st$read_table(survey$truth$images))))
+  from_py(py_call(api$survey_accuracy(r_to_pandas(d), bridge$read_table(survey$truth$images))))
 }
 
 #' Run the whole pipeline on a simulated survey
@@ -425,12 +425,12 @@ survey_accuracy <- function(detections, survey) {
 #' }
 #' @export
 run_demo <- function(out = "lynxid-demo", quiet = FALSE, ...) {
-  dm <- py_lynxid("demo")
+  api <- py_lynxid()
   args <- list(...)
   for (k in intersect(names(args), c("n_individuals", "n_known", "n_days", "seed"))) args[[k]] <- as.integer(args[[k]])
   out <- normalizePath(out, mustWork = FALSE)
-  s <- py_call(do.call(dm$run_demo, c(list(out, progress = !quiet, quiet = quiet), args)))
-  if (quiet) cat(reticulate::py_to_r(dm$format_summary(s)), "\n", sep = "")
+  s <- py_call(do.call(api$run_demo, c(list(out, progress = !quiet, quiet = quiet), args)))
+  if (quiet) cat(reticulate::py_to_r(py_lynxid("rinterop")$format_summary(s)), "\n", sep = "")
   res <- read_results(file.path(out, "identified"))
   res$demo <- from_py(s)
   invisible(res)

@@ -12,8 +12,8 @@ need_ggplot2 <- function() {
 
 # A Python plot-data function on the detections (and more), its result in R.
 plot_data <- function(fun, detections, ...) {
-  pl <- py_lynxid("plots")
-  from_py(py_call(pl[[fun]](py_detections(detections), ...)), tz = detections_zone(detections))
+  bridge <- py_lynxid("rinterop")
+  from_py(py_call(bridge[[fun]](py_detections(detections), ...)), tz = detections_zone(detections))
 }
 
 #' Map of stations with the detections of each individual

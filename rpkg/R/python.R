@@ -1,5 +1,14 @@
 # The bridge to the Python core: which Python, installing it, calling it, and turning
 # Python errors into R conditions a user can act on.
+#
+# Which Python names R depends on: R imports two Python modules only, both through
+# py_lynxid() below.
+# * py_lynxid()$NAME: lynxid's public API, the names of `_API` in python/lynxid/__init__.py,
+#   spelled as the R functions (capture_history, identify, fit_density, IdentifyResult, ...).
+# * py_lynxid("rinterop")$NAME: lynxid.rinterop, the R bridge: its own functions (data across
+#   the boundary, console output, BLAS isolation) and the helpers R needs that are not public
+#   API (plot data, export views, ...), listed in its R_HELPERS.
+# tests/test_rinterop.py checks that every such name in rpkg/R exists there.
 
 .lynxid <- new.env(parent = emptyenv())
 
@@ -170,8 +179,12 @@ lynxid_available <- function(initialize = TRUE) {
   ok
 }
 
-# The lynxid Python module (imported on first use).
+# The lynxid Python package (the public API) or, with module = "rinterop", the R bridge
+# module (imported on first use); see the top of this file.
 py_lynxid <- function(module = NULL) {
+  if (!is.null(module) && !identical(module, "rinterop")) {
+    stop("R reaches Python through lynxid's public API or lynxid.rinterop, not lynxid.", module, call. = FALSE)
+  }
   ok <- lynxid_available()
   if (!isTRUE(ok)) {
     stop("lynxid's Python side is not set up: ", attr(ok, "reason"), call. = FALSE)

@@ -40,12 +40,12 @@
 review_report <- function(results, catalogue, file = NULL, which = c("uncertain", "new", "all"),
                           max_items = NULL, open = interactive(), progress = interactive()) {
   which <- match.arg(which)
-  rv <- py_lynxid("review")
+  api <- py_lynxid()
   res <- results_dir(results)
   root <- catalogue_root(catalogue)
-  path <- py_call(rv$build_report(res, root, if (is.null(file)) NULL else normalizePath(file, mustWork = FALSE),
-                                  which = which, max_items = if (is.null(max_items)) NULL else as.integer(max_items),
-                                  progress = progress))
+  path <- py_call(api$review_report(res, root, if (is.null(file)) NULL else normalizePath(file, mustWork = FALSE),
+                                    which = which, max_items = if (is.null(max_items)) NULL else as.integer(max_items),
+                                    progress = progress))
   path <- py_path(path)
   message("review page written: ", path)
   if (open) open_html(path)
@@ -97,11 +97,11 @@ open_html <- function(path) {
 #' if (lynxid_available()) read_decisions(f)
 #' @export
 read_decisions <- function(file, latest = FALSE) {
-  rv <- py_lynxid("decisions")
+  api <- py_lynxid()
   path <- existing_path(file, "decisions file")
   if (dir.exists(path)) path <- file.path(path, "decisions.csv")
-  d <- py_call(rv$read_decisions(existing_path(path, "decisions file", "nothing reviewed yet?")))
-  if (latest) d <- rv$latest_decisions(d)
+  d <- py_call(api$read_decisions(existing_path(path, "decisions file", "nothing reviewed yet?")))
+  if (latest) d <- py_lynxid("rinterop")$latest_decisions(d)
   as_user_frame(from_py(d))
 }
 
@@ -126,12 +126,12 @@ read_decisions <- function(file, latest = FALSE) {
 #' }
 #' @export
 save_decisions <- function(decisions, results) {
-  rv <- py_lynxid("decisions")
+  api <- py_lynxid()
   dir <- existing_path(results, "results folder")
   src <- if (is.data.frame(decisions)) {
     r_to_pandas(as.data.frame(lapply(decisions, as.character), stringsAsFactors = FALSE))
   } else existing_path(decisions, "decisions file")
-  p <- py_call(rv$save_decisions(src, dir))
+  p <- py_call(api$save_decisions(src, dir))
   invisible(py_path(p))
 }
 
@@ -157,8 +157,8 @@ save_decisions <- function(decisions, results) {
 #' }
 #' @export
 apply_decisions <- function(x, decisions, catalogue) {
-  rv <- py_lynxid("decisions")
-  ing <- py_lynxid("ingest")
+  api <- py_lynxid()
+  bridge <- py_lynxid("rinterop")
   known <- catalogue(catalogue_root(catalogue))$individuals
   dec <- if (is.data.frame(decisions)) decisions_arg(decisions) else {
     p <- existing_path(decisions, "decisions file")
@@ -168,8 +168,8 @@ apply_decisions <- function(x, decisions, catalogue) {
   cols <- c("detection_id", "file", "individual_id", "probability", "p_new", "is_new", "needs_review", "decision")
   miss <- setdiff(cols, names(det))
   if (length(miss)) stop("x lacks the column(s) ", paste(miss, collapse = ", "), ": give identify()'s result", call. = FALSE)
-  iss <- ing$Issues()
-  res <- py_call(rv$apply_decisions(r_to_pandas(det[, cols]), dec, known = as.list(known), issues = iss))
+  iss <- bridge$Issues()
+  res <- py_call(api$apply_decisions(r_to_pandas(det[, cols]), dec, known = as.list(known), issues = iss))
   upd <- from_py(reticulate::py_get_item(res, 0L))
   for (k in c(setdiff(cols, c("detection_id", "file")), "machine_individual_id", "reviewed_by")) det[[k]] <- upd[[k]]
   if (inherits(x, "lynxid_identification")) {
@@ -204,10 +204,10 @@ apply_decisions <- function(x, decisions, catalogue) {
 #' }
 #' @export
 add_reviewed <- function(catalogue, results, include_new = TRUE, progress = interactive()) {
-  rv <- py_lynxid("enrol")
+  api <- py_lynxid()
   root <- catalogue_root(catalogue)
-  res <- py_call(rv$add_reviewed_to_catalogue(root, results_dir(results), include_new = include_new,
-                                               progress = progress))
+  res <- py_call(api$add_reviewed(root, results_dir(results), include_new = include_new,
+                                  progress = progress))
   cat <- catalogue_from_py(reticulate::py_get_item(res, 0L))
   added <- from_py(reticulate::py_get_item(res, 1L))
   attr(cat, "added") <- as_user_frame(added)

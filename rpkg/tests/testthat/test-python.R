@@ -125,3 +125,8 @@ test_that("PyTorch and faiss use their own BLAS inside R, not R's", {
   own <- mapply(function(p, t) grepl(paste0("/site-packages/", p, "(/|\\.libs/|_cpu\\.libs/)"), t), pkg[mine], to[mine])
   expect_equal(unname(lines[mine][!own]), character())
 })
+
+test_that("R reaches Python through lynxid's public API and lynxid.rinterop only", {
+  # which names R uses there: the top of R/python.R; tests/test_rinterop.py checks them
+  expect_error(lynxid:::py_lynxid("export"), "public API or lynxid.rinterop")
+})
