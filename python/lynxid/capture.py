@@ -32,6 +32,9 @@ How occasions are built (camtrapR's arguments in brackets):
   lynxid's exact time line and half-open occasions ``[start, end)`` instead.
 * ``output="binary"`` gives a *proximity* detector (0/1 per individual, occasion,
   station), ``"count"`` a *count* detector (number of records).
+* ``flank="left"`` / ``"right"`` builds the capture history from that flank's detections
+  only (:mod:`lynxid.flanks`), for surveys whose left and right flanks are not linked;
+  ``None`` (default) uses every detection, flanks linked by identity.
 
 Nothing is silently dropped: records without station, time or individual, at stations not in
 the station table, before the first or after the last occasion, or in an occasion in which
@@ -47,6 +50,7 @@ import pandas as pd
 
 from .camtrapr import check_semantics
 from .effort import operating_intervals, working_periods
+from .flanks import check_flank, keep_flank, record_flanks
 from .issues_log import IssuesLog
 from .occasions import OccasionGrid, occasion_grid
 from .records import (RecordLog, assign_occasions, assign_units, check_cameras, drop_duplicates, keep_independent,
@@ -77,7 +81,8 @@ class CaptureHistory:
         reason`` (``status``: used / excluded / filtered / ignored).
     issues : ``row, stage, severity, reason`` -- what was left out or looks wrong, and why.
     detector_type : ``"proximity"`` (binary) or ``"count"``.
-    settings : the arguments used (with camtrapR's names alongside).
+    settings : the arguments used (with camtrapR's names alongside); ``settings["flank"]``
+        (also :attr:`flank`) says whether it is of one flank only.
     deployments : the cameras' working periods (:func:`lynxid.effort.working_periods`):
         ``deployment, station, camera, session, x, y, setup, retrieval, start, end`` + covariates.
     media : per input record, the photo it was seen in (:func:`lynxid.records.record_media`).
@@ -103,6 +108,11 @@ class CaptureHistory:
     @property
     def sessions(self) -> list:
         return list(self.usage.keys())
+
+    @property
+    def flank(self) -> str | None:
+        """``"left"`` / ``"right"``: of that flank's detections only; None: every detection."""
+        return self.settings.get("flank")
 
     def _sess(self, session):
         if session is None:
@@ -181,7 +191,7 @@ class CaptureHistory:
             u = self.usage[s]
             d = self.detections[self.detections.session == s]
             rec = self.records[self.records.session == s]
-            rows.append(dict(session=s, detector=self.detector_type,
+            rows.append(dict(session=s, detector=self.detector_type, flank=self.flank,
                              individuals=int(d.individual.nunique()), detections=int(d["count"].sum()),
                              occasions=u.shape[1], stations=u.shape[0],
                              stations_used=int((u.to_numpy().sum(axis=1) > 0).sum()),
@@ -193,7 +203,8 @@ class CaptureHistory:
         return out
 
     def __repr__(self):
-        lines = [f"<CaptureHistory {self.detector_type}, {len(self.sessions)} session(s)>"]
+        lines = [f"<CaptureHistory {self.detector_type}, {len(self.sessions)} session(s)"
+                 + (f", {self.flank} flank only>" if self.flank else ">")]
         for r in self.summary().itertuples(index=False):
             lines.append(f"  session {r.session}: {r.individuals} individuals, {r.detections} detections, "
                          f"{r.occasions} occasions x {r.stations} stations ({r.stations_used} used), "
@@ -211,7 +222,7 @@ def capture_history(detections, stations, *, occasion_length: float = 1, day1: s
                     min_delta_minutes: float = 0, delta_compared_to: str = "last_independent",
                     remove_duplicates: bool = False, species=None, tz: str | None = None, time_format: str | None = None,
                     station_col=None, time_col=None, individual_col=None, camera_col=None, species_col=None,
-                    unknown_stations: str = "error", strict: bool = False,
+                    unknown_stations: str = "error", strict: bool = False, flank: str | None = None,
                     station_options: dict | None = None, semantics: str = "camtrapR") -> CaptureHistory:
     """Build a capture history from detections and a station table.
 
@@ -246,6 +257,8 @@ def capture_history(detections, stations, *, occasion_length: float = 1, day1: s
     unknown_stations : ``"error"`` (default, like camtrapR) or ``"exclude"`` (leave out and
         report) for records at stations missing from the station table.
     strict : raise if any record would be left out.
+    flank : ``"left"`` / ``"right"``: only that flank's detections (column ``flank``), the rest left
+        out and listed; None (default): every detection, flanks linked by identity (:mod:`lynxid.flanks`).
     semantics : ``"camtrapR"`` (default): camtrapR's rules, quirks included, so the result equals
         camtrapR's ``spatialDetectionHistory`` cell for cell (see :mod:`lynxid.camtrapr`);
         ``"exact"``: lynxid's exact time line (effort to the nanosecond, several cameras as the
@@ -254,6 +267,7 @@ def capture_history(detections, stations, *, occasion_length: float = 1, day1: s
     """
     _check_arguments(output, occasion_length, occasion_start_time, buffer_days, max_days, unknown_stations)
     camtrapr_rules = check_semantics(semantics) == "camtrapR"
+    flank = check_flank(flank)
     issues = IssuesLog("row")
     st = read_stations(stations, tz=tz, **(station_options or {}))
     issues.extend(st.issues)
@@ -264,7 +278,7 @@ def capture_history(detections, stations, *, occasion_length: float = 1, day1: s
     grid = occasion_grid(st, units, occasion_length=occasion_length, day1=day1, occasion_start_time=occasion_start_time,
                          buffer_days=buffer_days, max_days=max_days, camtrapr_rules=camtrapr_rules, tz=meta["tz"],
                          all_cams_on=all_cams_on, cameras_independent=cameras_independent)
-    log = _follow_records(rec, meta, grid, st, issues, unknown_stations=unknown_stations,
+    log = _follow_records(rec, meta, grid, st, issues, flank, unknown_stations=unknown_stations,
                           cameras_independent=cameras_independent, remove_duplicates=remove_duplicates,
                           min_delta_minutes=min_delta_minutes, delta_compared_to=delta_compared_to,
                           day1=day1, buffer_days=buffer_days, max_days=max_days)
@@ -273,7 +287,7 @@ def capture_history(detections, stations, *, occasion_length: float = 1, day1: s
                     drop_empty_occasions=drop_empty_occasions, all_cams_on=all_cams_on,
                     cameras_independent=cameras_independent, min_delta_minutes=min_delta_minutes,
                     delta_compared_to=delta_compared_to, remove_duplicates=remove_duplicates,
-                    species=species, tz=meta["tz"], semantics=semantics,
+                    species=species, tz=meta["tz"], semantics=semantics, flank=flank,
                     columns={k: meta[k] for k in ("station_col", "time_col", "individual_col", "camera_col", "species_col")},
                     detections_source=meta["source"], stations_source=st.source)
     ch = _assemble(log, grid, st, issues, settings, media=record_media(meta["frame"]))
@@ -282,12 +296,15 @@ def capture_history(detections, stations, *, occasion_length: float = 1, day1: s
     return ch
 
 
-def _follow_records(rec, meta, grid: OccasionGrid, st: StationTable, issues: IssuesLog, *, unknown_stations,
-                    cameras_independent, remove_duplicates, min_delta_minutes, delta_compared_to,
+def _follow_records(rec, meta, grid: OccasionGrid, st: StationTable, issues: IssuesLog, flank, *,
+                    unknown_stations, cameras_independent, remove_duplicates, min_delta_minutes, delta_compared_to,
                     day1, buffer_days, max_days) -> RecordLog:
-    """The records' phases, in camtrapR's order: station and session, camera check,
-    duplicates, temporal independence, occasion."""
+    """The records' phases, in camtrapR's order: the flank first (as camtrapR filters the
+    species first), station and session, camera check, duplicates, temporal independence,
+    occasion."""
     log = RecordLog(rec, meta["camera_col"] is not None, issues)
+    if flank:
+        keep_flank(log, record_flanks(meta["frame"], flank, meta["source"]), flank)
     assign_units(log, grid, unknown_stations, meta["source"])
     check_cameras(log, st)
     by_camera = bool(cameras_independent and meta["camera_col"] is not None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-__all__ = ["add_capture_history", "add_camera_operation"]
+__all__ = ["add_capture_history", "add_camera_operation", "add_capture_options", "capture_kwargs"]
 
 CH_DESCRIPTION = """\
 Build a capture history from identified detections and a station table and write it for
@@ -26,6 +26,7 @@ its row and the reason) and records_not_used.csv.
 CH_EPILOG = """\
 examples:
   lynxid capture-history results/detections.csv --stations stations.csv --out ch/
+  lynxid capture-history results/detections.csv --stations stations.csv --out ch_left/ --flank left
   lynxid capture-history recordTable.csv --stations camtraps.csv --out ch/ --date-format dmy \\
       --species LeopardCat --occasion-length 10 --tz Asia/Kuching --format secr,oscr,rmark
   Rscript -e 'setwd("ch"); source("read_secr.R")'     # secr capthist with usage
@@ -85,15 +86,10 @@ def _station_options(a) -> dict:
                 station_covariates=[c.strip() for c in a.station_covariates.split(",")] if a.station_covariates else None)
 
 
-def add_capture_history(sub, formatter):
-    p = sub.add_parser("capture-history", help="capture histories for secr, oSCR, nimble, Rcapture, RMark, Camtrap DP",
-                       description=CH_DESCRIPTION, epilog=CH_EPILOG, formatter_class=formatter)
-    p.add_argument("detections", help="detections (lynxid identify output) or camtrapR record table, CSV or Parquet "
-                                      "(recordTableIndividual)")
-    p.add_argument("--stations", required=True, help="station table, CSV or Parquet (CTtable)")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--format", default="secr", metavar="LIST",
-                   help="comma-separated: secr, oscr, nimble, closed (Rcapture), rmark, camtrapdp, or all. Default: secr")
+def add_capture_options(p) -> None:
+    """The options that say how detections become a capture history (occasions, records,
+    station table): ``capture-history``'s, and ``density fit --imputations``'s, which builds
+    one per draw of the identities."""
     o = p.add_argument_group("occasions (spatialDetectionHistory arguments)")
     o.add_argument("--occasion-length", type=float, default=1, metavar="DAYS",
                    help="days per occasion (occasionLength); fractions with --semantics exact. Default: 1")
@@ -115,6 +111,10 @@ def add_capture_history(sub, formatter):
     r.add_argument("--camera-col", default=None, metavar="COL", help="camera column of the detections (cameraCol)")
     r.add_argument("--species", default=None, help="use only this species (species)")
     r.add_argument("--species-col", default=None, metavar="COL", help="species column (speciesCol)")
+    r.add_argument("--flank", choices=["left", "right"], default=None,
+                   help="only the detections of this flank (column flank), for surveys whose left and right flanks "
+                        "are not linked; the others are listed in issues.csv. Default: every detection, flanks "
+                        "linked by identity")
     r.add_argument("--tz", default=None, metavar="ZONE",
                    help="survey time zone for local days, e.g. Europe/Zurich or +01:00 (timeZone). Times without "
                         "offset are taken as local times in this zone; times with offset are converted to it")
@@ -133,6 +133,31 @@ def add_capture_history(sub, formatter):
                         "leave them out and list them in issues.csv")
     r.add_argument("--strict", action="store_true", help="stop if any record would be left out")
     _common_station_options(p)
+
+
+def capture_kwargs(a) -> dict:
+    """:func:`lynxid.capture.capture_history`'s keyword arguments from :func:`add_capture_options`'s."""
+    return dict(occasion_length=a.occasion_length, day1=a.day1, occasion_start_time=a.occasion_start_time,
+                buffer_days=a.buffer_days, max_days=a.max_days, output=a.output,
+                drop_empty_occasions=not a.keep_empty_occasions, all_cams_on=a.all_cams_on,
+                cameras_independent=a.cameras_independent, min_delta_minutes=a.min_delta_minutes,
+                delta_compared_to=a.delta_compared_to, remove_duplicates=a.remove_duplicates, species=a.species,
+                tz=a.tz, time_format=a.time_format, station_col=a.station_col, time_col=a.time_col,
+                individual_col=a.individual_col, camera_col=a.camera_col, species_col=a.species_col,
+                unknown_stations=a.unknown_stations, strict=a.strict, station_options=_station_options(a),
+                semantics=a.semantics, flank=a.flank)
+
+
+def add_capture_history(sub, formatter):
+    p = sub.add_parser("capture-history", help="capture histories for secr, oSCR, nimble, Rcapture, RMark, Camtrap DP",
+                       description=CH_DESCRIPTION, epilog=CH_EPILOG, formatter_class=formatter)
+    p.add_argument("detections", help="detections (lynxid identify output) or camtrapR record table, CSV or Parquet "
+                                      "(recordTableIndividual)")
+    p.add_argument("--stations", required=True, help="station table, CSV or Parquet (CTtable)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--format", default="secr", metavar="LIST",
+                   help="comma-separated: secr, oscr, nimble, closed (Rcapture), rmark, camtrapdp, or all. Default: secr")
+    add_capture_options(p)
     x = p.add_argument_group("formats")
     x.add_argument("--augment-to", type=int, default=None, metavar="M",
                    help="nimble/JAGS: data augmentation to M individuals. Default: max(5 n, n + 1) for the n "
@@ -148,16 +173,7 @@ def run_capture_history(a) -> int:
     from .capture import capture_history
     from .export import write_formats
 
-    ch = capture_history(a.detections, a.stations, occasion_length=a.occasion_length, day1=a.day1,
-                         occasion_start_time=a.occasion_start_time, buffer_days=a.buffer_days, max_days=a.max_days,
-                         output=a.output, drop_empty_occasions=not a.keep_empty_occasions,
-                         all_cams_on=a.all_cams_on, cameras_independent=a.cameras_independent,
-                         min_delta_minutes=a.min_delta_minutes, delta_compared_to=a.delta_compared_to,
-                         remove_duplicates=a.remove_duplicates, species=a.species, tz=a.tz,
-                         time_format=a.time_format, station_col=a.station_col, time_col=a.time_col,
-                         individual_col=a.individual_col, camera_col=a.camera_col, species_col=a.species_col,
-                         unknown_stations=a.unknown_stations, strict=a.strict, station_options=_station_options(a),
-                         semantics=a.semantics)
+    ch = capture_history(a.detections, a.stations, **capture_kwargs(a))
     written = write_formats(ch, a.out, a.format, augment_to=a.augment_to, crs=a.crs,
                             scientific_name=a.scientific_name)
     print(ch)

@@ -101,11 +101,14 @@ def _simulate(sub):
     p.add_argument("--cols", type=int, default=4, help="station grid columns")
     p.add_argument("--seed", type=int, default=1, help="random seed (default: %(default)s)")
     p.add_argument("--no-bad-files", action="store_true", help="do not add the corrupt/empty example files")
+    p.add_argument("--no-flank-tags", action="store_true",
+                   help="do not tag the survey photos with their flank (XMP flank|left / flank|right)")
 
     def run(a):
         from . import simulate_survey
         s = simulate_survey(a.out, n_individuals=a.individuals, n_known=a.known, n_days=a.days, grid_rows=a.rows,
-                            grid_cols=a.cols, seed=a.seed, inject_bad_files=not a.no_bad_files)
+                            grid_cols=a.cols, seed=a.seed, inject_bad_files=not a.no_bad_files,
+                            flank_tags=not a.no_flank_tags)
         print(f"simulated survey written to {s.root}: {len(s.truth('images'))} photos, "
               f"{s.truth('detections').shape[0]} events")
     p.set_defaults(func=run)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from . import storage
 
-__all__ = ["run_demo"]
+__all__ = ["run_demo", "flank_histories"]
 
 
 def run_demo(out="demo-output", n_individuals: int = 12, n_known: int = 8, n_days: int = 40, seed: int = 1,
@@ -19,7 +19,9 @@ def run_demo(out="demo-output", n_individuals: int = 12, n_known: int = 8, n_day
     ``out/survey`` holds the simulated images and truth, ``out/catalogue`` the catalogue of
     the known individuals, ``out/identified`` the identified detections and
     ``out/capture_history`` the secr (and other) capture-history files; the summary ends with
-    the density fitted to that capture history beside the simulator's true density.
+    the density fitted to that capture history beside the simulator's true density. Beside
+    the linked history (both flanks, one identity) it builds the left-only and right-only
+    ones (:func:`flank_histories`), as a survey whose flanks cannot be linked would.
     """
     from .capture import capture_history
     from .density_demo import demo_density
@@ -31,7 +33,8 @@ def run_demo(out="demo-output", n_individuals: int = 12, n_known: int = 8, n_day
 
     out = Path(out)
     if fresh and out.exists():
-        for sub in ("survey", "catalogue", "identified", "capture_history"):
+        for sub in ("survey", "catalogue", "identified", "capture_history", "capture_history_left",
+                    "capture_history_right"):
             shutil.rmtree(out / sub, ignore_errors=True)
     t0 = time.time()
     say = (lambda *a: None) if quiet else print
@@ -52,8 +55,9 @@ def run_demo(out="demo-output", n_individuals: int = 12, n_known: int = 8, n_day
                          unknown_stations="exclude")
     written = write_formats(ch, out / "capture_history", formats=("secr", "oscr", "nimble", "closed", "rmark"))
     t4 = time.time()
-    say("[5/5] fitting the density ...")
+    say("[5/5] fitting the density (and the left-only and right-only capture histories) ...")
     dens = demo_density(ch, survey)
+    by_flank, dens_by_flank = flank_histories(res.detections, survey, out, occasion_length)
     t5 = time.time()
     acc = survey_accuracy(res.detections, survey.truth("images"))
     s = res.summary
@@ -63,19 +67,67 @@ def run_demo(out="demo-output", n_individuals: int = 12, n_known: int = 8, n_day
         "detections": s["detections"], "events": s["events"],
         "individuals_found": s["individuals"], "known_individuals": s["known_individuals"],
         "new_individuals": s["new_individuals"], "true_individuals_photographed": acc["true_individuals"],
-        "accuracy": acc, "capture_history": chs.to_dict("records"),
+        "accuracy": acc, "capture_history": chs.to_dict("records"), "capture_history_by_flank": by_flank,
         "seconds": {"simulate": round(t1 - t0, 1), "catalogue": round(t2 - t1, 1), "identify": round(t3 - t2, 1),
                     "capture_history": round(t4 - t3, 1), "density": round(t5 - t4, 1), "total": round(t5 - t0, 1)},
         "files": {"detections": s["files"]["detections_csv"], "issues": s["files"]["issues_csv"],
                   "capture_history": str(out / "capture_history"), "catalogue": str(out / "catalogue"),
+                  **{f"capture_history_{f}": str(out / f"capture_history_{f}") for f, r in by_flank.items()
+                     if isinstance(r, list)},
                   "survey": str(out / "survey")},
         "written": {k: list(v.values()) if isinstance(v, dict) else v for k, v in written.items()},
-        **dens,
+        **dens, "density_by_flank": dens_by_flank,
     }
     storage.write_json(out / "demo_summary.json", summary)
     if not quiet:
         print(format_summary(summary))
     return summary
+
+
+def flank_histories(detections, survey, out: Path, occasion_length: float) -> tuple[dict, dict]:
+    """The left-only and the right-only capture histories (secr files under
+    ``out/capture_history_left`` and ``_right``) and the density fitted to each: with the
+    flanks not linked, each flank alone is a survey of the whole population, so each
+    estimate should be near the truth too, from fewer detections. Returns ``({flank:
+    summary records}, {flank: density})``; a flank without a single detection gives
+    ``{"error": ...}`` in both, rather than stopping the demo."""
+    from .capture import capture_history
+    from .density_demo import demo_density
+    from .export import write_formats
+    from .flanks import FLANKS
+
+    by_flank, density = {}, {}
+    for flank in FLANKS:
+        try:
+            ch = capture_history(detections, survey.stations_csv, occasion_length=occasion_length,
+                                 unknown_stations="exclude", flank=flank)
+        except ValueError as exc:
+            by_flank[flank] = density[flank] = {"error": str(exc)}
+            continue
+        write_formats(ch, out / f"capture_history_{flank}", formats=("secr",))
+        by_flank[flank] = ch.summary().to_dict("records")
+        density[flank] = demo_density(ch, survey)["density"]
+    return by_flank, density
+
+
+def _history_line(label: str, ch: dict) -> str:
+    return (f"  {label:<23}{ch.get('individuals', '?')} individuals x {ch.get('occasions', '?')} occasions x "
+            f"{ch.get('stations_used', ch.get('stations', '?'))} stations, {ch.get('detections', '?')} detections")
+
+
+def _flank_lines(s: dict) -> list:
+    """One line per flank-only capture history and one per its density (old summaries have none)."""
+    from .density_demo import density_line
+    lines = []
+    for flank, records in s.get("capture_history_by_flank", {}).items():
+        if isinstance(records, dict):
+            lines.append(f"  {flank + ' flank only':<23}{records.get('error', '?')}")
+        elif records:
+            lines.append(_history_line(f"{flank} flank only", records[0]))
+    for flank, d in s.get("density_by_flank", {}).items():
+        if "truth" in d:
+            lines.append(f"  {'density, ' + flank + ' only':<23}{density_line(d)}")
+    return lines
 
 
 def format_summary(s: dict) -> str:
@@ -93,14 +145,16 @@ def format_summary(s: dict) -> str:
         f"known {100 * a['known_accuracy']:.1f} %, new called new {100 * a['new_recall']:.1f} %, ARI {a['ari']:.3f}",
     ]
     if ch:
-        lines.append(f"  capture history        {ch.get('individuals', '?')} individuals x {ch.get('occasions', '?')} occasions x "
-                     f"{ch.get('stations_used', ch.get('stations', '?'))} stations, {ch.get('detections', '?')} detections")
+        lines.append(_history_line("capture history", ch))
     if "density" in s:
         lines.append(f"  density                {density_line(s['density'])}")
+    lines += _flank_lines(s)
     sec = s["seconds"]
     lines += [f"  time                   {sec['total']} s (simulate {sec['simulate']}, catalogue {sec['catalogue']}, "
               f"identify {sec['identify']}, capture history {sec['capture_history']}, "
               f"density {sec.get('density', '?')})",
               f"  files                  {s['files']['detections']}",
               f"                         {s['files']['capture_history']}/ (secr, oSCR, nimble, closed, RMark)"]
+    lines += [f"                         {s['files'][k]}/ (secr)"
+              for k in ("capture_history_left", "capture_history_right") if k in s["files"]]
     return "\n".join(lines)

@@ -324,7 +324,7 @@ def write_formats(ch: CaptureHistory, out_dir, formats=("secr",), *, augment_to=
     written = {f: WRITERS[f](ch, out, **options.get(f, {})) for f in formats}
     summ = ch.summary()
     storage.write_json(out / "summary.json", {
-        "settings": ch.settings, "detector": ch.detector_type,
+        "settings": ch.settings, "detector": ch.detector_type, "flank": ch.flank,
         "sessions": summ.to_dict("records"),
         "counts_by_occasion": {s: ch.counts_by_occasion(s).to_dict() for s in ch.sessions},
         "records": {k: int(v) for k, v in ch.records.status.value_counts().items() if v},

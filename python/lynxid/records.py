@@ -37,7 +37,8 @@ STATUS = ["used", "excluded", "filtered"]
 REASONS = ["", "missing value (see issues)", "unknown station",
            "outside every session's deployment", "duplicate (remove_duplicates)",
            "not independent (min_delta_minutes)", "before the first occasion", "after the station's last day",
-           "after the last occasion", "occasion without effort at the station", "other species"]
+           "after the last occasion", "occasion without effort at the station", "other species", "other flank",
+           "flank unknown"]
 
 
 def _pick(cols, wanted, kind, required=True, name="detections"):

@@ -180,7 +180,8 @@ def _header(ch: CaptureHistory, what: str) -> str:
     return (f"# {what}\n# written by lynxid from {s.get('detections_source')} and {s.get('stations_source')}\n"
             f"# occasion_length={s.get('occasion_length')} day1={s.get('day1')} "
             f"occasion_start_time={s.get('occasion_start_time')} output={s.get('output')} "
-            f"detector={ch.detector_type} tz={s.get('tz')}\n")
+            f"detector={ch.detector_type} tz={s.get('tz')}" + (f" flank={s['flank']} only" if s.get("flank") else "")
+            + "\n")
 
 
 def write_secr(ch: CaptureHistory, out_dir) -> dict:

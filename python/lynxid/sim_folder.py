@@ -2,7 +2,9 @@
 the reference catalogue, the broken files SD cards really hold, and the tables.
 
 The layout (its paths are named by :class:`~lynxid.sim_survey.SimulatedSurvey`):
-``images/<station>/<camera>/IMG_nnnn.JPG`` in camtrapR's folders, with EXIF times;
+``images/<station>/<camera>/IMG_nnnn.JPG`` in camtrapR's folders, with EXIF times and (with
+``flank_tags``) the flank each photo shows as an XMP tag ``flank|left`` / ``flank|right``, as
+users tag flanks in digiKam or Timelapse (ingest reads it: the identified detections know it);
 ``catalogue/<individual>/<sighting>_<flank>.jpg``; ``stations.csv`` (a camtrapR station
 table); ``megadetector.json`` and ``catalogue_megadetector.json`` (MegaDetector's batch
 format, the true boxes with a few per cent of noise, as a detector's are); ``truth/*.csv``
@@ -86,8 +88,9 @@ class SurveyFolder:
         self._counters[key] = self._counters.get(key, 0) + 1
         rel = (Path(station) / cam / f"IMG_{self._counters[key]:04d}.JPG").as_posix()
         img, box = render_individual_image(self.individuals[ind_id], flank, self.scenes[key], rng, night=night)
+        tags = [f"flank|{flank}"] if self.cfg.flank_tags else None
         storage.write_bytes(self.survey.images / rel,
-                            jpeg_bytes(img, when, self.cfg.utc_offset, int(rng.integers(80, 93))))
+                            jpeg_bytes(img, when, self.cfg.utc_offset, int(rng.integers(80, 93)), subjects=tags))
         self.images.append(dict(file=rel, station=station, camera=cam, timestamp=when, individual=ind_id,
                                 flank=flank, event=ev_id, night=night, bbox_x=box[0], bbox_y=box[1],
                                 bbox_w=box[2], bbox_h=box[3], in_catalogue=ind_id in self.known))

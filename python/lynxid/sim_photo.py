@@ -1,5 +1,6 @@
 """A simulated trail-camera photo: a station's scene, an animal composited into it in a
-random pose, and the camera's light, blur and noise; encoded as a JPEG with EXIF times.
+random pose, and the camera's light, blur and noise; encoded as a JPEG with EXIF times (and,
+as a photo tagged in digiKam or Timelapse, XMP ``HierarchicalSubject`` tags such as ``flank|left``).
 
 Pose (scale, rotation, foreshortening), lighting (day colour or night infra-red), blur and
 partial occlusion by grass and branches vary from photo to photo, so that the same animal
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import io
 import math
+import struct
 from datetime import datetime
 
 import cv2
@@ -18,7 +20,7 @@ from PIL import Image
 
 from .sim_animal import SPRITE_H, SPRITE_W, Individual, draw_sprite
 
-__all__ = ["make_scene", "render_individual_image", "jpeg_bytes"]
+__all__ = ["make_scene", "render_individual_image", "jpeg_bytes", "with_xmp_subjects"]
 
 
 def _noise(rng, h, w, cells, amp):
@@ -156,13 +158,14 @@ def render_individual_image(ind: Individual, flank: str, scene: np.ndarray, rng:
 
 
 def jpeg_bytes(img: np.ndarray, when: datetime | None, utc_offset: str | None, quality: int,
-                make: str = "lynxid-sim", model: str = "SimCam 1") -> bytes:
-    """Encode as JPEG with EXIF DateTimeOriginal (and OffsetTimeOriginal) like a trail camera."""
+                make: str = "lynxid-sim", model: str = "SimCam 1", subjects: list[str] | None = None) -> bytes:
+    """Encode as JPEG with EXIF DateTimeOriginal (and OffsetTimeOriginal) like a trail camera,
+    and ``subjects`` as XMP ``lr:hierarchicalSubject`` tags, as a user's tagging adds them."""
     im = Image.fromarray(img)
     buf = io.BytesIO()
     if when is None:
         im.save(buf, "JPEG", quality=quality)
-        return buf.getvalue()
+        return with_xmp_subjects(buf.getvalue(), subjects)
     exif = Image.Exif()
     stamp = when.strftime("%Y:%m:%d %H:%M:%S")
     exif[0x010F] = make
@@ -174,4 +177,26 @@ def jpeg_bytes(img: np.ndarray, when: datetime | None, utc_offset: str | None, q
     if utc_offset:
         ifd[0x9011] = utc_offset   # OffsetTimeOriginal
     im.save(buf, "JPEG", quality=quality, exif=exif)
-    return buf.getvalue()
+    return with_xmp_subjects(buf.getvalue(), subjects)
+
+
+_XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
+
+
+def with_xmp_subjects(jpeg: bytes, subjects: list[str] | None) -> bytes:
+    """The JPEG with an XMP segment holding ``subjects`` as ``lr:hierarchicalSubject`` (where
+    digiKam, Lightroom and camtrapR keep hierarchical tags), after the JPEG's own APP segments
+    (JFIF, EXIF) as tagging tools place it; written by hand, so that every Pillow version
+    writes the same bytes."""
+    if not subjects:
+        return jpeg
+    from xml.sax.saxutils import escape
+    packet = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+              '<rdf:Description rdf:about="" xmlns:lr="http://ns.adobe.com/lightroom/1.0/"><lr:hierarchicalSubject>'
+              '<rdf:Bag>' + "".join(f"<rdf:li>{escape(s)}</rdf:li>" for s in subjects) + "</rdf:Bag>"
+              "</lr:hierarchicalSubject></rdf:Description></rdf:RDF></x:xmpmeta>")
+    payload = _XMP_HEADER + packet.encode("utf-8")
+    at = 2                                           # after SOI, past the APPn segments already there
+    while at + 4 <= len(jpeg) and jpeg[at] == 0xFF and 0xE0 <= jpeg[at + 1] <= 0xEF:
+        at += 2 + struct.unpack(">H", jpeg[at + 2:at + 4])[0]
+    return jpeg[:at] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + jpeg[at:]

@@ -37,6 +37,7 @@ class SurveyConfig:
     image_size: tuple[int, int] = (960, 720)
     catalogue_images_per_flank: int = 3   # earlier sightings per known individual, both flanks each
     inject_bad_files: bool = True    # add a zero-byte, a truncated, a non-image and an EXIF-less file
+    flank_tags: bool = True          # survey photos carry an XMP flank|left / flank|right tag, as users tag them
     max_detections: int | None = None  # cap (keeps tests fast); extra detections are dropped from truth too
     seed: int = 1
 

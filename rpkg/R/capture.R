@@ -124,12 +124,12 @@ camera_operation <- function(stations, station_col = "Station", x_col = "utm_x",
                              semantics = c("camtrapR", "exact")) {
   unit <- match.arg(unit)
   semantics <- match.arg(semantics)
-  eff <- py_lynxid("effort")
+  api <- py_lynxid()
   st <- py_table_arg(stations, "stations", "local")
   opts <- station_options(station_col, x_col, y_col, setup_col, retrieval_col, camera_col, session_col,
                           has_problems, date_format, NULL)
   opts$station_covariates <- NULL
-  res <- py_call(do.call(eff$camera_operation, c(list(st, by_camera = by_camera, all_cams_on = all_cams_on,
+  res <- py_call(do.call(api$camera_operation, c(list(st, by_camera = by_camera, all_cams_on = all_cams_on,
                                                       cameras_independent = cameras_independent,
                                                       occasion_start_time = occasion_start_time,
                                                       resolution_hours = resolution_hours, unit = unit,
@@ -229,6 +229,11 @@ camera_operation <- function(stations, station_col = "Station", x_col = "utm_x",
 #'   day left out, one occasion grid over all sessions from the survey's first setup day.
 #'   \code{"exact"}: lynxid's exact time line, occasions \code{[start, end)}, each session's
 #'   grid from its own first setup day.
+#' @param flank \code{"left"} or \code{"right"}: only the detections of that flank (column
+#'   \code{flank}, as \code{\link{identify}} writes it from the photos' flank tags), for
+#'   surveys whose left and right flanks are not linked to one animal; detections of the other
+#'   flank or of no known flank are left out and listed in \code{$issues}. \code{NULL}
+#'   (default): every detection, flanks linked by identity. Kept in \code{$settings$flank}.
 #' @param augment_to Deprecated with \code{format = "array"}: see \code{\link{as_nimble}}.
 #' @return An object of class \code{lynxid_capture_history}: a list with \code{detections}
 #'   (session, individual, occasion, detector, count), \code{usage} (per session a detector x
@@ -269,13 +274,14 @@ capture_history <- function(detections, stations, occasion_length = 1, day1 = "s
                             max_days = NULL, drop_empty_occasions = TRUE, min_delta_minutes = 0,
                             delta_compared_to = c("last_independent", "last"),
                             remove_duplicates = FALSE, unknown_stations = c("error", "exclude"),
-                            strict = FALSE, augment_to = NULL, semantics = c("camtrapR", "exact")) {
+                            strict = FALSE, augment_to = NULL, semantics = c("camtrapR", "exact"),
+                            flank = NULL) {
   output <- match.arg(output)
   semantics <- match.arg(semantics)
   if (!is.null(format)) format <- match.arg(format, c("secr", "oscr", "array", "closed", "rmark"))
   delta_compared_to <- match.arg(delta_compared_to)
   unknown_stations <- match.arg(unknown_stations)
-  cap <- py_lynxid("capture")
+  api <- py_lynxid()
   if (inherits(detections, "lynxid_identification")) detections <- detections$detections
   tcol <- find_time_col(detections, time_col)
   if (is.null(tz)) tz <- posix_zone(detections, tcol)
@@ -292,8 +298,8 @@ capture_history <- function(detections, stations, occasion_length = 1, day1 = "s
                time_format = time_format, station_col = station_col, time_col = tcol,
                individual_col = individual_col, species_col = species_col,
                unknown_stations = unknown_stations, strict = strict, station_options = opts,
-               semantics = semantics)
-  ch <- py_call(do.call(cap$capture_history, args))
+               semantics = semantics, flank = flank)
+  ch <- py_call(do.call(api$capture_history, args))
   x <- capture_history_from_py(ch)
   if (!is.null(format)) {                       # deprecated: one release more
     new <- c(secr = "as_capthist(ch)", oscr = "as_oscr(ch)", array = "as_nimble(ch, augment_to)",
@@ -419,10 +425,10 @@ capture_table_to_py <- function(df) {
 write_capture_history <- function(x, out, formats = "secr", augment_to = NULL, crs = NULL,
                                   scientific_name = NULL) {
   py <- py_capture_history(x)
-  ex <- py_lynxid("export")
-  res <- py_call(ex$write_formats(py, normalizePath(out, mustWork = FALSE), as.list(formats),
-                                  augment_to = if (is.null(augment_to)) NULL else as.integer(augment_to),
-                                  crs = crs, scientific_name = scientific_name))
+  api <- py_lynxid()
+  res <- py_call(api$write_capture_history(py, normalizePath(out, mustWork = FALSE), as.list(formats),
+                                           augment_to = if (is.null(augment_to)) NULL else as.integer(augment_to),
+                                           crs = crs, scientific_name = scientific_name))
   invisible(reticulate::py_to_r(res))
 }
 

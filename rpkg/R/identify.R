@@ -310,6 +310,9 @@ decisions_arg <- function(decisions) {
 #' @param grid_rows,grid_cols Station grid.
 #' @param inject_bad_files Add an empty, a truncated, a non-image and an EXIF-less file.
 #' @param progress Show a progress bar.
+#' @param flank_tags Tag each survey photo with the flank it shows (XMP \code{flank|left} /
+#'   \code{flank|right}, as digiKam or Timelapse users tag them), so that \code{\link{identify}}
+#'   knows each detection's flank.
 #' @return A \code{lynxid_survey}: a list of paths -- \code{root}, \code{images},
 #'   \code{catalogue_images}, \code{stations} (CSV), \code{megadetector},
 #'   \code{catalogue_megadetector} -- and \code{truth}, the truth tables' paths
@@ -325,13 +328,15 @@ decisions_arg <- function(decisions) {
 #' }
 #' @export
 simulate_survey <- function(out, n_individuals = 12, n_known = 8, n_days = 40, seed = 1, max_detections = NULL,
-                            grid_rows = 3, grid_cols = 4, inject_bad_files = TRUE, progress = interactive()) {
+                            grid_rows = 3, grid_cols = 4, inject_bad_files = TRUE, progress = interactive(),
+                            flank_tags = TRUE) {
   api <- py_lynxid()
   s <- py_call(api$simulate_survey(normalizePath(out, mustWork = FALSE), n_individuals = as.integer(n_individuals),
                                    n_known = as.integer(n_known), n_days = as.integer(n_days), seed = as.integer(seed),
                                    max_detections = if (is.null(max_detections)) NULL else as.integer(max_detections),
                                    grid_rows = as.integer(grid_rows), grid_cols = as.integer(grid_cols),
-                                   inject_bad_files = inject_bad_files, progress = progress))
+                                   inject_bad_files = inject_bad_files, progress = progress,
+                                   flank_tags = flank_tags))
   survey_from_root(py_path(s$root))
 }
 

@@ -220,7 +220,7 @@ test_that("secr's ingredients built in R are lynxid.export.secr_data()'s", {
                     timestamp = c("2019-01-02 08:00:00", "2019-01-01 10:00:00", "2019-01-02 09:00:00"))
   for (out in c("binary", "count")) {
     ch <- capture_history(det, st, session_col = "yr", station_covariates = c("hab", "elev"), output = out)
-    d <- lynxid:::from_py(lynxid:::py_lynxid("export")$secr_data(attr(ch, "py")))
+    d <- lynxid:::from_py(reticulate::import("lynxid.export", convert = FALSE)$secr_data(attr(ch, "py")))
     r <- lynxid:::secr_ingredients(ch, unlist(d$covariates))
     expect_identical(r$captures, d$captures)
     expect_identical(r$traps, d$traps)
