@@ -30,7 +30,7 @@ SURVEY = dict(n_individuals=8, n_known=5, n_days=25, image_size=(640, 480))
 OCCASION_DAYS = 5
 
 DETECTION_COLUMNS = ["detection_id", "file", "path", "station", "camera", "timestamp", "bbox_x", "bbox_y", "bbox_w",
-                     "bbox_h", "det_conf", "flank", "event_id", "individual_id", "probability", "p_new", "is_new",
+                     "bbox_h", "det_conf", "flank", "event_id", "unit_id", "individual_id", "probability", "p_new", "is_new",
                      "candidates", "needs_review", "decision"]
 
 

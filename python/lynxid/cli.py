@@ -79,12 +79,15 @@ def _demo(sub):
     p.add_argument("--days", type=int, default=40, help="days of camera operation (default: %(default)s)")
     p.add_argument("--occasion-length", type=float, default=5, help="days per occasion (default: %(default)s)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default: %(default)s)")
+    p.add_argument("--imputations", type=int, default=50,
+                   help="draws of the identities for the density with identification error included "
+                        "(default: %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
     def run(a):
         from . import run_demo
         run_demo(a.out, n_individuals=a.individuals, n_known=a.known, n_days=a.days, seed=a.seed,
-                 occasion_length=a.occasion_length, progress=not a.quiet)
+                 occasion_length=a.occasion_length, progress=not a.quiet, imputations=a.imputations)
     p.set_defaults(func=run)
 
 

@@ -107,19 +107,23 @@ def _local_pair(matcher: Matcher, local: list, A, B, s: np.ndarray) -> tuple[flo
 
 
 def unit_pair_probability(calibrator, matcher: Matcher, vectors: np.ndarray, local: list | None,
-                          members: list[np.ndarray], flanks: np.ndarray, k_local: int | None = None) -> np.ndarray:
+                          members: list[np.ndarray], flanks: np.ndarray, k_local: int | None = None,
+                          checkable: np.ndarray | None = None) -> np.ndarray:
     """Calibrated probability (``calibrate.FusionCalibrator``) that two units show the same
     animal; units are index arrays (``members``) into ``vectors`` (in the model's space),
     ``local`` (local features or None) and ``flanks``. NaN: no comparable pair, or, with
     local features, a pair local matching did not check (its probability from the embedding
     alone would count "not checked" as "checked and no match"). ``k_local``: neighbours
-    checked per unit (default ``CLUSTER_NEIGHBOURS``)."""
+    checked per unit (default ``CLUSTER_NEIGHBOURS``); ``checkable``: n x n, the pairs that
+    may be scored at all (default: every pair)."""
     k_local = CLUSTER_NEIGHBOURS if k_local is None else k_local
     n = len(members)
     P = np.full((n, n), np.nan)
     if n < 2:
         return P
     G, best = _best_pairs(vectors, members, flanks)
+    if checkable is not None:
+        G = np.where(checkable, G, -np.inf)
     L = np.zeros((n, n))
     Dn = np.zeros((n, n))
     done = np.zeros((n, n), bool)

@@ -13,18 +13,21 @@ __all__ = ["run_demo", "flank_histories"]
 
 
 def run_demo(out="demo-output", n_individuals: int = 12, n_known: int = 8, n_days: int = 40, seed: int = 1,
-             occasion_length: float = 5, fresh: bool = True, progress: bool = True, quiet: bool = False) -> dict:
+             occasion_length: float = 5, fresh: bool = True, progress: bool = True, quiet: bool = False,
+             imputations: int = 50) -> dict:
     """Run the whole pipeline on a simulated survey written under ``out``; return a summary.
 
     ``out/survey`` holds the simulated images and truth, ``out/catalogue`` the catalogue of
     the known individuals, ``out/identified`` the identified detections and
     ``out/capture_history`` the secr (and other) capture-history files; the summary ends with
-    the density fitted to that capture history beside the simulator's true density. Beside
+    the density fitted to that capture history beside the simulator's true density -- with the
+    hard calls, and with identification error included (``imputations`` draws of the
+    identities; ``density_imputation``). Beside
     the linked history (both flanks, one identity) it builds the left-only and right-only
     ones (:func:`flank_histories`), as a survey whose flanks cannot be linked would.
     """
     from .capture import capture_history
-    from .density_demo import demo_density
+    from .density_demo import demo_density, demo_density_imputed
     from .export import write_formats
     from .evaluate import survey_accuracy
     from .enrol import build_catalogue
@@ -57,6 +60,12 @@ def run_demo(out="demo-output", n_individuals: int = 12, n_known: int = 8, n_day
     t4 = time.time()
     say("[5/5] fitting the density (and the left-only and right-only capture histories) ...")
     dens = demo_density(ch, survey)
+    if "error" not in dens["density"]:
+        # the same fit with identification error included: identities drawn from identify's
+        # probabilities, one capture history and fit per draw (density_imputation)
+        dens["density"]["identification_error_included"] = demo_density_imputed(
+            out / "identified", survey, survey.stations_csv, imputations, occasion_length=occasion_length,
+            unknown_stations="exclude")
     by_flank, dens_by_flank = flank_histories(res.detections, survey, out, occasion_length)
     t5 = time.time()
     acc = survey_accuracy(res.detections, survey.truth("images"))
@@ -131,7 +140,7 @@ def _flank_lines(s: dict) -> list:
 
 
 def format_summary(s: dict) -> str:
-    from .density_demo import density_line
+    from .density_demo import density_line, imputed_line
     a = s["accuracy"]
     ch = s["capture_history"][0] if s["capture_history"] else {}
     lines = [
@@ -147,7 +156,10 @@ def format_summary(s: dict) -> str:
     if ch:
         lines.append(_history_line("capture history", ch))
     if "density" in s:
-        lines.append(f"  density                {density_line(s['density'])}")
+        imp = s["density"].get("identification_error_included")
+        lines.append(f"  {'density, hard IDs' if imp else 'density':<23}{density_line(s['density'])}")
+        if imp:
+            lines.append(f"  {'density, ID error in':<23}{imputed_line(imp)}")
     lines += _flank_lines(s)
     sec = s["seconds"]
     lines += [f"  time                   {sec['total']} s (simulate {sec['simulate']}, catalogue {sec['catalogue']}, "

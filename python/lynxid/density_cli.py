@@ -76,6 +76,18 @@ def add_density(sub, formatter):
     o.add_argument("--density-per-session", action="store_true",
                    help="one density per session (secr's D ~ session) instead of one shared by all sessions")
     o.add_argument("--json", metavar="FILE", help="write every estimate (D per hectare), logLik and AIC as JSON")
+    i = f.add_argument_group("identification error included (FOLDER is identify's output, with --stations)")
+    i.add_argument("--stations", metavar="CSV", help="station table: build a capture history from identify's "
+                   "results in FOLDER, once per draw of the identities (the options below say how)")
+    i.add_argument("--imputations", type=int, default=None, metavar="K",
+                   help="draws of the identities from identify's probabilities; each gives a capture history and a "
+                        "fit, combined by Rubin's rules (default with --stations: 50)")
+    i.add_argument("--seed", type=int, default=0, help="random seed of the draws. Default: 0")
+    i.add_argument("--jobs", type=int, default=None, metavar="N", help="processes fitting draws. Default: the CPUs")
+    i.add_argument("--out", metavar="DIR", help="where density_imputed.json and review_priority.csv go. Default: "
+                   "FOLDER, where 'lynxid review report' finds the review order")
+    from .capture_cli import add_capture_options
+    add_capture_options(f)
     f.set_defaults(func=run_density_fit)
     p.set_defaults(func=lambda a: p.print_help() or 0)
     return p
@@ -84,6 +96,8 @@ def add_density(sub, formatter):
 def run_density_fit(a) -> int:
     from .density import fit_density
 
+    if a.stations or a.imputations:
+        return run_density_imputed(a)
     data = _read_data(a)
     poly = _read_polygon(a.habitat) if a.habitat else None
     with warnings.catch_warnings(record=True) as caught:
@@ -100,6 +114,36 @@ def run_density_fit(a) -> int:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)
         Path(a.json).write_text(json.dumps(out, indent=1, allow_nan=False) + "\n", encoding="utf-8")
         print(f"  estimates written to {a.json}")
+    return 0
+
+
+def run_density_imputed(a) -> int:
+    """``density fit RESULTS --stations S --imputations K``: density with identification
+    error included (``density_imputation``)."""
+    from .capture_cli import capture_kwargs
+    from .density_imputation import DEFAULT_IMPUTATIONS, fit_density_imputed
+
+    if not (a.folder and a.stations):
+        raise ValueError("--imputations needs identify's output folder and --stations (the station table)")
+    if a.traps or a.captures:
+        raise ValueError("--imputations works from identify's results, not from --traps/--captures")
+    poly = _read_polygon(a.habitat) if a.habitat else None
+    if poly is not None:
+        raise ValueError("--habitat is not available with --imputations: give --mask (cells already clipped)")
+    res = fit_density_imputed(a.folder, a.stations, a.imputations or DEFAULT_IMPUTATIONS, detectfn=a.detectfn,
+                              mask=a.mask, buffer=a.buffer, spacing=a.spacing, seed=a.seed, n_jobs=a.jobs,
+                              **capture_kwargs(a))
+    print(res.summary())
+    files = res.write(a.out or a.folder)
+    if a.json:
+        from . import storage
+        storage.write_json(a.json, res.to_dict())
+        files["json_copy"] = a.json
+    print("  written: " + ", ".join(files.values()))
+    if res.review is not None and len(res.review):
+        top = res.review.head(5)
+        print("  review first (largest expected narrowing of the interval): "
+              + ", ".join(f"{r.event_id} ({r.individual_id}, -{100 * r.share_reduction:.0f} %)" for r in top.itertuples()))
     return 0
 
 

@@ -28,7 +28,7 @@ from .density import fit_density
 from .density_result import PER_100KM2
 from .mask import HECTARE, Mask
 
-__all__ = ["demo_density", "density_line", "habitat_mask"]
+__all__ = ["demo_density", "demo_density_imputed", "density_line", "imputed_line", "habitat_mask"]
 
 MASK_CELLS_ACROSS = 64          # the demo's habitat grid: cells along the longer side
 
@@ -81,6 +81,43 @@ def demo_density(ch, survey, detectfn: str = "HN") -> dict:
                logLik=fit.logLik, AIC=fit.AIC, warnings=[str(w.message) for w in caught],
                parameters={p: est[p] for p in fit.det_names + ["EN"]})
     return {"density": _finite(out)}
+
+
+def demo_density_imputed(results, survey, stations, imputations: int = 50, detectfn: str = "HN", seed: int = 0,
+                         **capture) -> dict:
+    """The demo's density with identification error included (``density_imputation``): K
+    draws of the identities from identify's probabilities, each fitted over the simulator's
+    habitat as :func:`demo_density` fits the hard calls, combined by Rubin's rules. Returns
+    the ``identification_error_included`` entry of the demo's ``density`` (estimate, lcl,
+    ucl, the interval if identities were certain, the share of variance due to
+    identification, animals detected per draw, the first units to review), or ``error``."""
+    from .density_imputation import fit_density_imputed
+    meta = _survey_meta(survey)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            r = fit_density_imputed(results, stations, imputations, detectfn=detectfn, mask=habitat_mask(meta["habitat"]),
+                                    seed=seed, progress=False, **capture)
+    except ValueError as exc:
+        return {"error": str(exc)}
+    e = r.estimates.iloc[0]
+    review = r.review.head(5) if r.review is not None else None
+    return _finite({"estimate": float(e["estimate"]), "SE": float(e["SE"]), "lcl": float(e["lcl"]),
+                    "ucl": float(e["ucl"]), "lcl_ids_certain": float(e["lcl_ids_certain"]),
+                    "ucl_ids_certain": float(e["ucl_ids_certain"]),
+                    "share_identification": float(e["share_identification"]), "imputations": int(imputations),
+                    "draws_fitted": int(e["draws"]), "animals_detected": r.animals_detected(),
+                    "review_first": [] if review is None else review[["event_id", "individual_id", "probability",
+                                                                      "share_reduction"]].to_dict("records")})
+
+
+def imputed_line(d: dict) -> str:
+    """The demo's line for the density with identification error included."""
+    if "error" in d:
+        return f"not estimable with identification error ({d['error']})"
+    return (f"{d['estimate']:#.3g} per 100 km² (95 % CI {d['lcl']:#.3g}–{d['ucl']:#.3g}; "
+            f"{d['lcl_ids_certain']:#.3g}–{d['ucl_ids_certain']:#.3g} if the IDs were certain); "
+            f"{100 * d['share_identification']:.0f} % of the variance from identification, {d['imputations']} draws")
 
 
 def density_line(d: dict) -> str:

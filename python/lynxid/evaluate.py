@@ -367,6 +367,11 @@ def format_report(rep: dict) -> str:
                      + "".join(f", {k} maps {v:.3f}" for k, v in o.get("ece_decision_by_map", {}).items()
                                if k != next(iter(REPORTED_MAPS)))
                      + ")")
+        if "posterior" in o:
+            q = o["posterior"]
+            lines.append(f"posterior over {{each candidate, new}} as identify reports it: top-1 ECE = {q['ece_top1']:.3f} "
+                         f"({q['decisions']} decisions, mean probability {q['mean_top1']:.3f}, right "
+                         f"{q['decisions_right']:.3f}); every answer ECE = {q['ece_every_answer']:.4f}")
         if "baks_ceiling" in o:
             lines.append(f"open set bounds: top candidate right for a balanced {o['baks_ceiling']:.3f} of known queries "
                          f"(BAKS never exceeds it; sqrt(BAKS*BAUS) <= {o['gmean_ceiling']:.3f}); the best 'new' "

@@ -28,7 +28,8 @@ from .features import extract_features
 from .ingest import Issues
 from .match import References, pool
 from .openset import IdentificationModel
-from .reported import MIN_DECISIONS
+from .posterior import posterior_table, unit_pair_table
+from .reported import MIN_DECISIONS, NEW, ReportedProbability
 from .results import DETECTION_COLUMNS, IdentifyResult
 
 __all__ = ["identify", "IdentifyResult", "load_model", "one_animal_per_name", "shortlist_similarities",
@@ -126,9 +127,22 @@ def _decide_units(det: pd.DataFrame, fs, sims: _Similarities, model: Identificat
     U = pd.DataFrame(rows, columns=UNIT_COLUMNS)
     if len(U):
         one_animal_per_name(U)
-        # reported: how often a decision like this one was right on the catalogue
-        U["probability"] = model.reported.predict(U["probability"].to_numpy(float), U["is_new"].to_numpy(bool))
+        calibrate_units(U, model.reported)
     return U
+
+
+def calibrate_units(U: pd.DataFrame, reported: ReportedProbability) -> None:
+    """Each unit's posterior over {its candidates, new} made the calibrated one
+    (``ReportedProbability.posterior``): the decided answer's probability is how often such
+    decisions were right on the catalogue, and the candidates, P(new) and the reported
+    probability are one distribution wherever they are shown. Changes ``U`` in place."""
+    for u in range(len(U)):
+        names = list(U.at[u, "names"])
+        answer = NEW if U.at[u, "is_new"] else names.index(U.at[u, "individual_id"])
+        pk, p_new = reported.posterior(U.at[u, "pk"], U.at[u, "p_new"], answer)
+        order = np.argsort(-pk, kind="stable")       # best first, by the probability shown
+        U.at[u, "names"], U.at[u, "pk"], U.at[u, "p_new"] = np.asarray(names, object)[order], pk[order], p_new
+        U.at[u, "probability"] = p_new if answer == NEW else float(pk[answer])
 
 
 def one_animal_per_name(U: pd.DataFrame) -> None:
@@ -169,16 +183,18 @@ def one_animal_per_name(U: pd.DataFrame) -> None:
 
 
 def _name_new_units(U: pd.DataFrame, det: pd.DataFrame, fs, V: np.ndarray, model: IdentificationModel,
-                    prefix: str) -> None:
-    """New units grouped into provisional individuals (``cluster``), named in time order."""
+                    prefix: str) -> tuple | None:
+    """New units grouped into provisional individuals (``cluster``), named in time order.
+    Returns ``(their unit ids, pair probabilities)`` (None without new units)."""
     new_idx = np.nonzero(U["is_new"].to_numpy())[0] if len(U) else np.array([], int)
     if not len(new_idx):
-        return
+        return None
     sub = U.iloc[new_idx]
     P = unit_pair_probability(model.calibrator, model.matcher, V, fs.local, list(sub["members"]),
                               det["flank"].to_numpy(dtype=object))
     labels = agglomerate(P, cannot_link(sub))
     U.loc[U.index[new_idx], "individual_id"] = provisional_names(labels, sub["t0"], prefix)
+    return sub["unit_id"].to_numpy(object), P
 
 
 def _unit_columns(det: pd.DataFrame, U: pd.DataFrame, top_k: int, review_below: float) -> pd.DataFrame:
@@ -265,12 +281,15 @@ def identify(images, catalogue, megadetector=None, out=None, *, tz: str | None =
     det = assign_events(det, event_gap)
     sims = _Similarities(cat, model, cat.references(model), fs.vectors)
     U = _decide_units(det, fs, sims, model, progress)
-    _name_new_units(U, det, fs, sims.V, model, new_prefix)
+    clustered = _name_new_units(U, det, fs, sims.V, model, new_prefix)
+    post = posterior_table(U)
+    pairs = unit_pair_table(U, model, sims.V, fs.local, det["flank"].to_numpy(dtype=object), clustered)
     det = _unit_columns(det, U, top_k, review_below)
     det, review_info = apply_decisions(det, None if decisions is False else decisions, known=cat.individuals,
                                        new_prefix=new_prefix, issues=issues)
     issue_table = issues.table()
-    res = IdentifyResult(det, issue_table, _summary(imgs, det, issue_table, review_info, md_counts, cat, t_start))
+    res = IdentifyResult(det, issue_table, _summary(imgs, det, issue_table, review_info, md_counts, cat, t_start),
+                         posterior=post, unit_pairs=pairs)
     if out is not None:
         res.write(out)
     return res

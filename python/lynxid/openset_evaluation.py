@@ -23,9 +23,10 @@ from .cluster import agglomerate, unit_pair_probability
 from .match import Matcher, References
 from .openset import dense_evidence, fit_decisions, top_decisions
 from .pairs import CANDIDATE_COLUMNS, candidate_rows, pair_rows, pair_table
-from .reported import ReportedProbability
+from .reported import NEW, ReportedProbability
 
-__all__ = ["open_set", "open_set_calls", "cluster_ari", "REPORTED_MAPS"]
+__all__ = ["open_set", "open_set_calls", "open_set_posteriors", "posterior_reliability", "cluster_ari",
+           "REPORTED_MAPS"]
 
 
 class IsotonicReported(ReportedProbability):
@@ -111,6 +112,8 @@ def open_set(fs, S, refs: References, individuals, sightings, flanks, seed: int,
     # unknown queries: the catalogue's model, fitted on every known individual's queries
     fit, reported = _fit(kp, kpt, seed, use_dense)
     u_calls = open_set_calls(pairs[~pairs.known], ptab[~ptab.known], fit.cal, fit.c, fit.verifier, reported)
+    posts = open_set_posteriors(pairs[~pairs.known], ptab[~ptab.known], fit.cal, fit.c, fit.verifier,
+                                reported["logistic"], "unknown")
     # known queries: cross-fitted by individual
     fold = metric.folds_of(kp["truth"].to_numpy(), 5, seed)
     kfold, ptfold = kp["truth"].map(fold), kpt["truth"].map(fold)
@@ -118,17 +121,23 @@ def open_set(fs, S, refs: References, individuals, sightings, flanks, seed: int,
     for f in sorted(kfold.unique()):
         fit_f, rep_f = _fit(kp[kfold != f], kpt[ptfold != f], seed, use_dense)
         k_calls.append(open_set_calls(kp[kfold == f], kpt[ptfold == f], fit_f.cal, fit_f.c, fit_f.verifier, rep_f))
+        elig = kp[(kfold == f) & kp["eligible"]]
+        posts += open_set_posteriors(elig, kpt[ptfold == f], fit_f.cal, fit_f.c, fit_f.verifier, rep_f["logistic"],
+                                     "known")
     k_calls = pd.concat(k_calls)
     k_calls = k_calls[k_calls.query_eligible]
     scores = _scores(k_calls, u_calls)
     # cluster the unknown half's detections called new
     new_q = u_calls.index[u_calls.called_new].to_numpy()
+    new_pairs: list = []
     return {"known_individuals": len(known_names),
             "unknown_individuals": int(len(np.unique(individuals)) - len(known_names)),
             "new_weight": fit.c, **{k: scores.pop(k) for k in ("BAKS", "BAUS", "gmean")},
             "catalogue_fit": fit.choice, "baks_cross_fitted": True,
-            "ari_new": cluster_ari(new_q, fs_cat, individuals, flanks, fit.cal, fit.verifier), **scores,
-            **_calibration(k_calls, u_calls), "new_detections_clustered": int(len(new_q))}
+            "ari_new": cluster_ari(new_q, fs_cat, individuals, flanks, fit.cal, fit.verifier, pairs_out=new_pairs),
+            **scores,
+            **_calibration(k_calls, u_calls), "new_detections_clustered": int(len(new_q)),
+            "posterior": posterior_reliability(posts), "posteriors": posts, "new_pairs": new_pairs}
 
 
 def _fit(kp: pd.DataFrame, kpt: pd.DataFrame, seed: int, use_dense: bool):
@@ -204,14 +213,63 @@ def open_set_calls(pairs: pd.DataFrame, ptab: pd.DataFrame, cal, c: float, verif
                         index=top["query"].to_numpy())
 
 
-def cluster_ari(qs, fs, individuals, flanks, cal, verifier=None, k_local=None) -> float:
+def open_set_posteriors(pairs: pd.DataFrame, ptab: pd.DataFrame, cal, c: float, verifier, reported,
+                        scenario: str, max_answers: int = 10) -> list[dict]:
+    """Per query, the whole calibrated posterior identify would report
+    (``ReportedProbability.posterior``): ``scenario`` ("known" / "unknown"), ``decided``
+    (index of the decided answer among ``p``, the last being "new"), ``truth`` (index of
+    the query's own individual, ``len(p) - 1`` -- "new" -- in the unknown scenario, None
+    where a known query's individual is not among its candidates), and ``p`` (the best
+    ``max_answers`` candidates, then "new"). What reliability is measured on as a whole,
+    and the identification error a simulated survey draws from (benchmarks)."""
+    if verifier is not None:
+        pairs = pairs.assign(d=dense_evidence(pairs, ptab, verifier)[0])
+    scored = pairs.assign(p=cal.predict(pairs.g, pairs.l, pairs.d), z=cal.ranking_key(pairs.g, pairs.l, pairs.d))
+    scored = scored.sort_values(["query", "p", "z", "g"], ascending=[True, False, False, False])
+    out = []
+    for q, g in scored.groupby("query", sort=False):
+        o = (g["p"] / (1 - g["p"])).to_numpy(float)
+        z = c + o.sum()
+        pk, p_new = o / z, c / z
+        new = bool(p_new >= pk[0])
+        pk, p_new = reported.posterior(pk, p_new, NEW if new else 0)
+        own = np.flatnonzero(g["y"].to_numpy() == 1)
+        keep = min(max_answers, len(pk))
+        truth = (keep if scenario == "unknown" else (int(own[0]) if len(own) and own[0] < keep else None))
+        out.append({"scenario": scenario, "decided": keep if new else 0, "truth": truth,
+                    "p": [round(float(v), 5) for v in np.append(pk[:keep], p_new)]})
+    return out
+
+
+def posterior_reliability(posteriors: list[dict]) -> dict:
+    """Calibration of the posterior as a whole: ECE of the decided answer (top-1 as
+    identify reports it) and of every answer of every query (is this answer the truth?)."""
+    top, right, every, hit = [], [], [], []
+    for r in posteriors:
+        top.append(r["p"][r["decided"]])
+        right.append(r["truth"] == r["decided"])
+        every += r["p"]
+        hit += [j == r["truth"] for j in range(len(r["p"]))]
+    return {"ece_top1": expected_calibration_error(np.array(top), np.array(right, float)),
+            "ece_every_answer": expected_calibration_error(np.array(every), np.array(hit, float)),
+            "decisions": len(top), "decisions_right": float(np.mean(right)) if right else float("nan"),
+            "mean_top1": float(np.mean(top)) if top else float("nan")}
+
+
+def cluster_ari(qs, fs, individuals, flanks, cal, verifier=None, k_local=None, pairs_out: list | None = None) -> float:
     """ARI of clustering the queries ``qs`` as identify clusters new detections: the same
     pairwise probabilities (``cluster.unit_pair_probability``, each photo its own unit) and
-    the same agglomeration."""
+    the same agglomeration. ``pairs_out``: a list that receives ``[p, same animal]`` of every
+    pair with evidence (what a simulated survey draws its new animals' pairs from)."""
     from sklearn.metrics import adjusted_rand_score
     if len(qs) < 2:
         return float("nan")
     matcher = Matcher(use_local=bool(fs.local), per_individual=1, verifier=verifier)
     P = unit_pair_probability(cal, matcher, fs.vectors, fs.local, [np.array([q]) for q in qs],
                               np.asarray(flanks, dtype=object), k_local=k_local)
+    if pairs_out is not None:
+        a, b = np.triu_indices(len(qs), 1)
+        ok = np.isfinite(P[a, b])
+        same = individuals[qs][a] == individuals[qs][b]
+        pairs_out += [[round(float(p), 5), bool(t)] for p, t in zip(P[a, b][ok], same[ok])]
     return float(adjusted_rand_score(individuals[qs], agglomerate(P)))

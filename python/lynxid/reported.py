@@ -18,11 +18,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["ReportedProbability", "MIN_DECISIONS", "MIN_SPLIT_DECISIONS", "logit"]
+__all__ = ["ReportedProbability", "MIN_DECISIONS", "MIN_SPLIT_DECISIONS", "logit", "NEW"]
 
 MIN_DECISIONS = 30           # of each scenario (known, unknown) before any map is fitted
 MIN_SPLIT_DECISIONS = 200    # of one kind (named / new) before it gets a map of its own
 KINDS = ("named", "new")
+NEW = -1                     # :meth:`ReportedProbability.posterior`'s index of the answer "new"
 
 REBUILD = "rebuild it with `lynxid catalogue build`"
 
@@ -97,6 +98,25 @@ class ReportedProbability:
                 if name in self.maps and m.any():
                     out[m] = self.apply_map(self.maps[name], shown[m])
         return out
+
+    def posterior(self, pk, p_new: float, answer: int) -> tuple[np.ndarray, float]:
+        """The whole posterior over {each candidate, new}, calibrated: the decided answer
+        (``answer``: an index into the candidates ``pk``, or :data:`NEW`) gets its mapped
+        probability (:meth:`predict`), and the other answers share what is left in the
+        proportions the model gave them. So the probabilities sum to one, the decided answer's
+        is the one reported, and a sampler drawing identities from them (``imputation``) draws
+        the decided answer as often as such decisions are right. Returns ``(pk, p_new)``."""
+        # answers as one vector: the candidates, then "new"
+        p = np.append(np.asarray(pk, float), float(p_new))
+        i = len(p) - 1 if answer == NEW else int(answer)
+        shown = float(self.predict(p[i:i + 1], np.array([answer == NEW]))[0])
+        rest = np.delete(p, i)
+        if rest.sum() > 1e-12:
+            rest = rest / rest.sum()
+        elif len(rest):                      # the model was sure: what the map takes away, evenly
+            rest = np.full(len(rest), 1.0 / len(rest))
+        out = np.insert(rest * (1.0 - shown), i, shown)
+        return out[:-1], float(out[-1])
 
     @staticmethod
     def fit_map(shown: np.ndarray, right: np.ndarray, w: np.ndarray) -> dict:

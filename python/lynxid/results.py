@@ -2,7 +2,8 @@
 
 ``detections.csv`` and ``detections.parquet`` (one row per detection; the Parquet file also
 holds each image's absolute ``path``, which the review report and the catalogue's reviewed
-additions need), ``issues.csv`` (files not used, and why) and ``summary.json`` (counts).
+additions need), ``issues.csv`` (files not used, and why), ``summary.json`` (counts), and
+``posterior.parquet`` / ``unit_pairs.parquet`` (what identities are drawn from: ``posterior``).
 """
 from __future__ import annotations
 
@@ -21,8 +22,10 @@ __all__ = ["IdentifyResult", "read_detections", "candidate_table", "individual_t
 # identify's detections table, before a reviewer's decisions add ``machine_individual_id`` and
 # ``reviewed_by``
 DETECTION_COLUMNS = ["detection_id", "file", "path", "station", "camera", "timestamp", "bbox_x", "bbox_y", "bbox_w",
-                     "bbox_h", "det_conf", "flank", "event_id", "individual_id", "probability", "p_new", "is_new",
+                     "bbox_h", "det_conf", "flank", "event_id", "unit_id", "individual_id", "probability", "p_new", "is_new",
                      "candidates", "needs_review", "decision"]
+# what identification uncertainty is drawn from (``posterior``), each written as NAME.parquet
+UNCERTAINTY_TABLES = ("posterior", "unit_pairs")
 # candidate_table's columns: one row per detection and catalogue candidate, best first
 CANDIDATE_COLUMNS = ["detection_id", "event_id", "rank", "individual_id", "probability"]
 
@@ -30,11 +33,15 @@ CANDIDATE_COLUMNS = ["detection_id", "event_id", "rank", "individual_id", "proba
 @dataclass
 class IdentifyResult:
     """``detections`` (one row per detection), ``issues`` (files not used) and ``summary``;
-    ``files``: what :meth:`write` wrote."""
+    ``posterior`` and ``unit_pairs``: what identification uncertainty is drawn from
+    (``posterior``; None for results written before lynxid wrote them); ``files``: what
+    :meth:`write` wrote."""
     detections: pd.DataFrame
     issues: pd.DataFrame
     summary: dict
     files: dict = field(default_factory=dict)
+    posterior: pd.DataFrame | None = None
+    unit_pairs: pd.DataFrame | None = None
 
     @property
     def candidates(self) -> pd.DataFrame:
@@ -50,7 +57,9 @@ class IdentifyResult:
         issues = storage.read_table(iss) if iss.exists() else pd.DataFrame(columns=["file", "stage", "severity",
                                                                                      "reason"])
         sj = root / "summary.json"
-        return cls(det, issues, storage.read_json(sj) if sj.exists() else {})
+        extra = {k: storage.read_table(root / f"{k}.parquet") if (root / f"{k}.parquet").exists() else None
+                 for k in UNCERTAINTY_TABLES}
+        return cls(det, issues, storage.read_json(sj) if sj.exists() else {}, **extra)
 
     def write(self, out) -> dict:
         out = Path(out)
@@ -59,6 +68,9 @@ class IdentifyResult:
         self.files["detections_csv"] = str(storage.write_table(det, out / "detections.csv"))
         self.files["detections_parquet"] = str(storage.write_table(self.detections, out / "detections.parquet"))
         self.files["issues_csv"] = str(storage.write_table(self.issues, out / "issues.csv"))
+        for k in UNCERTAINTY_TABLES:
+            if getattr(self, k) is not None:
+                self.files[k] = str(storage.write_table(getattr(self, k), out / f"{k}.parquet"))
         self.summary["files"] = self.files
         self.files["summary_json"] = str(storage.write_json(out / "summary.json", self.summary))
         return self.files

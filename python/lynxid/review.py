@@ -25,19 +25,23 @@ from . import storage
 from .catalogue import Catalogue
 from .decisions import DECISION_COLUMNS, REVIEW_DECISIONS, decisions_path, read_decisions
 from .results import read_detections
+from .review_priority import PRIORITY_FILE
 
 __all__ = ["review_items", "build_report"]
 
 # --------------------------------------------------------------------------------------
 # what to review
 # --------------------------------------------------------------------------------------
-def review_items(det: pd.DataFrame, which: str = "uncertain") -> pd.DataFrame:
+def review_items(det: pd.DataFrame, which: str = "uncertain", priority: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per animal to review: detections grouped by event and assigned identity.
 
     ``which``: ``"uncertain"`` (flagged ``needs_review`` or new, not yet reviewed),
     ``"new"`` (new only), ``"all"``. Columns: ``key``, ``event_id``, ``individual_id``,
     ``detection_ids`` (list), ``rows`` (positions in ``det``), ``rep`` (the best-framed
-    detection), ``station``, ``time``, ``probability``, ``p_new``, ``is_new``."""
+    detection), ``station``, ``time``, ``probability``, ``p_new``, ``is_new``, and with
+    ``priority`` (``review_priority.rank_for_review``'s table: what a density fit with
+    imputations ranked) ``priority`` and ``share_reduction``: items in that order, those it
+    did not rank after them, least certain first; without it, least certain first."""
     if which not in ("uncertain", "new", "all"):
         raise ValueError("which must be 'uncertain', 'new' or 'all'")
     det = det.reset_index(drop=True)
@@ -62,10 +66,19 @@ def review_items(det: pd.DataFrame, which: str = "uncertain") -> pd.DataFrame:
                          p_new=float(g["p_new"].astype(float).max()), is_new=bool(g["is_new"].astype(bool).any())))
     items = pd.DataFrame(rows, columns=["key", "event_id", "individual_id", "detection_ids", "rows", "rep", "station",
                                         "time", "probability", "p_new", "is_new"])
-    # least certain first: that is where a reviewer's minute is worth most
+    # least certain first, unless a density fit ranked the units by how much their review
+    # would narrow its interval: then that order
+    rank = pd.Series(dtype=float)
+    share = pd.Series(dtype=float)
+    if priority is not None and len(priority):
+        by_event = priority.groupby(priority["event_id"].astype(str))
+        rank, share = by_event["priority"].min(), by_event["share_reduction"].max()
+    items["priority"] = items["event_id"].map(rank).astype(float) if len(items) else []
+    items["share_reduction"] = items["event_id"].map(share).astype(float) if len(items) else []
     if len(items):
         certainty = np.where(items["is_new"], items["p_new"], items["probability"])
-        items = items.assign(_c=certainty).sort_values(["_c", "key"]).drop(columns="_c").reset_index(drop=True)
+        items = items.assign(_c=certainty).sort_values(["priority", "_c", "key"], na_position="last") \
+            .drop(columns="_c").reset_index(drop=True)
     return items
 
 
@@ -152,7 +165,7 @@ def _match_figure(q_img, r_img, q_xy=None, r_xy=None, height: int = 200, gap: in
 # --------------------------------------------------------------------------------------
 def build_report(results, catalogue, out=None, *, which: str = "uncertain", max_candidates: int = 3,
                  refs_per_candidate: int = 4, photos_matched: int = 3, decisions=None, max_items: int | None = None,
-                 title: str | None = None, image_height: int = 200, progress: bool = True) -> Path:
+                 title: str | None = None, image_height: int = 200, progress: bool = True, priority=None) -> Path:
     """Write the review report (a single self-contained HTML file) and return its path.
 
     ``results``: identify's output folder (it reads ``detections.parquet``, the feature
@@ -161,7 +174,9 @@ def build_report(results, catalogue, out=None, *, which: str = "uncertain", max_
     (flagged or new, default), ``"new"`` or ``"all"``. Earlier decisions (``decisions``,
     default ``RESULTS/decisions.csv``) are shown and kept in the page's export. For each
     candidate the pair of crops with the most matching keypoints is shown, searched among the
-    event's ``photos_matched`` best-framed photos and ``refs_per_candidate`` references."""
+    event's ``photos_matched`` best-framed photos and ``refs_per_candidate`` references.
+    ``priority``: the review order of a density fit with imputations (table or CSV; default
+    ``RESULTS/review_priority.csv`` when there is one; False: least certain first)."""
     from tqdm.auto import tqdm
 
     from .cache import ArrayCache
@@ -179,7 +194,11 @@ def build_report(results, catalogue, out=None, *, which: str = "uncertain", max_
     prev = read_decisions(decisions) if decisions is not None and decisions is not False \
         else pd.DataFrame(columns=DECISION_COLUMNS)
     qcache = ArrayCache(root / "cache", "local") if root is not None and (root / "cache").exists() else None
-    items = review_items(det, which)
+    if priority is None and root is not None and (root / PRIORITY_FILE).exists():
+        priority = root / PRIORITY_FILE
+    if priority is not None and priority is not False and not isinstance(priority, pd.DataFrame):
+        priority = storage.read_table(priority)
+    items = review_items(det, which, priority if priority is not False else None)
     n_total = len(items)
     if max_items is not None:
         items = items.head(max_items)
@@ -198,7 +217,7 @@ def build_report(results, catalogue, out=None, *, which: str = "uncertain", max_
         title=title or "lynxid review", created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         results=str(root) if root is not None else None, catalogue=str(cat.root),
         report_id=hashlib.sha1(f"{root}|{cat.root}|{len(det)}".encode()).hexdigest()[:12],
-        which=which, n_items=len(cards), n_items_total=int(n_total), n_detections=int(len(det)),
+        which=which, ranked=bool(len(items) and items["priority"].notna().any()), n_items=len(cards), n_items_total=int(n_total), n_detections=int(len(det)),
         known=known, machine_new=machine_new, columns=DECISION_COLUMNS,
         previous=prev[DECISION_COLUMNS].to_dict("records"), cards=cards)
     page = _render(data)
@@ -227,6 +246,8 @@ def _card(it, det: pd.DataFrame, queries: list, panels: list) -> dict:
     return dict(
         key=it.key, event_id=it.event_id, machine_id=it.individual_id, is_new=bool(it.is_new),
         probability=round(float(it.probability), 4), p_new=round(float(it.p_new), 4),
+        priority=None if pd.isna(it.priority) else int(it.priority),
+        share_reduction=None if pd.isna(it.share_reduction) else round(float(it.share_reduction), 4),
         station=it.station, time=None if pd.isna(t) else str(t),
         detection_ids=list(it.detection_ids), files=rows["file"].astype(str).tolist() if "file" in rows else [],
         n=len(it.rows), photos=[dict(detection_id=str(det["detection_id"].iat[qi]), image=_jpeg_uri(img))

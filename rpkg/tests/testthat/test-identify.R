@@ -1,7 +1,7 @@
 # identify() and friends against the real Python side, on a small simulated survey.
 
 documented_columns <- c("detection_id", "file", "path", "station", "camera", "timestamp", "bbox_x", "bbox_y",
-                        "bbox_w", "bbox_h", "det_conf", "flank", "event_id", "individual_id", "probability",
+                        "bbox_w", "bbox_h", "det_conf", "flank", "event_id", "unit_id", "individual_id", "probability",
                         "p_new", "is_new", "needs_review", "decision", "machine_individual_id", "reviewed_by")
 
 test_that("identify() returns a lynxid_identification: one documented row per detection, with R types", {
@@ -9,7 +9,10 @@ test_that("identify() returns a lynxid_identification: one documented row per de
   run <- small_run()
   res <- run$res
   expect_s3_class(res, "lynxid_identification")
-  expect_named(res, c("detections", "candidates", "summary", "issues", "out", "catalogue"))
+  expect_named(res, c("detections", "candidates", "summary", "issues", "out", "catalogue", "posterior",
+                      "unit_pairs"))
+  expect_named(res$posterior, c("unit_id", "rank", "answer", "probability"))
+  expect_true(all(res$detections$unit_id %in% res$posterior$unit_id))
   expect_equal(res$out, normalizePath(run$results))
   expect_equal(res$catalogue, run$cat$path)
   det <- res$detections
@@ -49,6 +52,8 @@ test_that("identify() returns a lynxid_identification: one documented row per de
   expect_equal(back$issues, res$issues)
   expect_equal(back$summary[setdiff(names(s), "files")], s[setdiff(names(s), "files")])
   expect_equal(back$catalogue, res$catalogue)
+  expect_equal(back$posterior, res$posterior)
+  expect_equal(back$unit_pairs, res$unit_pairs)
   # the old data-frame habits get a pointer, not NULL
   expect_error(res$individual_id, "res\\$detections\\$individual_id|x\\$detections\\$individual_id")
 })

@@ -1,0 +1,241 @@
+"""Density with identification error included: multiple imputation of identities.
+
+Each of K draws of the survey's identities (``imputation.IdentitySampler``) gives a capture
+history and a density fit (``density.fit_density``, on one mask for all draws, so that the
+draws estimate the same thing); Rubin's rules combine them on the log scale, where secr
+states its intervals (``lcl = D / C``, ``ucl = D * C``):
+
+* ``Q = mean(log D_k)``, within-draw variance ``W = mean(u_k)`` with
+  ``u_k = log(1 + (SE_k / D_k)^2)``, between-draw variance ``B = var(log D_k)``;
+* total variance ``T = W + (1 + 1/K) B``, degrees of freedom
+  ``nu = (K - 1) (1 + W / ((1 + 1/K) B))^2`` (Rubin 1987);
+* D = exp(Q) with the interval ``exp(Q -+ t_nu sqrt(T))``; the interval if identities were
+  certain is ``exp(Q -+ z sqrt(W))``; the share of the variance due to identification is
+  ``(1 + 1/K) B / T``.
+
+Beside it, the fit to the hard calls (every name taken as certain), and the number of animals
+detected in each draw. Draws are fitted in parallel processes (``n_jobs``).
+"""
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .density_result import PER_100KM2
+
+__all__ = ["ImputedDensity", "fit_density_imputed", "rubin", "DEFAULT_IMPUTATIONS"]
+
+DEFAULT_IMPUTATIONS = 50
+_LEVEL = 0.95
+
+
+def rubin(q: np.ndarray, u: np.ndarray, level: float = _LEVEL) -> dict:
+    """Rubin's rules for estimates ``q`` (log D of each draw) with variances ``u``: the
+    combined log estimate, ``W``, ``B``, ``T``, ``df``, the share of variance due to the
+    draws, and the intervals on the natural scale (module doc)."""
+    q, u = np.asarray(q, float), np.asarray(u, float)
+    k = len(q)
+    if k == 0:
+        raise ValueError("no draw could be fitted")
+    Q, W = float(q.mean()), float(u.mean())
+    B = float(q.var(ddof=1)) if k > 1 else 0.0
+    extra = (1 + 1 / k) * B
+    T = W + extra
+    df = math.inf if extra <= 0 else (k - 1) * (1 + W / extra) ** 2
+    t = stats.t.ppf(0.5 + level / 2, df) if math.isfinite(df) else stats.norm.ppf(0.5 + level / 2)
+    z = stats.norm.ppf(0.5 + level / 2)
+    return {"log_estimate": Q, "W": W, "B": B, "T": T, "df": df, "share_identification": extra / T if T > 0 else 0.0,
+            "estimate": math.exp(Q), "SE": math.exp(Q) * math.sqrt(math.expm1(T)),
+            "lcl": math.exp(Q - t * math.sqrt(T)), "ucl": math.exp(Q + t * math.sqrt(T)),
+            "lcl_ids_certain": math.exp(Q - z * math.sqrt(W)), "ucl_ids_certain": math.exp(Q + z * math.sqrt(W)),
+            "draws": k}
+
+
+@dataclass
+class ImputedDensity:
+    """What :func:`fit_density_imputed` found. ``estimates``: per session, D (animals per
+    100 km^2) with its total interval, the interval if identities were certain, the share of
+    variance due to identification, Rubin's ``df`` and the draws combined; ``hard``: the fit
+    to the hard calls per session (estimate, SE, lcl, ucl; None where it could not be
+    fitted); ``draws``: per draw and session, D, SE, the animals detected, or the error;
+    ``review``: the units ranked for review by how much confirming them would narrow the
+    interval (``review_priority``); ``settings``: what was fitted."""
+    estimates: pd.DataFrame
+    hard: dict
+    draws: pd.DataFrame
+    review: pd.DataFrame | None = None
+    settings: dict = field(default_factory=dict)
+
+    def write(self, out) -> dict:
+        """``density_imputed.json`` (everything but the review order) and the review order
+        (``review_priority.PRIORITY_FILE``) under the folder ``out``."""
+        from pathlib import Path
+
+        from . import storage
+        from .review_priority import PRIORITY_FILE
+        out = Path(out)
+        files = {"json": str(storage.write_json(out / "density_imputed.json", self.to_dict()))}
+        if self.review is not None:
+            files["review_priority"] = str(storage.write_table(self.review, out / PRIORITY_FILE))
+        return files
+
+    def animals_detected(self) -> dict:
+        """The distribution of the number of animals detected over the draws (all sessions)."""
+        n = self.draws.groupby("draw")["animals"].sum() if len(self.draws) else pd.Series(dtype=float)
+        if not len(n):
+            return {}
+        return {"mean": float(n.mean()), "min": int(n.min()), "median": float(n.median()), "max": int(n.max()),
+                "p05": float(n.quantile(0.05)), "p95": float(n.quantile(0.95)),
+                "counts": {int(k): int(v) for k, v in n.value_counts().sort_index().items()}}
+
+    def to_dict(self) -> dict:
+        return {"unit": "animals per 100 km2", "estimates": self.estimates.to_dict("records"), "hard_ids": self.hard,
+                "animals_detected": self.animals_detected(), "draws": self.draws.to_dict("records"),
+                "settings": self.settings}
+
+    def summary(self) -> str:
+        lines = []
+        for r in self.estimates.itertuples():
+            h = self.hard.get(r.session)
+            lines.append(f"session {r.session}: D {r.estimate:.3g} per 100 km² (95 % CI {r.lcl:.3g}–{r.ucl:.3g}, "
+                         f"identification error included; {r.lcl_ids_certain:.3g}–{r.ucl_ids_certain:.3g} if the "
+                         f"identities were certain); {100 * r.share_identification:.0f} % of the variance from "
+                         f"identification; {r.draws} draws")
+            if h:
+                lines.append(f"  hard calls only: D {h['estimate']:.3g} (95 % CI {h['lcl']:.3g}–{h['ucl']:.3g})")
+        a = self.animals_detected()
+        if a:
+            lines.append(f"animals detected per draw: median {a['median']:g} (90 % {a['p05']:g}–{a['p95']:g}); "
+                         f"hard calls: {self.settings.get('hard_animals', '?')}")
+        failed = self.draws["error"].notna().sum() if "error" in self.draws else 0
+        if failed:
+            lines.append(f"{failed} draw(s) could not be fitted (see draws' 'error'); combined over the rest")
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- one draw
+_JOB: dict = {}
+
+
+def _init(job: dict) -> None:
+    _JOB.clear()
+    _JOB.update(job)
+
+
+def _fit_draw(args) -> list[dict]:
+    """Capture history and density fit of one draw's identities: one row per session."""
+    from .capture import capture_history
+    from .density import fit_density
+    name, ids = args
+    det = _JOB["detections"].copy()
+    det["individual_id"] = ids
+    det = det[pd.notna(det["individual_id"])]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ch = capture_history(det, _JOB["stations"], **_JOB["capture"])
+            fit = fit_density(ch, _JOB["detectfn"], mask=_JOB["masks"], start=_JOB["start"], check_buffer=False)
+    except (ValueError, np.linalg.LinAlgError) as exc:
+        return [{"draw": name, "session": None, "D": np.nan, "SE": np.nan, "animals": np.nan, "error": str(exc)}]
+    out = []
+    for s in fit.sessions:
+        est = fit.estimates_dict(s["name"])["D_100km2"]
+        out.append({"draw": name, "session": str(s["name"]), "D": float(est["estimate"]), "SE": float(est["SE"]),
+                    "animals": int(s.get("n", 0)) if "n" in s else np.nan, "error": None})
+    return out
+
+
+def _fit_draws(draws: pd.DataFrame, job: dict, n_jobs: int, progress: bool) -> pd.DataFrame:
+    from tqdm.auto import tqdm
+    tasks = [(c, draws[c].to_numpy(object)) for c in draws.columns if c != "detection_id"]
+    bar = tqdm(total=len(tasks), desc="density per draw", unit="draw", disable=not progress)
+    rows = []
+    import multiprocessing as mp
+    if n_jobs <= 1 or len(tasks) < 4 or "fork" not in mp.get_all_start_methods():
+        _init(job)
+        for t in tasks:
+            rows += _fit_draw(t)
+            bar.update()
+    else:
+        from concurrent.futures import ProcessPoolExecutor
+        # fork: a spawned worker re-runs the caller's script (and under R, R itself); the
+        # workers only build tables and fit with numpy/scipy, never PyTorch's thread pools
+        with ProcessPoolExecutor(n_jobs, mp.get_context("fork"), initializer=_init, initargs=(job,)) as ex:
+            for r in ex.map(_fit_draw, tasks, chunksize=max(1, len(tasks) // (4 * n_jobs))):
+                rows += r
+                bar.update()
+    bar.close()
+    return pd.DataFrame(rows, columns=["draw", "session", "D", "SE", "animals", "error"])
+
+
+# ---------------------------------------------------------------------- the whole
+def fit_density_imputed(results, stations, imputations: int = DEFAULT_IMPUTATIONS, *, detectfn: str = "HHN",
+                        mask=None, buffer: float | None = None, spacing: float | None = None, seed: int = 0,
+                        n_jobs: int | None = None, progress: bool = True, **capture) -> ImputedDensity:
+    """Density with identification error included (module doc).
+
+    ``results``: an identification result (``IdentifyResult`` or its output folder, whose
+    ``posterior.parquet`` and ``unit_pairs.parquet`` the draws come from); ``stations`` and
+    ``capture``: as for ``capture.capture_history`` (e.g. ``occasion_length=5``), the same
+    for every draw. ``mask`` / ``buffer`` / ``spacing``: as for ``density.fit_density``;
+    with none, the mask is the one fit_density chooses for the hard calls, and every draw is
+    fitted on it. ``imputations``: draws (K); ``n_jobs``: processes (default: the CPUs, at
+    most 8; 1 fits in this process)."""
+    from .capture import capture_history
+    from .density import fit_density
+    from .imputation import IdentitySampler
+    from .results import IdentifyResult
+    res = results if isinstance(results, IdentifyResult) else IdentifyResult.read(results)
+    if res.posterior is None:
+        raise ValueError("these identification results have no posterior.parquet (written by an earlier lynxid): "
+                         "rerun identify to draw identities from its probabilities")
+    if int(imputations) < 2:
+        raise ValueError(f"imputations must be at least 2 (Rubin's rules need a spread), not {imputations}")
+    det = res.detections.reset_index(drop=True)
+    capture = dict(capture)
+    hard_ch = capture_history(det[det["individual_id"].notna()], stations, **capture)
+    hard_fit = fit_density(hard_ch, detectfn, mask=mask, buffer=buffer, spacing=spacing)
+    masks = {str(s["name"]): s["mask"] for s in hard_fit.sessions}
+    hard = {}
+    for s in hard_fit.sessions:
+        e = hard_fit.estimates_dict(s["name"])["D_100km2"]
+        hard[str(s["name"])] = {k: float(e[k]) for k in ("estimate", "SE", "lcl", "ucl")}
+    draws = IdentitySampler(seed=seed).fit(det, res.posterior, res.unit_pairs).sample(int(imputations))
+    from .stations import read_stations
+    # read once: every draw's capture history uses the same station table
+    stations = read_stations(stations, tz=capture.get("tz"), **(capture.pop("station_options", None) or {}))
+    job = {"detections": det, "stations": stations,
+           "capture": capture, "detectfn": detectfn, "masks": masks,
+           "start": hard_fit.detection_parameters()}      # near every draw's optimum: skips the start grid
+    n_jobs = min(8, os.cpu_count() or 1) if n_jobs is None else int(n_jobs)
+    fits = _fit_draws(draws, job, n_jobs, progress)
+    ok = fits[fits["error"].isna()]
+    if ok["draw"].nunique() < max(2, 0.5 * int(imputations)):
+        errs = "; ".join(fits["error"].dropna().unique()[:3])
+        raise ValueError(f"only {ok['draw'].nunique()} of {imputations} draws could be fitted ({errs})")
+    rows = []
+    for sess, g in ok.groupby("session", sort=False):
+        r = rubin(np.log(g["D"]), np.log1p((g["SE"] / g["D"]) ** 2))
+        rows.append({"session": sess, **{k: r[k] for k in ("estimate", "SE", "lcl", "ucl", "lcl_ids_certain",
+                                                             "ucl_ids_certain", "share_identification", "df",
+                                                             "draws", "T")}})
+    review = _review(det, draws, ok, rows[0]["T"] if rows else 0.0, res)
+    settings = {"imputations": int(imputations), "seed": seed, "detectfn": detectfn, "capture": capture,
+                "hard_animals": int(sum(s["n"] for s in hard_fit.sessions)), "n_jobs": n_jobs,
+                "per_100km2": PER_100KM2}
+    return ImputedDensity(pd.DataFrame(rows).drop(columns="T"), hard, fits, review, settings)
+
+
+def _review(det, draws, ok: pd.DataFrame, T: float, res) -> pd.DataFrame:
+    """The review order from the draws' log D (the first session's: one D is shared by all
+    sessions unless fitted per session)."""
+    from .review_priority import rank_for_review
+    first = ok.groupby("draw", sort=False).head(1).set_index("draw")
+    known = res.posterior.loc[res.posterior["rank"] > 0, "answer"].unique()
+    return rank_for_review(det, draws, np.log(first["D"]), known, T)
