@@ -55,7 +55,7 @@ def split_dataset(src: Path, dst: Path, test_fraction: float, seed: int) -> tupl
     return out["train"], out["test"]
 
 
-SIM_INDIVIDUALS = 80    # enough decisions (~480) that a calibration error of 0.05 is not binning noise
+SIM_INDIVIDUALS = 20
 
 
 def simulated_dataset(seed: int) -> tuple[Path, Path]:

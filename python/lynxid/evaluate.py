@@ -162,14 +162,15 @@ def _similarities(ds: _Dataset, use_local: bool, whiten, seed: int) -> dict:
 def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, megadetector=None,
                      methods=("global", "full"), seed: int = 0, n_folds: int = 5, matcher: Matcher | None = None,
                      cache_dir=None, out=None, progress: bool = True, embedder=None, dense: bool = True,
-                     whiten: bool | str = metric.DEFAULT_USE) -> dict:
+                     whiten: bool | str = metric.DEFAULT_USE, protocols=MODES) -> dict:
     """Evaluate identification on a labelled dataset folder (see module docstring).
     ``matcher``: the local-matching shortlist (``match.Matcher``; ``per_individual`` None: as
     a catalogue of the gallery's individuals would have it). ``dense=False`` leaves the dense
     grid score out of the fusion (an ablation: keypoints only); ``whiten``: the embedding's
     learned metric (``metric``), as ``openset.fit_model``'s: ``"shortlist"`` (default) uses it
     only to choose which animals and photos local matching checks, the fusion keeping the raw
-    cosine; ``True`` fuses it too; ``False`` leaves it out."""
+    cosine; ``True`` fuses it too; ``False`` leaves it out. ``protocols``: the closed-set
+    protocols run (of :data:`MODES`; none: the open set only, which then matches alone)."""
     t0 = time.time()
     root = Path(root)
     metric.check_use(whiten)
@@ -194,7 +195,10 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
                     "whitening": wdiag,
                     "excluded_files": issues.table().to_dict("records"), "modes": {}}
     t_query, n_query = 0.0, 0
-    for mode in MODES:
+    unknown = [m for m in protocols if m not in MODES]
+    if unknown:
+        raise ValueError(f"protocols must be among {MODES}, not {unknown}")
+    for mode in protocols:
         report["modes"][mode], t, n = _protocol(mode, ds, methods, closed if use_local else None, local_cache,
                                                 n_folds, seed, use_dense, progress)
         t_query, n_query = t_query + t, n_query + n
