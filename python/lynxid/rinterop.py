@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["to_r_columns", "to_r", "matrix_to_r", "capture_history_to_r", "capture_history_from_r",
-           "identification_to_r", "density_fit_to_r", "scr_data_to_r", "call_recording_warnings", "from_r_columns",
-           "RConsole", "redirect_streams", "restore_streams", "R_HELPERS"]
+           "identification_to_r", "density_fit_to_r", "density_imputed_to_r", "scr_data_to_r",
+           "call_recording_warnings", "from_r_columns", "RConsole", "redirect_streams", "restore_streams", "R_HELPERS"]
 
 # The R package reaches Python through two modules only: ``lynxid`` (the public API, its
 # ``_API``) and this one. The Python names R needs that are not public come from here: this
@@ -184,10 +184,28 @@ def identification_to_r(res) -> dict:
     """What R's ``identify()`` and ``read_results()`` keep of an
     :class:`~lynxid.results.IdentifyResult`, in one crossing: the detections (without the
     JSON ``candidates`` column), the candidates as a long table
-    (:func:`lynxid.results.candidate_table`), the issues and the summary."""
+    (:func:`lynxid.results.candidate_table`), the issues, the summary, and ``posterior`` and
+    ``unit_pairs`` (what identities are drawn from; None for results of an earlier lynxid),
+    so that R's ``fit_density(res, stations, imputations = K)`` rebuilds the result from the R
+    object alone (``IdentifyResult(detections, issues, summary, posterior=, unit_pairs=)``)."""
     det = res.detections
     return to_r({"detections": det.drop(columns=["candidates"], errors="ignore"), "candidates": res.candidates,
-                 "issues": res.issues, "summary": res.summary})
+                 "issues": res.issues, "summary": res.summary, "posterior": res.posterior,
+                 "unit_pairs": res.unit_pairs})
+
+
+def density_imputed_to_r(fit) -> dict:
+    """What R's ``fit_density(res, stations, imputations = K)`` keeps of a
+    :class:`~lynxid.density_imputation.ImputedDensity`, in one crossing: the combined
+    ``estimates``, the hard-call fit as a table (``hard``: session, estimate, SE, lcl, ucl),
+    the ``draws``, the ``review`` order (``review_priority.PRIORITY_COLUMNS``), the animals
+    detected per draw, the settings and the printed ``summary``."""
+    from .review_priority import PRIORITY_COLUMNS
+    hard = pd.DataFrame([{"session": str(s), **v} for s, v in fit.hard.items() if v],
+                        columns=["session", "estimate", "SE", "lcl", "ucl"])
+    review = fit.review if fit.review is not None else pd.DataFrame(columns=PRIORITY_COLUMNS)
+    return to_r({"estimates": fit.estimates, "hard": hard, "draws": fit.draws, "review": review,
+                 "animals_detected": fit.animals_detected(), "settings": fit.settings, "summary": fit.summary()})
 
 
 def density_fit_to_r(fit) -> dict:

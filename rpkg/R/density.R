@@ -27,11 +27,18 @@
 #' recaptures and widens it once if its buffer check (secr's \code{bias.D} rule: more than 1
 #' \% predicted bias) finds it too small; \code{engine = "secr"} then uses that same mask.
 #'
+#' \strong{Identification error included.} Given the result of \code{\link{identify}} (or its
+#' output folder) and the station table instead of a capture history, \code{fit_density()}
+#' draws the survey's identities \code{imputations} times and fits each draw: see
+#' \code{\link{fit_density.lynxid_identification}}.
+#'
 #' @param ch The capture history: a \code{lynxid_capture_history} from
 #'   \code{\link{capture_history}} (also after saveRDS/readRDS), or secr-style tables as
 #'   \code{list(traps = , captures = )}: \code{traps} with \code{trapID, x, y} and optionally
 #'   \code{usage_1..usage_K} and \code{session}; \code{captures} with \code{ID, occasion,
-#'   trapID} and optionally \code{session} and \code{count} (data frames or CSV paths).
+#'   trapID} and optionally \code{session} and \code{count} (data frames or CSV paths). Or
+#'   the result of \code{\link{identify}} or its output folder, for density with
+#'   identification error included (\code{\link{fit_density.lynxid_identification}}).
 #' @param detectfn Detection function: \code{"HN"}, \code{"HR"}, \code{"EX"} (\eqn{g_0 f(d)})
 #'   or the hazard forms \code{"HHN"}, \code{"HHR"}, \code{"HEX"} (\eqn{\lambda_0 f(d)}).
 #' @param buffer Mask buffer in metres (cells within this distance of a detector).
@@ -60,7 +67,7 @@
 #'   \code{coef}, \code{confint}, \code{predict}, \code{plot}, \code{vcov}, \code{logLik}
 #'   (so \code{AIC()} works).
 #' @seealso \code{\link{capture_history}}, \code{\link{predict.lynxid_density}},
-#'   \code{\link{plot.lynxid_density}}
+#'   \code{\link{plot.lynxid_density}}, \code{\link{fit_density.lynxid_identification}}
 #' @examples
 #' \dontrun{
 #' ch <- capture_history(det, "stations.csv", occasion_length = 5)
@@ -85,8 +92,12 @@
 #'   fit
 #' }
 #' @export
-fit_density <- function(ch, detectfn = "HHN", buffer = NULL, spacing = NULL, mask = NULL,
-                        engine = c("lynxid", "secr"), detector = NULL, D_per_session = FALSE, ...) {
+fit_density <- function(ch, ...) UseMethod("fit_density")
+
+#' @rdname fit_density
+#' @export
+fit_density.default <- function(ch, detectfn = "HHN", buffer = NULL, spacing = NULL, mask = NULL,
+                                engine = c("lynxid", "secr"), detector = NULL, D_per_session = FALSE, ...) {
   engine <- match.arg(engine)
   detectfn <- match.arg(detectfn, c("HN", "HR", "EX", "HHN", "HHR", "HEX"))
   if (!is.null(mask) && !is.null(buffer)) stop("give mask or buffer, not both", call. = FALSE)
@@ -94,7 +105,7 @@ fit_density <- function(ch, detectfn = "HHN", buffer = NULL, spacing = NULL, mas
   occasions <- dots$occasions
   dots$occasions <- NULL
   data <- density_data(ch, detector, occasions)
-  call <- match.call()
+  call <- generic_call(match.call())         # fit_density(...), as the user wrote it
   if (engine == "lynxid") {
     fit <- lynxid_engine(data, detectfn, buffer, spacing, mask, D_per_session, dots)
   } else {
@@ -124,7 +135,8 @@ density_data <- function(ch, detector, occasions) {
                                         occasions = if (is.null(occasions)) NULL else as.integer(occasions))))
   }
   stop("ch must be a capture history from capture_history() or secr-style tables as ",
-       "list(traps = , captures = ) (data frames or CSV paths)", call. = FALSE)
+       "list(traps = , captures = ) (data frames or CSV paths), or identify()'s result with the station table ",
+       "(density with identification error included)", call. = FALSE)
 }
 
 # py_capture_history(): see capture.R (the live Python object, or rebuilt from the R tables).

@@ -3,13 +3,15 @@
 # as.data.frame, tibble's as_tibble). Everything in it comes from the Python side
 # (lynxid.results, lynxid.rinterop.identification_to_r): R only builds the object.
 
-# The object from a Python IdentifyResult: one crossing (detections, candidates, issues, summary).
+# The object from a Python IdentifyResult: one crossing (detections, candidates, issues, summary,
+# and the posterior and unit pairs that fit_density(res, stations, imputations = K) draws from).
 identification_from_py <- function(res, out, catalogue) {
   p <- rebuild(reticulate::py_to_r(py_lynxid("rinterop")$identification_to_r(res)))
-  new_identification(p$detections, p$candidates, p$summary, p$issues, out, catalogue)
+  new_identification(p$detections, p$candidates, p$summary, p$issues, out, catalogue, p$posterior, p$unit_pairs)
 }
 
-new_identification <- function(detections, candidates, summary, issues, out, catalogue) {
+new_identification <- function(detections, candidates, summary, issues, out, catalogue, posterior = NULL,
+                               unit_pairs = NULL) {
   plain <- function(df) {
     df <- as.data.frame(df, stringsAsFactors = FALSE)
     rownames(df) <- NULL
@@ -19,7 +21,9 @@ new_identification <- function(detections, candidates, summary, issues, out, cat
     issues <- data.frame(file = character(), stage = character(), severity = character(), reason = character())
   }
   structure(list(detections = plain(detections), candidates = plain(candidates), summary = summary,
-                 issues = plain(issues), out = out, catalogue = catalogue),
+                 issues = plain(issues), out = out, catalogue = catalogue,
+                 posterior = if (is.null(posterior)) NULL else plain(posterior),
+                 unit_pairs = if (is.null(unit_pairs)) NULL else plain(unit_pairs)),
             class = "lynxid_identification")
 }
 

@@ -182,8 +182,9 @@ print.lynxid_catalogue <- function(x, ...) {
 #' an image, no boxes) are listed in \code{x$issues} with the reason; a photo
 #' without a time is identified but cannot enter a capture history. With \code{out}, the
 #' results are written there too (\code{detections.csv}, \code{detections.parquet},
-#' \code{issues.csv}, \code{summary.json}) and features are cached, so a rerun (e.g. after a
-#' review) is quick.
+#' \code{issues.csv}, \code{summary.json}, and \code{posterior.parquet} and
+#' \code{unit_pairs.parquet}, what \code{\link{fit_density}} with \code{imputations} draws
+#' identities from) and features are cached, so a rerun (e.g. after a review) is quick.
 #'
 #' @section Masks \code{graphics::identify}:
 #' \code{library(lynxid)} masks the base graphics function \code{identify()} (which labels
@@ -222,6 +223,8 @@ print.lynxid_catalogue <- function(x, ...) {
 #'         \item{det_conf}{MegaDetector's confidence.}
 #'         \item{flank}{\code{"left"}/\code{"right"} when known.}
 #'         \item{event_id}{The event (photos of one passage at one station).}
+#'         \item{unit_id}{The unit identified as one animal: the event, or one box of it where
+#'           an event holds several animals (the key of \code{posterior}).}
 #'         \item{individual_id}{The identity: a catalogue ID, a provisional \code{NEW-...} ID, or
 #'           \code{NA} when a reviewer rejected the detection.}
 #'         \item{probability}{Probability that the decision (the named individual, or new) is right, calibrated on the catalogue's own decisions (1 for a reviewer's reassignment).}
@@ -240,6 +243,13 @@ print.lynxid_catalogue <- function(x, ...) {
 #'       \code{severity}, \code{reason}.}
 #'     \item{out}{The output folder, or \code{NULL}.}
 #'     \item{catalogue}{The catalogue folder.}
+#'     \item{posterior}{Per unit and answer (each catalogue candidate, and \code{"<new>"}) its
+#'       calibrated probability: \code{unit_id}, \code{rank} (1 = best candidate, 0 = new),
+#'       \code{answer}, \code{probability}. What \code{\link{fit_density}(x, stations,
+#'       imputations = K)} draws each unit's identity from (\code{NULL} for results of an
+#'       earlier lynxid).}
+#'     \item{unit_pairs}{\code{unit_a}, \code{unit_b}, \code{p_same}: the probability that two
+#'       units that may be new show one animal (how a draw groups new units into animals).}
 #'   }
 #'   It has \code{print}, \code{summary} and \code{plot} methods;
 #'   \code{as.data.frame(x)} (and \code{tibble::as_tibble(x)}) give the detections.

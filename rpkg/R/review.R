@@ -5,7 +5,9 @@
 #'
 #' Writes a single self-contained HTML page (all images embedded; it opens in any browser
 #' and in RStudio's viewer, and can be e-mailed) with one card per animal the machine is
-#' unsure about or calls new, least certain first: its photos, and beside them its best
+#' unsure about or calls new, least certain first -- or, after a density fit with
+#' identification error included, those whose review would narrow the density interval most
+#' first (\code{priority}): its photos, and beside them its best
 #' catalogue candidates with their probabilities and the matching coat-pattern keypoints
 #' drawn between the two crops. For each card the reviewer clicks \emph{Confirm},
 #' \emph{It is <candidate>}, \emph{New individual} (optionally naming it), \emph{Reassign
@@ -23,11 +25,21 @@
 #' @param file The HTML file to write (default \code{results/review.html}).
 #' @param which \code{"uncertain"} (flagged for review or new; default), \code{"new"} or
 #'   \code{"all"}.
-#' @param max_items At most this many animals (the least certain).
+#' @param max_items At most this many animals (the first in the page's order).
 #' @param open Open the page: in RStudio's viewer when available, else the browser.
 #' @param progress Show a progress bar.
+#' @param priority The order of the cards. \code{NULL} (default): the order in
+#'   \code{results/review_priority.csv} when there is one -- written by
+#'   \code{\link{fit_density}(res, stations, imputations = K)} (or the command line's
+#'   \code{lynxid density fit --imputations}): the units whose review is expected to narrow
+#'   the density interval most first (\code{\link{rank_for_review}}), then those it did not
+#'   rank, least certain first; else least certain first. \code{FALSE}: least certain first.
+#'   Or that order itself: a \code{lynxid_density_imputed} or its \code{rank_for_review()}
+#'   table. Each ranked card says its rank and how much its review is expected to narrow the
+#'   interval.
 #' @return The path of the HTML file, invisibly.
-#' @seealso \code{\link{save_decisions}}, \code{\link{read_decisions}}, \code{\link{add_reviewed}}
+#' @seealso \code{\link{save_decisions}}, \code{\link{read_decisions}}, \code{\link{add_reviewed}},
+#'   \code{\link{rank_for_review}}
 #' @examples
 #' \dontrun{
 #' res <- identify("survey", "catalogue", out = "results")
@@ -38,14 +50,21 @@
 #' }
 #' @export
 review_report <- function(results, catalogue, file = NULL, which = c("uncertain", "new", "all"),
-                          max_items = NULL, open = interactive(), progress = interactive()) {
+                          max_items = NULL, open = interactive(), progress = interactive(), priority = NULL) {
   which <- match.arg(which)
   api <- py_lynxid()
   res <- results_dir(results)
   root <- catalogue_root(catalogue)
+  if (inherits(priority, "lynxid_density_imputed")) priority <- rank_for_review(priority)
+  if (is.data.frame(priority)) {
+    priority <- r_to_pandas(priority)
+  } else if (!is.null(priority) && !isFALSE(priority)) {
+    stop("priority must be NULL, FALSE, a density fit with imputations or its rank_for_review() table",
+         call. = FALSE)
+  }
   path <- py_call(api$review_report(res, root, if (is.null(file)) NULL else normalizePath(file, mustWork = FALSE),
                                     which = which, max_items = if (is.null(max_items)) NULL else as.integer(max_items),
-                                    progress = progress))
+                                    progress = progress, priority = priority))
   path <- py_path(path)
   message("review page written: ", path)
   if (open) open_html(path)
