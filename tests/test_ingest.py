@@ -13,7 +13,7 @@ from PIL import Image
 
 from lynxid.ingest import (Issues, localize_times, parse_flank, read_xmp_subjects, scan_catalogue, scan_images,
                            whole_image_detections)
-from lynxid.megadetector import load_megadetector
+from lynxid.megadetector import MegaDetectorWarning, load_megadetector
 from lynxid.simulate import simulate_survey
 
 SHARED = Path(os.environ.get("LYNXID_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
@@ -281,7 +281,8 @@ def test_load_megadetector_threshold_categories_failures_missing(tmp_path):
         {"file": "S1/A/e.JPG", "detections": []},
         {"file": "S9/Z/ghost.JPG", "detections": [{"category": "1", "conf": 0.9, "bbox": [0, 0, 1, 1]}]},
     ])
-    det, issues = load_megadetector(md, imgs, threshold=0.2)
+    with pytest.warns(MegaDetectorWarning, match="1 of 6 images"):      # f.JPG
+        det, issues = load_megadetector(md, imgs, threshold=0.2)
     assert det.detection_id.tolist() == ["S1/A/a.JPG#0", "S1/A/a.JPG#1"]     # by confidence
     assert det.det_conf.tolist() == [0.95, 0.9]
     assert det.iloc[0][["bbox_x", "bbox_y", "bbox_w", "bbox_h"]].tolist() == [0.5, 0.5, 0.2, 0.2]
@@ -295,7 +296,8 @@ def test_load_megadetector_threshold_categories_failures_missing(tmp_path):
     assert "not found among the images" in r.loc["S9/Z/ghost.JPG", "reason"]
     assert len(issues) == 6
     # lower threshold, persons too, one box per image
-    det, issues = load_megadetector(md, imgs, threshold=0.1, categories=("animal", "person"), max_per_image=1)
+    with pytest.warns(MegaDetectorWarning):
+        det, issues = load_megadetector(md, imgs, threshold=0.1, categories=("animal", "person"), max_per_image=1)
     assert det.file.tolist() == ["S1/A/a.JPG", "S1/A/b.JPG", "S1/A/c.JPG"]
     assert "S1/A/b.JPG" not in set(issues.file)
 
@@ -344,7 +346,8 @@ def test_load_megadetector_partial_file_counts_the_missing(tmp_path):
     box = [{"category": "1", "conf": 0.9, "bbox": [0.1, 0.1, 0.2, 0.2]}]
     md = _md(tmp_path, [{"file": "D:\\survey\\S1\\A\\a.JPG", "detections": box},
                         {"file": "D:\\survey\\S9\\Z\\ghost.JPG", "detections": box}])
-    det, issues = load_megadetector(md, imgs)
+    with pytest.warns(MegaDetectorWarning, match="3 of 4 images have no entry"):
+        det, issues = load_megadetector(md, imgs)
     assert det.file.tolist() == ["S1/A/a.JPG"]
     assert det.attrs["megadetector"] == {"file": str(md), "entries": 2, "images": 4, "matched": 1,
                                          "images_without_entry": 3, "entries_without_image": 1}

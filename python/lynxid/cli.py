@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 __all__ = ["main"]
 
@@ -57,13 +58,28 @@ def main(argv=None) -> int:
         parser.print_help()
         return 0
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _say_warning(args.command)
+            return int(args.func(args) or 0)
     except (FileNotFoundError, ValueError) as exc:
         print(f"lynxid {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; rerun the same command to resume from the cache", file=sys.stderr)
         return 130
+
+
+def _say_warning(command: str):
+    """lynxid's own warnings as one console line, as its errors are (not Python's file and
+    line, which mean nothing to a user); other libraries' warnings as Python shows them."""
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if category.__module__.startswith("lynxid"):
+            print(f"lynxid {command}: warning: {message}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+    return show
 
 
 @command

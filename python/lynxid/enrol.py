@@ -7,9 +7,15 @@ computes the detections' features into the catalogue's cache, adds them as refer
 refits the identification model (``openset.fit_model``) with the catalogue's configuration
 (``config.IdentificationConfig``, stored with it); what could not be used is appended to the
 catalogue's ``issues``.
+
+A catalogue that cannot identify anything (no individual, or no model: too few individuals
+seen on two or more occasions) is still saved, since more photos can be added to it, but
+each of the three warns (:class:`CatalogueWarning`, the reason from
+:func:`identification_problem`); the command line makes it an error.
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +30,43 @@ from .openset import fit_model
 from .results import read_detections
 
 __all__ = ["build_catalogue", "add_to_catalogue", "add_reviewed_to_catalogue", "enrol", "catalogue_embedder",
-           "check_local_version", "local_features_version"]
+           "check_local_version", "local_features_version", "identification_problem", "CatalogueWarning"]
+
+# the issue an unfitted model leaves in the catalogue's ``issues`` (its reason starts so)
+MODEL_NOT_FITTED = "identification model not fitted"
+
+
+class CatalogueWarning(UserWarning):
+    """The catalogue was saved but cannot identify anything yet (see :func:`identification_problem`)."""
+
+
+def identification_problem(cat: Catalogue) -> str | None:
+    """Why ``cat`` cannot identify anything, in words for the user (None when it can): it
+    holds no individual (with the photos not used, e.g. all boxes below the threshold), or
+    its model could not be fitted (the fit's own reason, from the catalogue's ``issues``)."""
+    if cat.meta.get("model") is not None:
+        return None
+    issues = cat.meta.get("issues", [])
+    if not len(cat):
+        unused = [r for r in issues if r.get("severity") not in ("warning", "info")]
+        ex = "; ".join(f"{r['file']}: {r['reason']}" for r in unused[:2])
+        return (f"it holds no individual: none of the photos could be used ({len(unused)} not used"
+                + (f", e.g. {ex}" if ex else "") + f"; all in 'issues' of {cat.root / 'catalogue.json'})")
+    fit = next((r["reason"] for r in reversed(issues) if str(r.get("reason", "")).startswith(MODEL_NOT_FITTED)),
+               None)
+    s = cat.summary()
+    return (f"it has {s['individuals']} individual(s) and {s['references']} reference photo(s) but no "
+            "identification model, which needs at least two individuals photographed on two or more occasions"
+            + (f" (the fit: {fit[len(MODEL_NOT_FITTED) + 2:].rstrip('.')})" if fit else ""))
+
+
+def _warn_if_unusable(cat: Catalogue) -> None:
+    """Warn (:class:`CatalogueWarning`) where the saved catalogue cannot identify anything."""
+    problem = identification_problem(cat)
+    if problem:
+        warnings.warn(f"catalogue {cat.root} was saved but cannot identify anything: {problem}. Add photos "
+                      f"('lynxid catalogue add {cat.root} --images MORE' or add_to_catalogue()); identify refuses "
+                      "it until then", CatalogueWarning, stacklevel=3)
 
 
 def local_features_version() -> str:
@@ -60,7 +102,9 @@ def build_catalogue(root, images, megadetector=None, backbone: str = "efficientn
     ``metric``: use the embedding's metric learned on the catalogue (``fit_model``'s
     ``whiten``): "shortlist" (default: to choose what local matching checks), "off" or "on"
     (also in the fusion). The settings are kept with the catalogue
-    (``config.IdentificationConfig``) for later refits and identification."""
+    (``config.IdentificationConfig``) for later refits and identification. A catalogue that
+    cannot identify anything is saved and returned all the same, with a
+    :class:`CatalogueWarning` that says why (:func:`identification_problem`)."""
     root = Path(root)
     if (root / "catalogue.json").exists():
         raise ValueError(f"a catalogue already exists at {root}; use add_to_catalogue() / 'lynxid catalogue add'")
@@ -69,7 +113,9 @@ def build_catalogue(root, images, megadetector=None, backbone: str = "efficientn
     config.backbone = embedder.spec.name
     cat = Catalogue.empty(root, embedder.tag, embedder.dim)
     cat.meta["config"] = config.to_dict()
-    return _add_photos(cat, images, megadetector, threshold, embedder, progress)
+    _add_photos(cat, images, megadetector, threshold, embedder, progress)
+    _warn_if_unusable(cat)
+    return cat
 
 
 def add_to_catalogue(root, images, megadetector=None, threshold: float = DEFAULT_THRESHOLD, target: str | None = None,
@@ -81,7 +127,9 @@ def add_to_catalogue(root, images, megadetector=None, threshold: float = DEFAULT
     if target is not None:
         config.target = target
         cat.meta["config"] = config.to_dict()
-    return _add_photos(cat, images, megadetector, threshold, config.embedder(), progress)
+    _add_photos(cat, images, megadetector, threshold, config.embedder(), progress)
+    _warn_if_unusable(cat)
+    return cat
 
 
 def _add_photos(cat: Catalogue, images, megadetector, threshold, emb, progress) -> Catalogue:
@@ -111,6 +159,7 @@ def add_reviewed_to_catalogue(catalogue, results, *, include_new: bool = True, p
     if not len(refs):
         return cat, refs
     added = enrol(cat, refs, catalogue_embedder(cat), progress=progress, source=source, desc="reviewed detections")
+    _warn_if_unusable(cat)
     return cat, added
 
 
@@ -160,7 +209,7 @@ def enrol(cat: Catalogue, det: pd.DataFrame, emb, *, progress: bool = True, sour
         cat.meta["model"] = model.to_dict()
     except ValueError as exc:
         cat.meta["model"] = None
-        issues.add(source, "catalogue", f"identification model not fitted: {exc}", "warning")
+        issues.add(source, "catalogue", f"{MODEL_NOT_FITTED}: {exc}", "warning")
     cat.meta["issues"] = cat.meta.get("issues", []) + issues.rows
     cat.save()
     return added

@@ -22,6 +22,9 @@ keypoint + dense grid evidence through the pair verifier, fused by the calibrate
 reported probabilities, and with ``whiten=True`` the embedding's learned metric
 (``metric``) -- fitted per fold on other individuals than those it is tested on).
 ``global+metric`` rows (with ``whiten=True``): the embedding alone in that metric.
+
+A dataset with too few individuals photographed on two sightings is refused before the
+work, naming them (``evaluation_checks``); a later step that fails says which step it was.
 """
 from __future__ import annotations
 
@@ -35,6 +38,7 @@ import pandas as pd
 from . import metric, storage
 from .calibrate import FusionCalibrator, expected_calibration_error, reliability_table, top_candidates
 from .detections import detections_of
+from .evaluation_checks import check_dataset, step
 from .ingest import Issues, scan_catalogue
 from .match import Matcher, References
 from .openset import dense_evidence
@@ -133,6 +137,7 @@ def _load(root: Path, methods, megadetector, embedder, cache_dir, use_local: boo
                          "least 4 (calibration is cross-validated by individual, and the open-set test makes half "
                          "of them unknown); use --global-only for fewer")
     det = detections_of(imgs, megadetector, max_per_image=1, issues=issues).reset_index(drop=True)
+    check_dataset(det, root, methods)        # before the features' work (again after it, on what is left)
     embedder = embedder() if callable(embedder) else embedder
     t_feat = time.time()
     fs = extract_features(det, embedder, local=use_local, cache_dir=cache_dir, progress=progress,
@@ -182,6 +187,7 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
     use_dense = use_local and dense
     issues = Issues()
     det, fs, embedder, t_feat = _load(root, methods, megadetector, embedder, cache_dir, use_local, progress, issues)
+    queries = check_dataset(det, root, methods)
     individuals = det["individual"].astype(str).to_numpy()
     ds = _Dataset(det, fs, individuals, det["flank"].to_numpy(dtype=object), det["sighting"].astype(str).to_numpy(),
                   metric.folds_of(individuals, n_folds, seed))
@@ -192,20 +198,24 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
     report: dict = {"dataset": str(root), "images": int(len(det)), "individuals": int(len(np.unique(individuals))),
                     "with_flank": int(ds.flank_known.sum()), "backbone": embedder.tag, "seed": seed,
                     "dense": bool(use_dense), "shortlist": [int(closed.n_individuals), int(closed.per_individual)],
-                    "whitening": wdiag,
+                    "whitening": wdiag, "individuals_as_queries": queries,
                     "excluded_files": issues.table().to_dict("records"), "modes": {}}
     t_query, n_query = 0.0, 0
     unknown = [m for m in protocols if m not in MODES]
     if unknown:
         raise ValueError(f"protocols must be among {MODES}, not {unknown}")
     for mode in protocols:
-        report["modes"][mode], t, n = _protocol(mode, ds, methods, closed if use_local else None, local_cache,
-                                                n_folds, seed, use_dense, progress)
+        with step(f"closed set, {mode}"):
+            report["modes"][mode], t, n = _protocol(mode, ds, methods, closed if use_local else None, local_cache,
+                                                    n_folds, seed, use_dense, progress)
         t_query, n_query = t_query + t, n_query + n
     if use_local:
-        report["open_set"] = open_set(fs, ds.S, ds.references(True), individuals, ds.sightings, ds.flanks, seed,
-                                      dataclasses.replace(matcher, use_local=True, verifier=None), local_cache,
-                                      progress, use_dense, whiten)
+        with step("open set", f"its catalogue is a random half of the {queries['individuals']} individuals, drawn by "
+                  f"seed {seed}, and needs some with photos of one flank from two sightings: {queries['usable']} "
+                  "of all have them; another seed draws another half"):
+            report["open_set"] = open_set(fs, ds.S, ds.references(True), individuals, ds.sightings, ds.flanks, seed,
+                                          dataclasses.replace(matcher, use_local=True, verifier=None), local_cache,
+                                          progress, use_dense, whiten)
     report["seconds"] = {"total": round(time.time() - t0, 1), "features_per_image": round(t_feat / max(1, len(det)), 4),
                          "identification_per_query": round(t_query / max(1, n_query), 4)}
     if out is not None:
@@ -301,6 +311,11 @@ def _full_method(pairs: pd.DataFrame, ptab: pd.DataFrame, mode: str, ds: _Datase
         ap, pr = average_precision(order, ind[idx] == ind[q], ranked=True)
         aps.append(ap)
         prs.append(pr)
+    if not ranks:    # no query's fold had a calibrator: say so (not numpy's "mean of empty slice")
+        return {"queries": 0, **dict.fromkeys(("rank1", "rank5", "mAP", "MAP@R", "ece", "ece_top1", "ece_all_pairs"),
+                                              float("nan")),
+                "calibration_pairs": 0, "reliability": [],
+                "note": "no query scored: the other folds' individuals had too few matching pairs to calibrate on"}
     ranks = np.array(ranks)
     # calibration is judged where it matters: the shortlisted candidates of each query
     # (all-candidate pairs are mostly trivial negatives near 0 that flatter the ECE)
@@ -356,6 +371,9 @@ def format_report(rep: dict) -> str:
         for meth in ("global", "global_whitened", "full"):
             if meth in r:
                 m = r[meth]
+                if "note" in m:
+                    lines.append(f"{mode:<14} {METHOD_LABELS[meth]:<15} {m['note']}")
+                    continue
                 extra = f"  ECE = {m['ece']:.4f} (top-1 {m['ece_top1']:.4f})" if "ece" in m else ""
                 lines.append(f"{mode:<14} {METHOD_LABELS[meth]:<15} rank-1 = {100 * m['rank1']:5.1f} %  rank-5 = {100 * m['rank5']:5.1f} %  "
                              f"mAP = {100 * m['mAP']:5.1f} %  MAP@R = {100 * m['MAP@R']:5.1f} %{extra}  "

@@ -22,10 +22,11 @@ from .catalogue import Catalogue
 from .cluster import agglomerate, cannot_link, provisional_names, unit_pair_probability
 from .decisions import apply_decisions
 from .detections import DEFAULT_THRESHOLD, survey_detections
-from .enrol import catalogue_embedder, check_local_version
+from .enrol import catalogue_embedder, check_local_version, identification_problem
 from .events import DEFAULT_GAP_SECONDS, assign_events
 from .features import extract_features
 from .ingest import Issues
+from .issues_log import SEVERITIES
 from .match import References, pool
 from .openset import IdentificationModel
 from .posterior import posterior_table, unit_pair_table
@@ -43,9 +44,10 @@ UNIT_COLUMNS = ["unit_id", "members", "names", "pk", "p_new", "is_new", "individ
 
 def load_model(cat: Catalogue) -> IdentificationModel:
     """The catalogue's fitted model, refusing catalogues it cannot be used with."""
-    if cat.meta.get("model") is None:
-        raise ValueError(f"catalogue {cat.root} has no fitted identification model (it needs at least two "
-                         "individuals photographed on two or more occasions); add references and rebuild")
+    problem = identification_problem(cat)
+    if problem:
+        raise ValueError(f"catalogue {cat.root} cannot identify anything: {problem}; add photos to it "
+                         f"('lynxid catalogue add {cat.root} --images MORE')")
     check_local_version(cat)
     return IdentificationModel.from_dict(cat.meta["model"])
 
@@ -219,12 +221,16 @@ def _unit_columns(det: pd.DataFrame, U: pd.DataFrame, top_k: int, review_below: 
 
 def _summary(imgs: pd.DataFrame, det: pd.DataFrame, issue_table: pd.DataFrame, review_info: dict, md_counts,
              cat: Catalogue, t_start: float) -> dict:
+    """summary.json. ``files_with_issues``: the files not used (every issues.csv row but a
+    warning's or an info's names one); ``issues``: issues.csv's rows counted by ``severity``
+    (a ``warning``'s file or table is used: check it)."""
     n = len(det)
     new = det["is_new"].astype(bool) if n else None
+    sev = issue_table["severity"].astype(str)
     return {
         "images_read": int(len(imgs)),
-        "files_with_issues": int(issue_table.loc[issue_table.severity != "warning", "file"].nunique())
-        if len(issue_table) else 0,
+        "files_with_issues": int(issue_table.loc[~sev.isin(["warning", "info"]), "file"].nunique()),
+        "issues": {k: int((sev == k).sum()) for k in dict.fromkeys([*SEVERITIES, *sev.unique()])},
         "detections": int(n), "events": int(det["event_id"].nunique()) if n else 0,
         "individuals": int(det["individual_id"].nunique()) if n else 0,
         "known_individuals": int(det.loc[~new, "individual_id"].nunique()) if n else 0,

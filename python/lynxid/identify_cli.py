@@ -1,7 +1,14 @@
 """The ``lynxid catalogue``, ``lynxid identify`` and ``lynxid review`` commands (registered in
 :mod:`lynxid.cli`): build a catalogue of known individuals, identify a survey's photos against
-it, and review the uncertain calls in a browser."""
+it, and review the uncertain calls in a browser.
+
+A catalogue that cannot identify anything is written all the same (photos can be added to
+it), but the command fails with the reason: a run that "succeeds" with a useless catalogue
+would only fail later, in identify."""
 from __future__ import annotations
+
+import contextlib
+import warnings
 
 from .metric import DEFAULT_NAME as DEFAULT_METRIC, NAMES as METRIC_NAMES
 from .runtime_cli import add_cache_dir_arg, add_runtime_args, runtime_from_args
@@ -74,7 +81,7 @@ def run_catalogue(a):
         info["identification_model"] = model.get("diagnostics")
         print(json.dumps(info, indent=2))
         return 0
-    with runtime_from_args(a):
+    with runtime_from_args(a), _printed_here():
         if a.action == "build":
             cat = build_catalogue(a.catalogue, a.images, megadetector=a.megadetector, backbone=a.backbone,
                                   weights=a.weights, threshold=a.threshold, local=not a.no_local,
@@ -93,13 +100,33 @@ def run_catalogue(a):
             use = " to choose the candidates" if d.get("whitening_use") == "shortlist" else ""
             print(f"  embedding compared in a metric learned on the catalogue{use} ({d['whitening_dim']} dimensions; "
                   f"it ranks the catalogue's individuals better: MRR {d['mrr_raw']:.3f} -> {d['mrr_whitened']:.3f})")
-    else:
-        print("  no identification model: it needs at least two individuals photographed on two or more occasions")
     skipped = [r for r in cat.meta.get("issues", []) if r.get("severity") != "warning"]
     if skipped:
         print(f"  {len(skipped)} photo(s) not used; see 'issues' in {cat.root / 'catalogue.json'}")
     _print_megadetector_gaps(cat.meta.get("megadetector"), f"'issues' in {cat.root / 'catalogue.json'}", "  ")
+    _fail_if_unusable(cat)
     return 0
+
+
+@contextlib.contextmanager
+def _printed_here():
+    """Leave out the Python warnings these commands say in their own words (the MegaDetector
+    file's gaps, a catalogue that cannot identify), so that nothing is said twice."""
+    from .enrol import CatalogueWarning
+    from .megadetector import MegaDetectorWarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CatalogueWarning)
+        warnings.simplefilter("ignore", MegaDetectorWarning)
+        yield
+
+
+def _fail_if_unusable(cat) -> None:
+    """Stop (exit 2, the reason on stderr) where the catalogue written cannot identify anything."""
+    from .enrol import identification_problem
+    problem = identification_problem(cat)
+    if problem:
+        raise ValueError(f"catalogue {cat.root} was written but cannot identify anything: {problem}. Add photos "
+                         f"('lynxid catalogue add {cat.root} --images MORE'); 'lynxid identify' refuses it until then")
 
 
 def _print_megadetector_gaps(md: dict | None, where: str, indent: str = "") -> None:
@@ -111,10 +138,12 @@ def _print_megadetector_gaps(md: dict | None, where: str, indent: str = "") -> N
 
 def run_catalogue_add_reviewed(a):
     from . import add_reviewed
-    cat, added = add_reviewed(a.catalogue, a.results, include_new=not a.known_only, progress=not a.quiet)
+    with _printed_here():
+        cat, added = add_reviewed(a.catalogue, a.results, include_new=not a.known_only, progress=not a.quiet)
     s = cat.summary()
     print(f"added {len(added)} reviewed detection(s) of {added['individual'].nunique() if len(added) else 0} "
           f"individual(s); catalogue {cat.root}: {s['individuals']} individuals, {s['references']} reference photos")
+    _fail_if_unusable(cat)
     return 0
 
 
@@ -147,13 +176,13 @@ def add_identify(sub, formatter):
         from . import identify
         from .decisions import find_decisions
         dec = None if (a.decisions or "").lower() == "none" else (a.decisions or find_decisions(a.out))
-        with runtime_from_args(a):
+        with runtime_from_args(a), _printed_here():
             res = identify(a.images, a.catalogue, megadetector=a.megadetector, out=a.out, tz=a.tz,
                            threshold=a.threshold, station_from=a.station_from, event_gap=a.event_gap,
                            cache_dir=a.cache_dir, review_below=a.review_below, progress=not a.quiet, decisions=dec)
         s = res.summary
-        print(f"{s['images_read']} images read ({s['files_with_issues']} unusable: see {s['files']['issues_csv']}), "
-              f"{s['detections']} detections in {s['events']} events")
+        print(f"{s['images_read']} images read ({s['files_with_issues']} not used, {s['issues']['warning']} "
+              f"warning(s): see {s['files']['issues_csv']}), {s['detections']} detections in {s['events']} events")
         _print_megadetector_gaps(s.get("megadetector"), s['files']['issues_csv'])
         print(f"{s['individuals']} individuals: {s['known_individuals']} known, {s['new_individuals']} new; "
               f"{s['needs_review']} detections flagged for review")

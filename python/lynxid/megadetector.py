@@ -4,25 +4,32 @@ The file's paths are matched to the images' paths relative to the folder, ignori
 ``\\`` versus ``/`` and a leading ``./``; MegaDetector may have been run on a parent folder
 or on another machine (``D:\\survey\\S1\\IMG_0001.JPG``), so a path also matches on its tail
 (``S1/IMG_0001.JPG``). A file in which no image of the folder is found is an error, not a
-run with no detections: it was made for another folder. Images the file does not list,
-entries that match no image, failed images and images without an animal box are all
-reported in the issues table.
+run with no detections: it was made for another folder. A file that lists only some of the
+images is used, with a :class:`MegaDetectorWarning` (the other images have no detections, as
+if empty). Images the file does not list, entries that match no image (normal for a file
+made on a parent folder), failed images and images without an animal box are all reported
+in the issues table.
 """
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import pandas as pd
 
 from .ingest import Issues
 
-__all__ = ["load_megadetector", "NOT_IN_FILE"]
+__all__ = ["load_megadetector", "MegaDetectorWarning", "NOT_IN_FILE"]
 
 # the issues' reason for an image the MegaDetector file does not list
 NOT_IN_FILE = "image not in the MegaDetector file (run MegaDetector on the whole folder)"
 BOX_COLUMNS = ["detection_id", "bbox_x", "bbox_y", "bbox_w", "bbox_h", "det_conf"]
 N_EXAMPLES = 3
+
+
+class MegaDetectorWarning(UserWarning):
+    """The MegaDetector file lists only some of the images: the others get no detections."""
 
 
 def load_megadetector(json_path, images: pd.DataFrame, threshold: float = 0.2,
@@ -34,7 +41,8 @@ def load_megadetector(json_path, images: pd.DataFrame, threshold: float = 0.2,
     with no such box, images MegaDetector failed on, images the file does not list and
     entries of the file that are not in ``images`` are all reported in the returned issues
     table. Raises ``ValueError`` when the file lists none of ``images`` (it was made for
-    another folder), with examples of the paths on both sides.
+    another folder), with examples of the paths on both sides; warns
+    (:class:`MegaDetectorWarning`) when it lists only some of them.
 
     The detections' ``attrs["megadetector"]`` holds the counts: ``file``, ``entries``,
     ``images``, ``matched``, ``images_without_entry`` and ``entries_without_image``.
@@ -60,6 +68,11 @@ def load_megadetector(json_path, images: pd.DataFrame, threshold: float = 0.2,
     det.attrs["megadetector"] = {"file": str(json_path), "entries": len(entries), "images": int(len(images)),
                                  "matched": len(seen), "images_without_entry": len(missing),
                                  "entries_without_image": len(unmatched)}
+    if missing:
+        # the run goes on (a partly processed folder is common), but not quietly
+        warnings.warn(f"{len(missing)} of {len(images)} images have no entry in the MegaDetector file {json_path}, "
+                      f"so no detections (e.g. {_quoted(images['file'].iloc[missing[:N_EXAMPLES]])}; each is listed in "
+                      "the issues): run MegaDetector on the whole folder", MegaDetectorWarning, stacklevel=2)
     return det, issues.table()
 
 

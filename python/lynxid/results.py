@@ -2,7 +2,9 @@
 
 ``detections.csv`` and ``detections.parquet`` (one row per detection; the Parquet file also
 holds each image's absolute ``path``, which the review report and the catalogue's reviewed
-additions need), ``issues.csv`` (files not used, and why), ``summary.json`` (counts), and
+additions need), ``issues.csv`` (files not used, and why, and warnings on what was used:
+``severity``), ``summary.json`` (counts: ``files_with_issues`` the files not used, ``issues``
+the rows of issues.csv by severity), and
 ``posterior.parquet`` / ``unit_pairs.parquet`` (what identities are drawn from: ``posterior``).
 """
 from __future__ import annotations
