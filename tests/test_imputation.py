@@ -147,3 +147,52 @@ def test_review_order_puts_the_unit_that_moves_d_first():
     assert out["priority"].tolist() == [1, 2, 3]
     assert out.loc[0, "p_other"] == pytest.approx(swap.mean())
     assert out.loc[0, "share_reduction"] > out.loc[1, "share_reduction"]
+
+
+# ---------------------------------------------------------------- on a real identify run
+def test_identify_writes_a_posterior_that_matches_the_detections(small_run):
+    from lynxid.results import IdentifyResult
+    res = IdentifyResult.read(small_run.results)
+    post, det = res.posterior, res.detections
+    assert set(det["unit_id"]) == set(post["unit_id"])
+    sums = post.groupby("unit_id")["probability"].sum()
+    assert np.allclose(sums, 1.0, atol=1e-6)
+    # the probability shown is the decided answer's posterior
+    for r in det.drop_duplicates("unit_id").itertuples():
+        p = post[post.unit_id == r.unit_id]
+        answer = NEW_ANSWER if r.is_new else r.machine_individual_id
+        assert p.loc[p.answer == answer, "probability"].iat[0] == pytest.approx(r.probability, abs=1e-4)
+    pairs = res.unit_pairs
+    assert ((pairs["p_same"] >= 0) & (pairs["p_same"] <= 1)).all()
+    assert (pairs["unit_a"] < pairs["unit_b"]).all()
+
+
+def test_density_with_imputations_from_the_command_line(small_run, tmp_path):
+    import json
+
+    from lynxid.cli import main
+    out = tmp_path / "mi"
+    rc = main(["density", "fit", str(small_run.results), "--stations", str(small_run.survey.stations_csv),
+               "--imputations", "6", "--jobs", "1", "--occasion-length", "5", "--unknown-stations", "exclude",
+               "--detectfn", "HN", "--buffer", "6000", "--out", str(out)])
+    assert rc == 0
+    got = json.loads((out / "density_imputed.json").read_text())
+    e = got["estimates"][0]
+    assert e["lcl"] <= e["lcl_ids_certain"] <= e["estimate"] <= e["ucl_ids_certain"] <= e["ucl"]
+    assert 0 <= e["share_identification"] <= 1 and e["draws"] + sum(d["error"] is not None for d in got["draws"]) == 6
+    order = pd.read_csv(out / "review_priority.csv")
+    assert order["priority"].tolist() == list(range(1, len(order) + 1))
+    assert order["variance_reduction"].is_monotonic_decreasing
+
+
+def test_review_cards_follow_the_review_order(small_run):
+    from lynxid.results import read_detections
+    from lynxid.review import review_items
+    det, _ = read_detections(small_run.results)
+    plain = review_items(det, "all")
+    events = plain["event_id"].tolist()[::-1]          # any order other than least certain first
+    prio = pd.DataFrame({"event_id": events, "priority": range(1, len(events) + 1),
+                         "share_reduction": np.linspace(0.3, 0.0, len(events))})
+    ranked = review_items(det, "all", prio)
+    assert ranked["event_id"].tolist()[:len(set(events))] == list(dict.fromkeys(events))
+    assert ranked["priority"].notna().all()

@@ -9,6 +9,11 @@ was fitted on. Reported: BAKS, BAUS, their geometric mean, the bounds on them, t
 the probability identify reports with each decision (with the default logistic maps, and
 with isotonic maps measured beside them), and the adjusted Rand index of clustering the
 unknown half's photos called new (``cluster``).
+
+The reliability of the whole posterior (``posterior``) is measured with each cross-fitted
+model on a mix like the one it was calibrated for: its fold of the known queries and a fifth
+of the unknown ones (folds by individual). Judging one model's known queries beside another
+model's unknown ones would mix probabilities calibrated for different "new" weights.
 """
 from __future__ import annotations
 
@@ -112,8 +117,10 @@ def open_set(fs, S, refs: References, individuals, sightings, flanks, seed: int,
     # unknown queries: the catalogue's model, fitted on every known individual's queries
     fit, reported = _fit(kp, kpt, seed, use_dense)
     u_calls = open_set_calls(pairs[~pairs.known], ptab[~ptab.known], fit.cal, fit.c, fit.verifier, reported)
-    posts = open_set_posteriors(pairs[~pairs.known], ptab[~ptab.known], fit.cal, fit.c, fit.verifier,
-                                reported["logistic"], "unknown")
+    up, upt = pairs[~pairs.known], ptab[~ptab.known]
+    ufold = metric.folds_of(up["truth"].to_numpy(), 5, seed)
+    ufq, uft = up["truth"].map(ufold), upt["truth"].map(ufold)
+    posts: list = []
     # known queries: cross-fitted by individual
     fold = metric.folds_of(kp["truth"].to_numpy(), 5, seed)
     kfold, ptfold = kp["truth"].map(fold), kpt["truth"].map(fold)
@@ -121,9 +128,13 @@ def open_set(fs, S, refs: References, individuals, sightings, flanks, seed: int,
     for f in sorted(kfold.unique()):
         fit_f, rep_f = _fit(kp[kfold != f], kpt[ptfold != f], seed, use_dense)
         k_calls.append(open_set_calls(kp[kfold == f], kpt[ptfold == f], fit_f.cal, fit_f.c, fit_f.verifier, rep_f))
+        # the posterior's reliability: each fold's model on the mix it is calibrated for, its
+        # fold of the known queries and a fifth of the unknown ones (by individual)
         elig = kp[(kfold == f) & kp["eligible"]]
         posts += open_set_posteriors(elig, kpt[ptfold == f], fit_f.cal, fit_f.c, fit_f.verifier, rep_f["logistic"],
                                      "known")
+        posts += open_set_posteriors(up[ufq == f], upt[uft == f], fit_f.cal, fit_f.c, fit_f.verifier,
+                                     rep_f["logistic"], "unknown")
     k_calls = pd.concat(k_calls)
     k_calls = k_calls[k_calls.query_eligible]
     scores = _scores(k_calls, u_calls)
