@@ -68,7 +68,8 @@ def run(name: str, seed: int) -> dict:
     return {"command": command, "measured": time.strftime("%Y-%m-%d %H:%M"), "seconds": round(time.time() - t, 1),
             "images": rep["images"], "individuals": rep["individuals"], "posterior": o["posterior"],
             "reported_ece_by_map": o.get("ece_decision_by_map"), "BAKS": o["BAKS"], "BAUS": o["BAUS"],
-            "gmean": o["gmean"], "posteriors": o["posteriors"], "new_pairs": o["new_pairs"]}
+            "gmean": o["gmean"], "posteriors": o["posteriors"], "new_pairs": o["new_pairs"],
+            "pair_base_rate": o.get("pair_base_rate")}
 
 
 def plot(name: str, r: dict) -> None:

@@ -17,16 +17,22 @@ How one draw is made (the sampler):
    ``cannot_link_minutes``, or another box of the same photo: ``cluster.cannot_link``'s rule)
    is not available; the rest is renormalised. Units less likely new than
    ``posterior.NEW_FLOOR`` are never drawn new.
-3. **Units drawn new are grouped into new animals**, again in random order, as in a Chinese
-   restaurant: a unit joins an existing new animal C with probability ``o_C / (1 + sum o)``,
-   where ``o_C`` is the odds of the mean pairwise probability (``posterior.unit_pairs``)
-   between the unit and C's units, or starts an animal of its own; animals holding a unit it
-   cannot be, or with no evidence between them (opposite flanks only), are not joinable.
-   With one other unit, it joins with exactly the pairwise probability.
+3. **Units drawn new are grouped into new animals**, again in random order, by a Chinese
+   restaurant process whose tables are weighed by the evidence: a unit joins the new animal
+   C with weight ``|C| * prod_v LR_uv`` over C's units v with evidence, or starts one of its
+   own with weight ``alpha`` (:data:`NEW_ANIMAL_WEIGHT`). ``LR_uv`` is the pairwise
+   probability (``posterior.unit_pairs``) as a likelihood ratio: its odds divided by the odds
+   of the pairs the calibrator was fitted on (``base_rate``), so that evidence from each of
+   an animal's events adds up and the calibration's own mix of same and different pairs is
+   not counted as evidence. Animals holding a unit it cannot be, or with no evidence between
+   them (opposite flanks only, not compared), are not joinable.
 
 Assumptions, stated: units are identified independently given the catalogue (apart from the
 constraints above); the calibrated probabilities are taken at face value (they are fitted so
-that they can be: ``reported``); the sequential construction approximates the joint
+that they can be: ``reported``); the pairs' evidence is independent given the animals (it
+is not quite: one animal's photos share pose and light, so joins may be a little too
+eager); the prior over new animals is the Chinese restaurant's with ``alpha = 1``; the
+sequential construction approximates the joint
 distribution over partitions of the new units -- a draw is a plausible assignment, not an
 exact posterior sample (an exact one would need the joint likelihood of all photos, which
 no pairwise model gives). An animal seen only on its left flank and one seen only on its
@@ -40,11 +46,13 @@ import pandas as pd
 
 from .cluster import CANNOT_LINK_MINUTES
 from .posterior import NEW_ANSWER, NEW_FLOOR
+from .reported import logit
 from .times import as_datetimes
 
 __all__ = ["IdentitySampler", "DRAWN_NEW_PREFIX"]
 
 DRAWN_NEW_PREFIX = "NEW*"     # names of new animals in a draw (a draw's own numbering)
+NEW_ANIMAL_WEIGHT = 1.0       # the Chinese restaurant's alpha: prior weight of one more new animal
 
 
 class _Units:
@@ -146,9 +154,13 @@ class IdentitySampler:
         if unit_pairs is None or not len(unit_pairs):
             return
         pos = {u: k for k, u in enumerate(self.units_.ids)}
-        for a, b, p in zip(unit_pairs["unit_a"].astype(str), unit_pairs["unit_b"].astype(str), unit_pairs["p_same"]):
+        # each pair's evidence as a log likelihood ratio: its probability's log-odds less those
+        # of the pairs the calibrator was fitted on (without that base rate: even odds)
+        base = float(unit_pairs["base_rate"].iat[0]) if "base_rate" in unit_pairs else 0.5
+        llr = logit(unit_pairs["p_same"].to_numpy(float)) - float(logit(base))
+        for a, b, x in zip(unit_pairs["unit_a"].astype(str), unit_pairs["unit_b"].astype(str), llr):
             if a in pos and b in pos:
-                self.pairs_[pos[a]][pos[b]] = self.pairs_[pos[b]][pos[a]] = float(p)
+                self.pairs_[pos[a]][pos[b]] = self.pairs_[pos[b]][pos[a]] = float(x)
 
     # ------------------------------------------------------------------ drawing
     def sample(self, n_draws: int) -> pd.DataFrame:
@@ -201,13 +213,13 @@ class IdentitySampler:
         names = [str(k) for k in seeds.groups]
         groups = [list(v) for v in seeds.groups.values()]
         for u in rng.permutation(np.flatnonzero(label == NEW_ANSWER)):
-            odds = np.zeros(len(groups))
+            logw = np.full(len(groups) + 1, -np.inf)
+            logw[-1] = np.log(NEW_ANIMAL_WEIGHT)
             for c, members in enumerate(groups):
-                ps = [self.pairs_[u][v] for v in members if v in self.pairs_[u]]
-                if ps and not U.conflict(u, members):
-                    m = min(float(np.mean(ps)), 1 - 1e-9)
-                    odds[c] = m / (1 - m)
-            w = np.append(odds, 1.0)
+                lr = [self.pairs_[u][v] for v in members if v in self.pairs_[u]]
+                if lr and not U.conflict(u, members):
+                    logw[c] = np.log(len(members)) + float(np.sum(lr))
+            w = np.exp(logw - logw.max())
             c = rng.choice(len(w), p=w / w.sum())
             if c == len(groups):
                 groups.append([u])

@@ -148,7 +148,8 @@ def open_set(fs, S, refs: References, individuals, sightings, flanks, seed: int,
             "ari_new": cluster_ari(new_q, fs_cat, individuals, flanks, fit.cal, fit.verifier, pairs_out=new_pairs),
             **scores,
             **_calibration(k_calls, u_calls), "new_detections_clustered": int(len(new_q)),
-            "posterior": posterior_reliability(posts), "posteriors": posts, "new_pairs": new_pairs}
+            "posterior": posterior_reliability(posts), "posteriors": posts, "new_pairs": new_pairs,
+            "pair_base_rate": float(kp["y"].mean()) if len(kp) else float("nan")}
 
 
 def _fit(kp: pd.DataFrame, kpt: pd.DataFrame, seed: int, use_dense: bool):

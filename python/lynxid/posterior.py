@@ -31,7 +31,7 @@ NEW_ANSWER = "<new>"        # the answer "an animal not in the catalogue" (no ca
 NEW_FLOOR = 0.01
 EXTRA_NEIGHBOURS = 10       # units called new each other unit is compared with (nearest by the embedding)
 POSTERIOR_COLUMNS = ["unit_id", "rank", "answer", "probability"]
-PAIR_COLUMNS = ["unit_a", "unit_b", "p_same"]
+PAIR_COLUMNS = ["unit_a", "unit_b", "p_same", "base_rate"]
 
 
 def posterior_table(U: pd.DataFrame) -> pd.DataFrame:
@@ -71,7 +71,11 @@ def unit_pair_table(U: pd.DataFrame, model, vectors: np.ndarray, local, flanks: 
         ids = U["unit_id"].to_numpy(object)[rows]
         parts.append(_pairs(ids, ids, np.where(e[:, None] & ~e[None, :], P, np.nan)))
     out = pd.concat(parts, ignore_index=True)
-    return out.astype({"unit_a": str, "unit_b": str, "p_same": "float64"})
+    # the share of matching pairs the calibrator was fitted on: what a probability of p_same
+    # says beyond that base rate is the evidence (``imputation``)
+    diag = model.diagnostics or {}
+    out["base_rate"] = diag["matching_pairs"] / diag["pairs"] if diag.get("pairs") else 0.5
+    return out.astype({"unit_a": str, "unit_b": str, "p_same": "float64", "base_rate": "float64"})
 
 
 def _pairs(ids_a, ids_b, P: np.ndarray) -> pd.DataFrame:
@@ -80,4 +84,5 @@ def _pairs(ids_a, ids_b, P: np.ndarray) -> pd.DataFrame:
     i, j = np.nonzero(np.isfinite(P))
     a, b = ids_a[i].astype(str), ids_b[j].astype(str)
     keep = a < b
-    return pd.DataFrame({"unit_a": a[keep], "unit_b": b[keep], "p_same": P[i[keep], j[keep]]}, columns=PAIR_COLUMNS)
+    return pd.DataFrame({"unit_a": a[keep], "unit_b": b[keep], "p_same": P[i[keep], j[keep]]},
+                        columns=PAIR_COLUMNS[:3])
