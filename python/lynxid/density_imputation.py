@@ -233,9 +233,9 @@ def fit_density_imputed(results, stations, imputations: int = DEFAULT_IMPUTATION
 
 
 def _review(det, draws, ok: pd.DataFrame, T: float, res) -> pd.DataFrame:
-    """The review order from the draws' log D (the first session's: one D is shared by all
-    sessions unless fitted per session)."""
+    """The review order from each draw's log D (with one density per session, the mean of
+    the sessions' log D: a review that moves any session's estimate counts)."""
     from .review_priority import rank_for_review
-    first = ok.groupby("draw", sort=False).head(1).set_index("draw")
+    log_d = np.log(ok["D"]).groupby(ok["draw"], sort=False).mean()
     known = res.posterior.loc[res.posterior["rank"] > 0, "answer"].unique()
-    return rank_for_review(det, draws, np.log(first["D"]), known, T)
+    return rank_for_review(det, draws, log_d, known, T)
