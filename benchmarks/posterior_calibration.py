@@ -28,7 +28,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python"))
@@ -78,11 +77,9 @@ def plot(name: str, r: dict) -> None:
     import matplotlib.pyplot as plt
 
     from lynxid.calibrate import reliability_table
+    from lynxid.openset_evaluation import posterior_outcomes
     posts = r["posteriors"]
-    top = np.array([q["p"][q["decided"]] for q in posts])
-    right = np.array([q["truth"] == q["decided"] for q in posts], float)
-    every = np.concatenate([q["p"] for q in posts])
-    hit = np.concatenate([[j == q["truth"] for j in range(len(q["p"]))] for q in posts]).astype(float)
+    top, right, every, hit = posterior_outcomes(posts)
     fig, ax = plt.subplots(figsize=(4.4, 4.4))
     ax.plot([0, 1], [0, 1], "--", c="grey", lw=1)
     for p, y, c, lab in ((top, right, "#b5651d", f"decided answer (top-1): ECE {r['posterior']['ece_top1']:.3f}"),

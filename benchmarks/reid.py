@@ -199,37 +199,27 @@ def main(argv=None):
 
 
 def _plot(rep, name):
-    """Reliability of the posterior identify reports, in the open set (known and unknown
-    queries, cross-fitted): the decided answer's probability (top-1) against how often it
-    was right, and every answer's probability against how often it was the truth."""
-    import numpy as np
+    import pandas as pd
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:   # pragma: no cover
         return
-    from lynxid.calibrate import reliability_table
-    o = rep.get("open_set", {})
-    posts = o.get("posteriors")
-    if not posts:
+    r = rep["modes"].get("excl-sighting", {}).get("full")
+    if not r:
         return
-    top = np.array([r["p"][r["decided"]] for r in posts])
-    right = np.array([r["truth"] == r["decided"] for r in posts], float)
-    every = np.concatenate([r["p"] for r in posts])
-    hit = np.concatenate([[j == r["truth"] for j in range(len(r["p"]))] for r in posts]).astype(float)
-    fig, ax = plt.subplots(figsize=(4.2, 4.2))
+    t = pd.DataFrame(r["reliability"])
+    fig, ax = plt.subplots(figsize=(4, 4))
     ax.plot([0, 1], [0, 1], "--", c="grey", lw=1)
-    for p, y, c, lab in ((top, right, "#b5651d", f"decided answer (top-1), ECE {o['posterior']['ece_top1']:.3f}"),
-                         (every, hit, "#3a6ea5", f"every answer, ECE {o['posterior']['ece_every_answer']:.3f}")):
-        t = reliability_table(p, y)
-        m = t["n"] > 0
-        ax.plot(t.loc[m, "mean_probability"], t.loc[m, "observed_frequency"], "o-", c=c, label=lab, ms=4)
-    ax.set_xlabel("probability identify reports")
-    ax.set_ylabel("observed frequency right")
-    ax.set_title(f"{name}: posterior over {{candidates, new}}\nopen set, {len(posts)} decisions, cross-fitted",
-                 fontsize=9)
-    ax.legend(fontsize=7, loc="upper left")
+    m = t["n"] > 0
+    ax.plot(t.loc[m, "mean_probability"], t.loc[m, "observed_frequency"], "o-", c="#b5651d")
+    for _, row in t[m].iterrows():
+        ax.annotate(str(int(row["n"])), (row["mean_probability"], row["observed_frequency"]), fontsize=7,
+                    xytext=(3, -8), textcoords="offset points")
+    ax.set_xlabel("predicted probability (shortlisted candidates)")
+    ax.set_ylabel("observed frequency of a true match")
+    ax.set_title(f"{name}: reliability, excluding same sighting\nECE = {r['ece']:.3f}", fontsize=9)
     fig.tight_layout()
     with storage.atomic_path(RESULTS / f"reid_reliability_{name}.png") as tmp:
         fig.savefig(tmp, dpi=110, format="png")

@@ -40,3 +40,15 @@ def copy_results(run: SmallRun, dest: Path) -> Path:
     """A private copy of the identify output (with its feature cache) to rerun into."""
     shutil.copytree(run.results, dest)
     return dest
+
+
+def textured_photos(root: Path, files, seed: int = 0) -> Path:
+    """Small textured JPEGs at ``root/<file>`` (no EXIF time), for tests of what lynxid does
+    with the folder rather than with the animals in it."""
+    import numpy as np
+    from PIL import Image
+    rng = np.random.default_rng(seed)
+    for f in files:
+        (root / f).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)).save(root / f)
+    return root

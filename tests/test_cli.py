@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from _pipeline import textured_photos
 from lynxid.cli import build_parser, main
 
 EXPECTED = {"demo", "simulate", "catalogue", "identify", "evaluate", "capture-history", "camera-operation"}
@@ -140,15 +141,6 @@ def test_wrong_folders_are_errors(tmp_path, capsys):
     assert "needs at least 4" in capsys.readouterr().err
 
 
-def _photos(root, files, seed=0):
-    """Small textured JPEGs at ``root/<file>``."""
-    import numpy as np
-    from PIL import Image
-    rng = np.random.default_rng(seed)
-    for f in files:
-        (root / f).parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)).save(root / f)
-    return root
 
 
 def _md_file(path, files):
@@ -161,7 +153,7 @@ def _md_file(path, files):
 def test_megadetector_file_for_another_folder_stops_the_run(tmp_path, capsys):
     """Issue #19: a MegaDetector file in which no photo of the folder is found is an error
     (exit 2, the reason on the console), not a run that 'succeeds' with 0 detections."""
-    survey = _photos(tmp_path / "survey", ["S1/A/IMG_0001.JPG", "S1/A/IMG_0002.JPG", "S2/A/IMG_0003.JPG"])
+    survey = textured_photos(tmp_path / "survey", ["S1/A/IMG_0001.JPG", "S1/A/IMG_0002.JPG", "S2/A/IMG_0003.JPG"])
     md = _md_file(tmp_path / "md.json", [f"D:\\cams\\2023\\ST{i:02d}\\IMG_{i:04d}.JPG" for i in range(7)])
     from _pipeline import small_run
     out = tmp_path / "out"
@@ -174,7 +166,7 @@ def test_megadetector_file_for_another_folder_stops_the_run(tmp_path, capsys):
     assert "Run MegaDetector on this folder" in err
     assert not (out / "detections.csv").exists()
     # the same for the photos of a catalogue
-    known = _photos(tmp_path / "known", ["L01/1_left.jpg", "L01/2_left.jpg", "L02/1_right.jpg"])
+    known = textured_photos(tmp_path / "known", ["L01/1_left.jpg", "L01/2_left.jpg", "L02/1_right.jpg"])
     code = main(["catalogue", "build", str(tmp_path / "cat"), "--images", str(known), "--megadetector", str(md),
                  "--quiet"])
     err = capsys.readouterr().err
@@ -185,7 +177,7 @@ def test_megadetector_file_for_another_folder_stops_the_run(tmp_path, capsys):
 
 def test_megadetector_file_missing_some_photos_says_how_many(tmp_path, capsys):
     files = ["S1/A/IMG_0001.JPG", "S1/A/IMG_0002.JPG", "S2/A/IMG_0003.JPG"]
-    survey = _photos(tmp_path / "survey", files)
+    survey = textured_photos(tmp_path / "survey", files)
     md = _md_file(tmp_path / "md.json", ["C:\\lynx\\survey\\S1\\A\\IMG_0001.JPG", "survey/S1/A/IMG_0002.JPG"])
     from _pipeline import small_run
     out = tmp_path / "out"
@@ -201,7 +193,7 @@ def test_megadetector_file_missing_some_photos_says_how_many(tmp_path, capsys):
     assert s["megadetector"]["matched"] == 2 and s["megadetector"]["images_without_entry"] == 1
     assert set(pd.read_csv(out / "detections.csv").file) <= set(files[:2])
     # the same for the photos of a catalogue
-    known = _photos(tmp_path / "known", ["L01/1_left.jpg", "L01/2_left.jpg", "L02/1_right.jpg"])
+    known = textured_photos(tmp_path / "known", ["L01/1_left.jpg", "L01/2_left.jpg", "L02/1_right.jpg"])
     md = _md_file(tmp_path / "cat_md.json", ["known/L01/1_left.jpg", "known/L02/1_right.jpg"])
     code = main(["catalogue", "build", str(tmp_path / "cat"), "--images", str(known), "--megadetector", str(md),
                  "--quiet"])

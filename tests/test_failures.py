@@ -5,21 +5,13 @@ Each test builds a few small random photos; none needs more than a handful of fe
 import json
 import warnings
 
-import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 
+from _pipeline import textured_photos
 from lynxid.cli import main
 
 
-def _photos(root, files, seed=0):
-    """Small textured JPEGs at ``root/<file>`` (no EXIF time)."""
-    rng = np.random.default_rng(seed)
-    for f in files:
-        (root / f).parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)).save(root / f)
-    return root
 
 
 def _md_file(path, files, conf=0.9):
@@ -37,7 +29,7 @@ def test_catalogue_without_any_usable_photo_is_written_but_fails(tmp_path, capsy
     """Every box below the threshold: 0 individuals. The CLI writes the catalogue, says so,
     and exits 2 with the reason; the Python API returns it with a CatalogueWarning."""
     from lynxid.enrol import CatalogueWarning, build_catalogue
-    known = _photos(tmp_path / "known", KNOWN)
+    known = textured_photos(tmp_path / "known", KNOWN)
     md = _md_file(tmp_path / "md.json", KNOWN, conf=0.05)
     code = main(["catalogue", "build", str(tmp_path / "cat"), "--images", str(known), "--megadetector", str(md),
                  "--quiet"])
@@ -56,7 +48,7 @@ def test_catalogue_without_any_usable_photo_is_written_but_fails(tmp_path, capsy
 def test_catalogue_without_a_model_fails_and_identify_refuses_it(tmp_path, capsys):
     """Two animals, one seen once: references but no identification model."""
     from lynxid.enrol import CatalogueWarning, build_catalogue, identification_problem
-    known = _photos(tmp_path / "known", KNOWN)
+    known = textured_photos(tmp_path / "known", KNOWN)
     with pytest.warns(CatalogueWarning, match="no identification model, which needs at least two individuals "
                       "photographed on two or more occasions"):
         cat = build_catalogue(tmp_path / "cat", known, progress=False)
@@ -77,7 +69,7 @@ def test_catalogue_without_a_model_fails_and_identify_refuses_it(tmp_path, capsy
 def test_megadetector_file_listing_none_is_an_error_some_a_warning(tmp_path):
     from lynxid.detections import labelled_detections
     from lynxid.megadetector import MegaDetectorWarning
-    known = _photos(tmp_path / "known", KNOWN)
+    known = textured_photos(tmp_path / "known", KNOWN)
     other = _md_file(tmp_path / "other.json", [f"D:\\cams\\ST{i:02d}\\IMG_{i:04d}.JPG" for i in range(90)])
     with pytest.raises(ValueError, match=r"has no entry for any of the 3 image\(s\) under .*it lists 90 image\(s\)"):
         labelled_detections(known, other)
@@ -92,7 +84,7 @@ def test_megadetector_file_listing_none_is_an_error_some_a_warning(tmp_path):
 def test_megadetector_file_listing_none_stops_identify(tmp_path):
     from _pipeline import small_run
     from lynxid.identification import identify
-    survey = _photos(tmp_path / "survey", ["S1/A/IMG_0001.JPG", "S2/A/IMG_0002.JPG"])
+    survey = textured_photos(tmp_path / "survey", ["S1/A/IMG_0001.JPG", "S2/A/IMG_0002.JPG"])
     md = _md_file(tmp_path / "md.json", ["/mnt/elsewhere/ST01/IMG_9999.JPG"])
     with pytest.raises(ValueError, match="has no entry for any of the 2 image"):
         identify(survey, small_run().catalogue, megadetector=md, out=tmp_path / "out", progress=False)
@@ -105,7 +97,7 @@ def test_summary_counts_issues_by_severity(tmp_path, capsys):
     not list (not used), one entry of the file with no image (a warning)."""
     from _pipeline import small_run
     files = ["S1/A/IMG_0001.JPG", "S1/A/IMG_0002.JPG", "S2/A/IMG_0003.JPG"]
-    survey = _photos(tmp_path / "survey", files)
+    survey = textured_photos(tmp_path / "survey", files)
     md = _md_file(tmp_path / "md.json", files[:2] + ["S9/Z/IMG_0404.JPG"])
     out = tmp_path / "out"
     code = main(["identify", str(survey), "--catalogue", str(small_run().catalogue), "--megadetector", str(md),
@@ -123,7 +115,7 @@ def test_summary_counts_issues_by_severity(tmp_path, capsys):
 
 # -- 4. an evaluation set with animals photographed once --------------------------------------
 def _labelled(root, layout, seed=0):
-    return _photos(root, [f"{ind}/{f}" for ind, fs in layout.items() for f in fs], seed)
+    return textured_photos(root, [f"{ind}/{f}" for ind, fs in layout.items() for f in fs], seed)
 
 
 def test_evaluate_names_the_individuals_it_cannot_use(tmp_path, capsys):

@@ -127,8 +127,7 @@ def run_density_imputed(a) -> int:
         raise ValueError("--imputations needs identify's output folder and --stations (the station table)")
     if a.traps or a.captures:
         raise ValueError("--imputations works from identify's results, not from --traps/--captures")
-    poly = _read_polygon(a.habitat) if a.habitat else None
-    if poly is not None:
+    if a.habitat:
         raise ValueError("--habitat is not available with --imputations: give --mask (cells already clipped)")
     res = fit_density_imputed(a.folder, a.stations, a.imputations or DEFAULT_IMPUTATIONS, detectfn=a.detectfn,
                               mask=a.mask, buffer=a.buffer, spacing=a.spacing, seed=a.seed, n_jobs=a.jobs,

@@ -30,7 +30,8 @@ from .openset import dense_evidence, fit_decisions, top_decisions
 from .pairs import CANDIDATE_COLUMNS, candidate_rows, pair_rows, pair_table
 from .reported import NEW, ReportedProbability
 
-__all__ = ["open_set", "open_set_calls", "open_set_posteriors", "posterior_reliability", "cluster_ari",
+__all__ = ["open_set", "open_set_calls", "open_set_posteriors", "posterior_outcomes", "posterior_reliability",
+           "cluster_ari",
            "REPORTED_MAPS"]
 
 
@@ -253,19 +254,25 @@ def open_set_posteriors(pairs: pd.DataFrame, ptab: pd.DataFrame, cal, c: float, 
     return out
 
 
+def posterior_outcomes(posteriors: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(top, right, every, hit)`` of :func:`open_set_posteriors`' records: the decided
+    answer's probability and whether it was right, and every answer's probability and
+    whether it was the truth."""
+    top = np.array([r["p"][r["decided"]] for r in posteriors], float)
+    right = np.array([r["truth"] == r["decided"] for r in posteriors], float)
+    every = np.array([p for r in posteriors for p in r["p"]], float)
+    hit = np.array([j == r["truth"] for r in posteriors for j in range(len(r["p"]))], float)
+    return top, right, every, hit
+
+
 def posterior_reliability(posteriors: list[dict]) -> dict:
     """Calibration of the posterior as a whole: ECE of the decided answer (top-1 as
     identify reports it) and of every answer of every query (is this answer the truth?)."""
-    top, right, every, hit = [], [], [], []
-    for r in posteriors:
-        top.append(r["p"][r["decided"]])
-        right.append(r["truth"] == r["decided"])
-        every += r["p"]
-        hit += [j == r["truth"] for j in range(len(r["p"]))]
-    return {"ece_top1": expected_calibration_error(np.array(top), np.array(right, float)),
-            "ece_every_answer": expected_calibration_error(np.array(every), np.array(hit, float)),
-            "decisions": len(top), "decisions_right": float(np.mean(right)) if right else float("nan"),
-            "mean_top1": float(np.mean(top)) if top else float("nan")}
+    top, right, every, hit = posterior_outcomes(posteriors)
+    return {"ece_top1": expected_calibration_error(top, right),
+            "ece_every_answer": expected_calibration_error(every, hit),
+            "decisions": len(top), "decisions_right": float(np.mean(right)) if len(right) else float("nan"),
+            "mean_top1": float(np.mean(top)) if len(top) else float("nan")}
 
 
 def cluster_ari(qs, fs, individuals, flanks, cal, verifier=None, k_local=None, pairs_out: list | None = None) -> float:
