@@ -35,7 +35,7 @@ $(VENV)/.installed: pyproject.toml
 ifeq ($(TORCH),cpu)
 	$(PY) -m pip install torch torchvision --index-url $(TORCH_CPU_INDEX)
 endif
-	$(PY) -m pip install -e '.[dev]'
+	$(PY) -m pip install -e '.[dev,r]'
 	touch $@
 
 # An existing .venv keeps the torch it has: say so rather than leave the CUDA build in place.

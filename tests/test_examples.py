@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-STEPS = ["simulate", "build_catalogue", "identify", "review", "capture_history", "evaluate", "plots"]
+STEPS = ["simulate", "build_catalogue", "identify", "review", "capture_history", "evaluate", "plots", "rds_handover"]
 
 
 @pytest.mark.slow
@@ -32,6 +32,12 @@ def test_python_examples_run_in_order(tmp_path):
     assert "correctly identified" in out["evaluate"]
     assert sorted(p.name for p in (work / "figures").glob("*.png")) == \
         ["effort.png", "scores.png", "stations.png", "timeline.png"]
+    from lynxid.rbridge import RUnavailable, robjects
+    try:
+        robjects()                     # R and rpy2 here (make setup installs lynxid[r]): the hand-over is made
+        assert (work / "capture_history" / "capthist.rds").exists() and "in R:  ch <- readRDS" in out["rds_handover"]
+    except RUnavailable as exc:        # else the example says what is missing, as lynxid does
+        assert out["rds_handover"].strip() == f"rds hand-over skipped: {exc}"
 
 
 def test_every_python_example_has_an_r_twin():

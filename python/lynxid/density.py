@@ -41,6 +41,7 @@ from .scr_likelihood import DETECTFNS, LINKS, SCRLikelihood, link
 
 __all__ = ["fit_density", "DensityFit", "DensityFitWarning", "buffer_check"]
 
+ENGINES = ("lynxid", "secr")
 BIAS_LIMIT = 0.01          # secr.fit's biasLimit: warn above 1 % predicted bias from the buffer
 BUFFER_TARGET = 0.001      # secr's suggest.buffer target when proposing a buffer
 FLAT_SE = 10.0             # SE of a link-scale coefficient above which the likelihood is flat in it
@@ -53,7 +54,7 @@ class DensityFitWarning(UserWarning):
 def fit_density(data, detectfn: str = "HHN", mask=None, buffer: float | None = None,
                 spacing: float | None = None, *, poly=None, D_per_session: bool = False,
                 start: dict | None = None, loglik_form: str = "secr", check_buffer: bool = True,
-                max_iter: int = 400) -> "DensityFit":
+                max_iter: int = 400, engine: str = "lynxid") -> "DensityFit":
     """Fit the spatial capture-recapture model by maximum likelihood.
 
     data : :class:`~lynxid.capture.CaptureHistory` or :class:`~lynxid.scr_data.SCRData`.
@@ -68,17 +69,31 @@ def fit_density(data, detectfn: str = "HHN", mask=None, buffer: float | None = N
     start : start values on the natural scale, e.g. ``{"sigma": 2000, "lambda0": 0.05}``.
     loglik_form : ``"secr"`` reports logLik as secr.fit does by default (see
         :mod:`lynxid.scr_likelihood`), ``"occasions"`` the per-occasion form.
+    engine : ``"lynxid"`` (default) or ``"secr"``: secr's ``secr.fit`` through rpy2 on the same
+        data, mask and model (:mod:`lynxid.secr_engine`; needs R, rpy2 and secr), as a
+        DensityFit to compare with lynxid's line by line. Without mask and buffer, secr gets
+        the mask lynxid's automatic buffer chooses.
     """
     t0 = time.perf_counter()
     data = _as_data(data)
     if detectfn not in DETECTFNS:
         raise ValueError(f"detectfn must be one of {', '.join(DETECTFNS)}, not {detectfn!r}")
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     _check_recaptures(data)
     auto = mask is None and buffer is None
-    if auto:
-        buffer = float(np.ceil(4 * _spatial_scale(data)))
-    masks = _masks(data, mask, buffer, spacing, poly)
-    fit = _fit(data, masks, detectfn, D_per_session, start, loglik_form, max_iter)
+    if engine == "secr":
+        from .secr_engine import fit_secr, require_secr
+        require_secr()                  # before lynxid's own fit for the automatic mask
+        masks = ([s["mask"] for s in fit_density(data, detectfn, spacing=spacing, poly=poly, D_per_session=D_per_session,
+                                                  start=start, max_iter=max_iter).sessions] if auto
+                 else _masks(data, mask, buffer, spacing, poly))
+        fit, auto = fit_secr(data, masks, detectfn, D_per_session, start), False
+    else:
+        if auto:
+            buffer = float(np.ceil(4 * _spatial_scale(data)))
+        masks = _masks(data, mask, buffer, spacing, poly)
+        fit = _fit(data, masks, detectfn, D_per_session, start, loglik_form, max_iter)
     if check_buffer:
         bias = buffer_check(fit)
         worst = max(bias, key=lambda b: b["relative_bias"])

@@ -15,7 +15,7 @@ import sys
 import warnings
 from pathlib import Path
 
-__all__ = ["add_density", "run_density_fit", "fit_json"]
+__all__ = ["add_density", "run_density_fit", "fit_json", "format_comparison"]
 
 DESCRIPTION = """\
 Estimate population density by maximum-likelihood spatial capture-recapture (the model
@@ -37,6 +37,7 @@ examples:
   lynxid density fit ch/ --buffer 15000 --spacing 1000 --json density.json
   lynxid density fit --traps traps.csv --captures captures.csv --detector count \\
       --detectfn HHN --mask mask.csv
+  lynxid density fit ch/ --detectfn HN --buffer 15000 --engine both   # lynxid and secr side by side
 
 Proximity detectors with fractional usage (lynxid's capture histories count days of effort)
 are modelled as p = 1 - (1 - g)^usage per occasion: secr's model with
@@ -75,7 +76,11 @@ def add_density(sub, formatter):
                         "Default: HHN")
     o.add_argument("--density-per-session", action="store_true",
                    help="one density per session (secr's D ~ session) instead of one shared by all sessions")
-    o.add_argument("--json", metavar="FILE", help="write every estimate (D per hectare), logLik and AIC as JSON")
+    o.add_argument("--engine", choices=["lynxid", "secr", "both"], default="lynxid",
+                   help="lynxid's own fit (default), secr's secr.fit on the same data, mask and model (through rpy2; "
+                        "needs R, rpy2 and the secr package), or both side by side")
+    o.add_argument("--json", metavar="FILE", help="write every estimate (D per hectare), logLik and AIC as JSON "
+                                                   "(with --engine both: one such object per engine)")
     i = f.add_argument_group("identification error included (FOLDER is identify's output, with --stations)")
     i.add_argument("--stations", metavar="CSV", help="station table: build a capture history from identify's "
                    "results in FOLDER, once per draw of the identities (the options below say how)")
@@ -97,19 +102,30 @@ def run_density_fit(a) -> int:
     from .density import fit_density
 
     if a.stations or a.imputations:
+        if a.engine != "lynxid":
+            raise ValueError("--engine secr/both fits one capture history; with --imputations only lynxid's engine")
         return run_density_imputed(a)
+    engines = ["lynxid", "secr"] if a.engine == "both" else [a.engine]
+    if "secr" in engines:
+        from .secr_engine import require_secr
+        require_secr()                 # R, rpy2 and secr there? Say so before fitting anything
     data = _read_data(a)
     poly = _read_polygon(a.habitat) if a.habitat else None
+    fits = {}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fit = fit_density(data, a.detectfn, mask=a.mask, buffer=a.buffer, spacing=a.spacing, poly=poly,
-                          D_per_session=a.density_per_session)
-    notes = [str(w.message) for w in caught]
-    print(format_fit(fit))
+        for e in engines:
+            # both: secr gets lynxid's masks, so the two integrate over the very same points
+            mask = [s["mask"] for s in fits["lynxid"].sessions] if fits else a.mask
+            fits[e] = fit_density(data, a.detectfn, mask=mask, buffer=None if fits else a.buffer, spacing=a.spacing,
+                                  poly=None if fits else poly, D_per_session=a.density_per_session, engine=e)
+    notes = list(dict.fromkeys(str(w.message) for w in caught))
+    fit = fits[engines[0]]
+    print(format_fit(fit) if len(fits) == 1 else format_comparison(fits))
     for n in notes:
         print(f"lynxid density fit: warning: {n}", file=sys.stderr)
     if a.json:
-        out = fit_json(fit)
+        out = fit_json(fit) if len(fits) == 1 else {e: fit_json(f) for e, f in fits.items()}
         out["warnings"] = notes
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)
         Path(a.json).write_text(json.dumps(out, indent=1, allow_nan=False) + "\n", encoding="utf-8")
@@ -181,7 +197,8 @@ def fit_json(fit) -> dict:
     D per hectare), every session's under ``sessions``, and the fit's description."""
     names = [s["name"] for s in fit.sessions]
     out = dict(fit.estimates_dict(names[0]))
-    out.update(detectfn=fit.detectfn, detector=fit.detector, n=fit.n, D_per_session=fit.D_per_session,
+    out.update(engine=getattr(fit, "engine", "lynxid"), detectfn=fit.detectfn, detector=fit.detector, n=fit.n,
+               D_per_session=fit.D_per_session,
                sessions={n: fit.estimates_dict(n) for n in names},
                mask={n: dict(points=len(s["mask"]), spacing=s["mask"].spacing, area_ha=s["mask"].area,
                              buffer=s["mask"].buffer) for n, s in zip(names, fit.sessions)},
@@ -210,7 +227,8 @@ def format_fit(fit) -> str:
     """The fit as a readable table, one block per session."""
     tab = fit.predict()
     n_sess = len(fit.sessions)
-    lines = [f"lynxid density fit: {fit.detector} detectors, detectfn {fit.detectfn}, {fit.n} animals"
+    engine = " (secr.fit)" if getattr(fit, "engine", "lynxid") == "secr" else ""
+    lines = [f"lynxid density fit{engine}: {fit.detector} detectors, detectfn {fit.detectfn}, {fit.n} animals"
              + (f", {n_sess} sessions" + (" (density per session)" if fit.D_per_session else " (one density)")
                 if n_sess > 1 else "")]
     for s in fit.sessions:
@@ -232,3 +250,34 @@ def format_fit(fit) -> str:
 
 def _num(v) -> str:
     return "NA" if not math.isfinite(v) else f"{v:.4g}"
+
+
+def format_comparison(fits: dict) -> str:
+    """Two engines' fits of one model, side by side: each estimate with its SE and interval,
+    and the relative difference of the estimates (secr vs lynxid)."""
+    a, b = fits["lynxid"], fits["secr"]
+    ta, tb = a.predict(), b.predict()
+    version = b.convergence.get("secr_version", "")
+    lines = [f"density fit, two engines on the same data, mask and model: {a.detector} detectors, detectfn "
+             f"{a.detectfn}, {a.n} animals; lynxid and secr {version}".rstrip()]
+    for s in a.sessions:
+        m = s["mask"]
+        if len(a.sessions) > 1:
+            lines.append(f"session {s['name']}: {s['n']} animals")
+        lines.append(f"  mask: {len(m)} points of {m.cell_area:.4g} ha ({m.area / 100:.4g} km²)")
+        lines.append(f"  {'parameter':<16} {'lynxid':>11} {'SE':>10} {'95 % interval':>21}   {'secr':>11} {'SE':>10} "
+                     f"{'95 % interval':>21}   {'rel. diff':>9}")
+        ra = ta[ta.session == s["name"]].set_index("parameter")
+        rb = tb[tb.session == s["name"]].set_index("parameter")
+        for p in ra.index:
+            x, y = ra.loc[p], rb.loc[p]
+            rel = (y.estimate - x.estimate) / abs(x.estimate) if x.estimate else float("nan")
+            lines.append(f"  {_LABELS.get(p, p):<16} {_num(x.estimate):>11} {_num(x.SE):>10} "
+                         f"{_num(x.lcl) + ' – ' + _num(x.ucl):>21}   {_num(y.estimate):>11} {_num(y.SE):>10} "
+                         f"{_num(y.lcl) + ' – ' + _num(y.ucl):>21}   {rel:>+9.1e}")
+    for label, f in (("lynxid", a), ("secr", b)):
+        conv = f.convergence
+        lines.append(f"  {label:<7} logLik {f.logLik:.4f}   AIC {f.AIC:.3f}   {f.npar} parameters   "
+                     f"{'converged' if conv['converged'] else 'NOT converged: ' + '; '.join(conv['problems'])}"
+                     f" ({f.seconds:.2f} s)")
+    return "\n".join(lines)

@@ -21,10 +21,14 @@ MISSING_TEXT = frozenset({"", "na", "nan", "<na>", "null", "none", "n/a"})
 
 def read_user_table(source, what: str) -> tuple[pd.DataFrame, str]:
     """``(table, name)``: a DataFrame as it is (named ``what`` in messages), or a CSV / text
-    file read as text, or a Parquet file (named by its path)."""
+    file read as text, a Parquet file, or an R data frame saved with ``saveRDS`` (``.rds``,
+    needs R and rpy2; dates and time zones kept), named by its path."""
     if isinstance(source, pd.DataFrame):
         return source, what
     name = str(source)
+    if name.lower().endswith(".rds"):          # a data frame saved with R's saveRDS, through rpy2
+        from .rbridge import read_rds_table
+        return read_rds_table(source, what), name
     if name.lower().endswith((".csv", ".txt")):
         return storage.read_table(source, dtype=str, keep_default_na=False), name
     return storage.read_table(source), name
