@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from .camtrapr import check_semantics
+from .clocks import flag_clocks
 from .effort import operating_intervals, working_periods
 from .flanks import check_flank, keep_flank, record_flanks
 from .issues_log import IssuesLog
@@ -57,8 +58,14 @@ from .records import (RecordLog, assign_occasions, assign_units, check_cameras, 
                       read_detections, record_media)
 from .stations import StationTable, read_stations
 from .tables import secr_order
+from .time_shifts import keep_original_times, shift_records, shifts_source
 
 __all__ = ["CaptureHistory", "capture_history"]
+
+# capture_history's arguments recorded as given in CaptureHistory.settings (in this order)
+SETTINGS = ("occasion_length", "day1", "occasion_start_time", "buffer_days", "max_days", "output",
+            "drop_empty_occasions", "all_cams_on", "cameras_independent", "min_delta_minutes", "delta_compared_to",
+            "remove_duplicates", "species", "semantics")
 
 
 # --------------------------------------------------------------------------------------
@@ -223,7 +230,7 @@ def capture_history(detections, stations, *, occasion_length: float = 1, day1: s
                     remove_duplicates: bool = False, species=None, tz: str | None = None, time_format: str | None = None,
                     station_col=None, time_col=None, individual_col=None, camera_col=None, species_col=None,
                     unknown_stations: str = "error", strict: bool = False, flank: str | None = None,
-                    station_options: dict | None = None, semantics: str = "camtrapR") -> CaptureHistory:
+                    station_options: dict | None = None, semantics: str = "camtrapR", time_shifts=None) -> CaptureHistory:
     """Build a capture history from detections and a station table.
 
     Parameters (camtrapR's ``spatialDetectionHistory`` / ``cameraOperation`` names in brackets)
@@ -264,7 +271,10 @@ def capture_history(detections, stations, *, occasion_length: float = 1, day1: s
         ``"exact"``: lynxid's exact time line (effort to the nanosecond, several cameras as the
         union of their working time, half-open occasions [start, end), each session's grid
         from its own first setup day).
+    time_shifts : camtrapR time-shift table (:mod:`lynxid.time_shifts`) applied to the record times
+        first (``records.time_original``: as read); suspect clocks are flagged (:mod:`lynxid.clocks`).
     """
+    given = dict(locals())                   # the settings, recorded with the capture history
     _check_arguments(output, occasion_length, occasion_start_time, buffer_days, max_days, unknown_stations)
     camtrapr_rules = check_semantics(semantics) == "camtrapR"
     flank = check_flank(flank)
@@ -274,6 +284,7 @@ def capture_history(detections, stations, *, occasion_length: float = 1, day1: s
     rec, meta = read_detections(detections, station_col=station_col, time_col=time_col,
                                 individual_col=individual_col, camera_col=camera_col, species_col=species_col,
                                 species=species, time_format=time_format, tz=tz, log=issues)
+    rec = shift_records(rec, time_shifts, issues, meta["source"])
     units = operating_intervals(st, all_cams_on=all_cams_on, cameras_independent=cameras_independent)
     grid = occasion_grid(st, units, occasion_length=occasion_length, day1=day1, occasion_start_time=occasion_start_time,
                          buffer_days=buffer_days, max_days=max_days, camtrapr_rules=camtrapr_rules, tz=meta["tz"],
@@ -282,14 +293,11 @@ def capture_history(detections, stations, *, occasion_length: float = 1, day1: s
                           cameras_independent=cameras_independent, remove_duplicates=remove_duplicates,
                           min_delta_minutes=min_delta_minutes, delta_compared_to=delta_compared_to,
                           day1=day1, buffer_days=buffer_days, max_days=max_days)
-    settings = dict(occasion_length=occasion_length, day1=day1, occasion_start_time=occasion_start_time,
-                    buffer_days=buffer_days, max_days=max_days, output=output,
-                    drop_empty_occasions=drop_empty_occasions, all_cams_on=all_cams_on,
-                    cameras_independent=cameras_independent, min_delta_minutes=min_delta_minutes,
-                    delta_compared_to=delta_compared_to, remove_duplicates=remove_duplicates,
-                    species=species, tz=meta["tz"], semantics=semantics, flank=flank,
-                    columns={k: meta[k] for k in ("station_col", "time_col", "individual_col", "camera_col", "species_col")},
-                    detections_source=meta["source"], stations_source=st.source)
+    flag_clocks(rec, st, issues)
+    settings = {k: given[k] for k in SETTINGS} | dict(
+        tz=meta["tz"], flank=flank, columns={k: meta[k] for k in ("station_col", "time_col", "individual_col",
+                                                                  "camera_col", "species_col")},
+        detections_source=meta["source"], stations_source=st.source, time_shifts=shifts_source(time_shifts))
     ch = _assemble(log, grid, st, issues, settings, media=record_media(meta["frame"]))
     if strict:
         _raise_if_left_out(ch.issues)
@@ -325,7 +333,9 @@ def _assemble(log: RecordLog, grid: OccasionGrid, st: StationTable, issues: Issu
     counts, individuals = _count_detections(log, grid, occasion, binary=binary)
     return CaptureHistory(detections=counts, usage=grid.usage_tables(kept), traps=_traps(grid, st),
                           occasions=grid.occasion_table(kept, settings["day1"], settings["occasion_length"]),
-                          individuals=individuals, records=log.table(grid.unit_session, grid.sessions, occasion),
+                          individuals=individuals,
+                          records=keep_original_times(log.table(grid.unit_session, grid.sessions, occasion),
+                                                      log.records),
                           issues=issues.table(), detector_type="proximity" if binary else "count", settings=settings,
                           deployments=working_periods(st), media=media)
 

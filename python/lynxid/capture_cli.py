@@ -132,6 +132,10 @@ def add_capture_options(p) -> None:
                    help="records at stations missing from the station table: stop (default, like camtrapR) or "
                         "leave them out and list them in issues.csv")
     r.add_argument("--strict", action="store_true", help="stop if any record would be left out")
+    r.add_argument("--time-shifts", default=None, metavar="FILE",
+                   help="cameras whose clock was wrong: camtrapR time-shift table (CSV: Station, camera (optional), "
+                        "timeshift 'Y:M:D h:m:s', sign +/-; timeShiftImages' format), applied to the record times "
+                        "first. Suspicious clocks are listed either way: see lynxid clocks")
     _common_station_options(p)
 
 
@@ -145,18 +149,23 @@ def capture_kwargs(a) -> dict:
                 tz=a.tz, time_format=a.time_format, station_col=a.station_col, time_col=a.time_col,
                 individual_col=a.individual_col, camera_col=a.camera_col, species_col=a.species_col,
                 unknown_stations=a.unknown_stations, strict=a.strict, station_options=_station_options(a),
-                semantics=a.semantics, flank=a.flank)
+                semantics=a.semantics, flank=a.flank, time_shifts=a.time_shifts)
 
 
 def add_capture_history(sub, formatter):
     p = sub.add_parser("capture-history", help="capture histories for secr, oSCR, nimble, Rcapture, RMark, Camtrap DP",
                        description=CH_DESCRIPTION, epilog=CH_EPILOG, formatter_class=formatter)
-    p.add_argument("detections", help="detections (lynxid identify output) or camtrapR record table, CSV or Parquet "
-                                      "(recordTableIndividual)")
-    p.add_argument("--stations", required=True, help="station table, CSV or Parquet (CTtable)")
+    p.add_argument("detections", help="detections (lynxid identify output) or camtrapR record table, CSV, Parquet "
+                                      "or .rds (saveRDS; needs R and rpy2) (recordTableIndividual)")
+    p.add_argument("--stations", required=True, help="station table, CSV, Parquet or .rds (CTtable)")
+    p.add_argument("--camera-operation", default=None, metavar="FILE",
+                   help="camtrapR's camera operation matrix (camOp) as .rds (saveRDS) or CSV: checked cell for cell "
+                        "against the effort lynxid computes from --stations; a difference stops with the cells listed")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--format", default="secr", metavar="LIST",
-                   help="comma-separated: secr, oscr, nimble, closed (Rcapture), rmark, camtrapdp, or all. Default: secr")
+                   help="comma-separated: secr, oscr, nimble, closed (Rcapture), rmark, camtrapdp, rds (a secr capthist "
+                        "saved for R's readRDS: capthist.rds; needs R and rpy2, and secr for the capthist itself), or "
+                        "all. Default: secr")
     add_capture_options(p)
     x = p.add_argument_group("formats")
     x.add_argument("--augment-to", type=int, default=None, metavar="M",
@@ -173,15 +182,37 @@ def run_capture_history(a) -> int:
     from .capture import capture_history
     from .export import write_formats
 
+    if a.camera_operation:
+        from .camera_operation_check import check_camera_operation
+        camop = check_camera_operation(a.camera_operation, a.stations, all_cams_on=a.all_cams_on, tz=a.tz,
+                                       cameras_independent=a.cameras_independent,
+                                       occasion_start_time=a.occasion_start_time, **_station_options(a))
+        print(f"camera operation {a.camera_operation}: the same as lynxid's, cell for cell "
+              f"({camop.shape[0]} rows x {camop.shape[1]} days)")
+    formats = [f.strip() for f in a.format.split(",") if f.strip()]
+    rds = "rds" in formats
+    if rds:
+        from .rbridge import robjects
+        robjects()                     # R and rpy2 there? Say so before the work, not after
     ch = capture_history(a.detections, a.stations, **capture_kwargs(a))
-    written = write_formats(ch, a.out, a.format, augment_to=a.augment_to, crs=a.crs,
+    written = write_formats(ch, a.out, [f for f in formats if f != "rds"], augment_to=a.augment_to, crs=a.crs,
                             scientific_name=a.scientific_name)
+    if rds:
+        from .capthist import to_rds
+        written["rds"] = to_rds(ch, Path(a.out) / "capthist.rds")
     print(ch)
     for f, w in written.items():
         if isinstance(w, dict):
             for note in w.get("issues", []):
                 print(f"  {f}: {note}")
+    if rds:
+        w = written["rds"]
+        print(f"  rds: {w['path']}: " + ("a secr capthist: ch <- readRDS(...)" if w["kind"] == "capthist" else
+                                        "secr is not installed in this R, so the capthist's ingredients as an R list; "
+                                        "its $note says how to build the capthist with make.capthist"))
     iss = ch.issues
+    for note in iss.reason[iss.stage.isin(["clocks", "time shifts"])]:
+        print(f"  clock: {note}")
     if len(iss):
         counts = ", ".join(f"{n} {k}" for k, n in iss.severity.value_counts().items())
         print(f"  issues: {counts} -> {Path(a.out) / 'issues.csv'}")

@@ -235,6 +235,12 @@ camera_operation <- function(stations, station_col = "Station", x_col = "utm_x",
 #'   flank or of no known flank are left out and listed in \code{$issues}. \code{NULL}
 #'   (default): every detection, flanks linked by identity. Kept in \code{$settings$flank}.
 #' @param augment_to Deprecated with \code{format = "array"}: see \code{\link{as_nimble}}.
+#' @param time_shifts Cameras whose clock was wrong: a camtrapR time-shift table (data frame
+#'   or CSV path with columns \code{Station}, \code{camera} (optional), \code{timeshift}
+#'   \code{"Y:M:D h:m:s"} and \code{sign} \code{"+"}/\code{"-"}, the format of
+#'   \code{camtrapR::timeShiftImages}), applied to the record times first; \code{$records}
+#'   then keep the times as read in \code{time_original}. Suspicious clocks are listed in
+#'   \code{$issues} (stage \code{"clocks"}) either way: see \code{\link{check_clocks}}.
 #' @return An object of class \code{lynxid_capture_history}: a list with \code{detections}
 #'   (session, individual, occasion, detector, count), \code{usage} (per session a detector x
 #'   occasion matrix of days of effort), \code{traps}, \code{occasions}, \code{individuals},
@@ -275,7 +281,7 @@ capture_history <- function(detections, stations, occasion_length = 1, day1 = "s
                             delta_compared_to = c("last_independent", "last"),
                             remove_duplicates = FALSE, unknown_stations = c("error", "exclude"),
                             strict = FALSE, augment_to = NULL, semantics = c("camtrapR", "exact"),
-                            flank = NULL) {
+                            flank = NULL, time_shifts = NULL) {
   output <- match.arg(output)
   semantics <- match.arg(semantics)
   if (!is.null(format)) format <- match.arg(format, c("secr", "oscr", "array", "closed", "rmark"))
@@ -299,6 +305,7 @@ capture_history <- function(detections, stations, occasion_length = 1, day1 = "s
                individual_col = individual_col, species_col = species_col,
                unknown_stations = unknown_stations, strict = strict, station_options = opts,
                semantics = semantics, flank = flank)
+  if (!is.null(time_shifts)) args$time_shifts <- py_table_arg(time_shifts, "time_shifts", "local")
   ch <- py_call(do.call(api$capture_history, args))
   x <- capture_history_from_py(ch)
   if (!is.null(format)) {                       # deprecated: one release more
