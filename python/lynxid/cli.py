@@ -135,6 +135,12 @@ def _simulate(sub):
 
 # the commands of the other modules, in the order --help lists them
 @command
+def _detect(sub):
+    from .detect_cli import add_detect
+    add_detect(sub, _formatter)
+
+
+@command
 def _catalogue(sub):
     from .identify_cli import add_catalogue
     add_catalogue(sub, _formatter)
