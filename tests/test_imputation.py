@@ -79,6 +79,22 @@ def test_new_units_join_with_the_pairwise_probability():
     assert all(str(v).startswith("NEW*") for v in d.iloc[:, 1:].to_numpy().ravel())
 
 
+def test_a_unit_drawn_new_joins_the_known_animal_its_photos_match():
+    # U0 is surely L1; U1 the catalogue could not place (new), but it matches U0 strongly:
+    # it is L1 in most draws rather than one more animal
+    det = _survey(2)
+    post = _posterior([("U0", 1, "L1", 1.0), ("U0", 0, NEW_ANSWER, 0.0),
+                       ("U1", 1, "L2", 0.0), ("U1", 0, NEW_ANSWER, 1.0)])
+    strong = pd.DataFrame({"unit_a": ["U0"], "unit_b": ["U1"], "p_same": [0.99], "base_rate": [0.5]})
+    d = IdentitySampler(seed=2).fit(det, post, strong).sample(2000)
+    assert (d.iloc[0, 1:] == "L1").all()
+    assert (d.iloc[1, 1:] == "L1").mean() == pytest.approx(0.99, abs=0.01)
+    # no evidence between them: U1 stays an animal of its own
+    none = strong.iloc[:0]
+    d = IdentitySampler(seed=2).fit(det, post, none).sample(200)
+    assert all(str(v).startswith("NEW*") for v in d.iloc[1, 1:])
+
+
 def test_cannot_link_keeps_a_name_from_two_places_at_once():
     det = _survey(2, minutes_apart=5)          # two stations five minutes apart
     post = _posterior([("U0", 1, "L1", 0.9), ("U0", 2, "L2", 0.1), ("U0", 0, NEW_ANSWER, 0.0),

@@ -17,10 +17,15 @@ How one draw is made (the sampler):
    ``cannot_link_minutes``, or another box of the same photo: ``cluster.cannot_link``'s rule)
    is not available; the rest is renormalised. Units less likely new than
    ``posterior.NEW_FLOOR`` are never drawn new.
-3. **Units drawn new are grouped into new animals**, again in random order, by a Chinese
-   restaurant process whose tables are weighed by the evidence: a unit joins the new animal
-   C with weight ``|C| * prod_v LR_uv`` over C's units v with evidence, or starts one of its
-   own with weight ``alpha`` (:data:`NEW_ANIMAL_WEIGHT`). ``LR_uv`` is the pairwise
+3. **Units drawn new are grouped into animals**, again in random order, by a Chinese
+   restaurant process whose tables are weighed by the evidence: a unit joins the animal C
+   with weight ``|C| * prod_v LR_uv`` over C's units v with evidence, or starts a new animal
+   of its own with weight ``alpha`` (:data:`NEW_ANIMAL_WEIGHT`). The tables are the new
+   animals of the draw so far and also the known animals drawn in step 2: "new" says the
+   catalogue's photos did not place the unit, but the survey's own photos of a known animal
+   may (another season's coat, the same camera's light), and a unit drawn new that matches
+   them is that animal, not one more. Without those tables, each photo of a known animal
+   drawn new would add an animal with a single capture, the very error that inflates D. ``LR_uv`` is the pairwise
    probability (``posterior.unit_pairs``) as a likelihood ratio: its odds divided by the odds
    of the pairs the calibrator was fitted on (``base_rate``), so that evidence from each of
    an animal's events adds up and the calibration's own mix of same and different pairs is
@@ -206,12 +211,14 @@ class IdentitySampler:
         return label
 
     def _group_new(self, label: np.ndarray, rng) -> None:
-        """Units drawn new grouped into new animals (module doc), in place. A unit a
-        reviewer called new under some name seeds that animal."""
+        """Units drawn new grouped into animals (module doc), in place: joining a known
+        animal drawn in this draw (or one a reviewer named) or a new animal of the draw."""
         U = self.units_
-        seeds = pd.Series(np.arange(len(label)))[self.unit_fixed_new_].groupby(label[self.unit_fixed_new_])
-        names = [str(k) for k in seeds.groups]
-        groups = [list(v) for v in seeds.groups.values()]
+        # tables: the known animals drawn (and reviewed new animals), each with its units
+        drawn = np.flatnonzero(label != NEW_ANSWER)
+        tables = pd.Series(drawn).groupby(label[drawn].astype(str)).indices
+        names = [str(k) for k in tables]
+        groups = [list(drawn[v]) for v in tables.values()]
         for u in rng.permutation(np.flatnonzero(label == NEW_ANSWER)):
             logw = np.full(len(groups) + 1, -np.inf)
             logw[-1] = np.log(NEW_ANIMAL_WEIGHT)

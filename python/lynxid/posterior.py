@@ -10,8 +10,11 @@ event, or one box where an event holds several animals; ``events``):
   unit's identity from;
 * **the unit pairs** (``unit_pairs.parquet``): the calibrated probability that two units
   show one animal (``cluster.unit_pair_probability``, the clustering's own evidence) between
-  the units called new, and between them and the other units that could be new (P(new) at
-  least :data:`NEW_FLOOR`): how units drawn new are grouped into new animals.
+  the units called new, and between each unit that may be drawn new and its nearest other
+  units: how units drawn new are grouped into animals. The units called known matter too:
+  a photo the catalogue could not place may well match the survey's own photos of a known
+  animal; without those pairs each such unit drawn new becomes an animal of its own, and
+  the animals are over-counted.
 
 Both are keyed by ``unit_id``, a column of identify's detections table.
 """
@@ -49,27 +52,25 @@ def posterior_table(U: pd.DataFrame) -> pd.DataFrame:
 def unit_pair_table(U: pd.DataFrame, model, vectors: np.ndarray, local, flanks: np.ndarray,
                     clustered: tuple | None = None, floor: float = NEW_FLOOR,
                     neighbours: int = EXTRA_NEIGHBOURS) -> pd.DataFrame:
-    """The pairwise probabilities a draw groups new units with (:data:`PAIR_COLUMNS`,
+    """The pairwise probabilities a draw groups units drawn new with (:data:`PAIR_COLUMNS`,
     ``unit_a < unit_b``): between the units called new (``clustered = (their unit ids, P)``,
-    the clustering's own matrix), and between each other unit whose P(new) is at least
-    ``floor`` and its ``neighbours`` nearest units called new. Two units both called known are
-    not compared: both would have to be drawn new in one draw for it to matter, and
-    comparing every pair of a survey's units would cost local matching quadratic in its
-    size. Pairs without evidence (opposite flanks only, not checked) are left out: they are
-    never drawn into one animal."""
+    the clustering's own matrix), and between every unit that may be drawn new (called new,
+    or P(new) at least ``floor``) and its ``neighbours`` nearest units of any kind (by the
+    embedding; local matching is the expensive part, so not every pair). Two units that
+    cannot be drawn new are not compared: neither can join anything. Pairs without evidence
+    (opposite flanks only, not checked) are left out: they are never drawn into one
+    animal."""
     new_ids, P_new = clustered if clustered is not None else (np.zeros(0, object), np.zeros((0, 0)))
     is_new = U["unit_id"].isin(set(new_ids)).to_numpy() if len(U) else np.zeros(0, bool)
-    extra = np.flatnonzero(~is_new & (U["p_new"].to_numpy(float) >= floor)) if len(U) else np.zeros(0, int)
+    newable = is_new | (U["p_new"].to_numpy(float) >= floor) if len(U) else np.zeros(0, bool)
     parts = [_pairs(np.asarray(new_ids, object), np.asarray(new_ids, object), P_new)]
-    if len(extra) and len(new_ids):
-        pos = {u: k for k, u in enumerate(U["unit_id"])}
-        rows = np.concatenate([extra, [pos[u] for u in new_ids]]).astype(int)
-        e = np.zeros(len(rows), bool)
-        e[:len(extra)] = True
-        P = unit_pair_probability(model.calibrator, model.matcher, vectors, local, list(U["members"].iloc[rows]),
-                                  flanks, k_local=neighbours, checkable=e[:, None] != e[None, :])
-        ids = U["unit_id"].to_numpy(object)[rows]
-        parts.append(_pairs(ids, ids, np.where(e[:, None] & ~e[None, :], P, np.nan)))
+    if newable.any() and len(U) > 1:
+        # the pairs of two units called new are the clustering's own (above)
+        checkable = (newable[:, None] | newable[None, :]) & ~(is_new[:, None] & is_new[None, :])
+        P = unit_pair_probability(model.calibrator, model.matcher, vectors, local, list(U["members"]),
+                                  flanks, k_local=neighbours, checkable=checkable)
+        ids = U["unit_id"].to_numpy(object)
+        parts.append(_pairs(ids, ids, np.where(checkable, P, np.nan)))
     out = pd.concat(parts, ignore_index=True)
     # the share of matching pairs the calibrator was fitted on: what a probability of p_same
     # says beyond that base rate is the evidence (``imputation``)
