@@ -25,8 +25,8 @@ when the truth was not a candidate); unknown: every slot a random catalogue anim
 truth. The hard call is the decided answer; units are identified independently. Units called
 new are grouped by lynxid.cluster.agglomerate (with cannot-link) on pair probabilities drawn,
 independently per pair, from the bank of pairs of photos called new (same animal or not, by the
-truth); unit_pairs holds those and, drawn the same way, each other unit with P(new) >=
-NEW_FLOOR against every unit called new (identify: against its 10 nearest by the embedding).
+truth); unit_pairs holds those and, drawn the same way, each unit with P(new) >= NEW_FLOOR
+against every other unit (identify: against its 10 nearest by the embedding).
 """
 from __future__ import annotations
 
@@ -65,7 +65,9 @@ CACHE = WORK / "id_coverage"
 DESIGN = dict(nx=6, ny=5, spacing=3000.0, days=60, g0=0.03, sigma=2500.0, D=3e-4, region=10000.0,
               known_share=0.6, occasion_length=5, start="2024-03-01", mask_cells=30)
 DETECTFN = "HN"
-SAMPLER = "crp-lr"      # the identity sampler's version: rows cached with another are recomputed
+# identify's rule for unit_pairs.parquet (posterior.unit_pair_table) the cached pipeline runs were made with
+PAIRS_RULE = "newable-vs-nearest-10"
+SAMPLER = "crp-lr-known"   # the identity sampler's version: rows cached with another are recomputed
 
 
 # ----------------------------------------------------------------------------- banks
@@ -212,8 +214,11 @@ def emulate_identification(survey: dict, bank: dict, rng) -> lynxid.IdentifyResu
     rows += [(uid[i], 0, NEW_ANSWER, float(p_new[i])) for i in range(n)]
     posterior = pd.DataFrame(rows, columns=["unit_id", "rank", "answer", "probability"])
     pairs = [(uid[new_idx[a]], uid[new_idx[b]], P[a, b]) for a, b in zip(*np.triu_indices(len(new_idx), 1))]
-    extra = np.flatnonzero(~is_new & (p_new >= NEW_FLOOR))
-    pairs += [(uid[e], uid[j], _pair_p(truth[e] == truth[j], bank, rng)) for e in extra for j in new_idx]
+    # as identify: every unit that may be drawn new against the others (not two units called new:
+    # the clustering's pairs above)
+    newable = is_new | (p_new >= NEW_FLOOR)
+    pairs += [(uid[a], uid[b], _pair_p(truth[a] == truth[b], bank, rng))
+              for a, b in zip(*np.triu_indices(n, 1)) if (newable[a] or newable[b]) and not (is_new[a] and is_new[b])]
     unit_pairs = pd.DataFrame([(min(a, b), max(a, b), p) for a, b, p in pairs], columns=["unit_a", "unit_b", "p_same"])
     unit_pairs["base_rate"] = bank["base_rate"]
     prob = np.array([p[d] for p, d in zip(probs, decided)])
@@ -334,6 +339,15 @@ def run_pipeline_seed(seed: int, K: int) -> dict:
     done = out / "demo_summary.json"
     summary = (json.loads(done.read_text()) if done.exists() and (out / "identified" / "posterior.parquet").exists()
                else lynxid.run_demo(out, seed=seed, quiet=True, progress=False, imputations=2))
+    rule = out / "identified" / "pairs_rule.txt"
+    if not rule.exists() or rule.read_text() != PAIRS_RULE:
+        # identified with an earlier rule for the unit pairs: again, from the cached features (the
+        # hard calls do not change)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            lynxid.identify(out / "survey" / "images", out / "catalogue", megadetector=out / "survey" / "megadetector.json",
+                            out=out / "identified", progress=False)
+        rule.write_text(PAIRS_RULE)
     meta = json.loads((out / "survey" / "survey.json").read_text())
     mask = habitat_mask(meta["habitat"])
     stations = out / "survey" / "stations.csv"
