@@ -45,7 +45,7 @@ def test_round_trip(cat):
     assert i[0, 0] == 2 and s[0, 0] == pytest.approx(1.0, abs=1e-5)
     assert back.individuals == ["L01", "L02"] and len(back) == 4
     assert back.summary() == {"references": 4, "individuals": 2, "with_flank": 3, "embedder": "test-embedder",
-                              "fitted": True}
+                              "fitted": True, "model": "catalogue", "model_switched_from": None}
     assert "2 individuals, 4 references" in repr(back)
 
 

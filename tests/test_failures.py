@@ -46,13 +46,15 @@ def test_catalogue_without_any_usable_photo_is_written_but_fails(tmp_path, capsy
 
 
 def test_catalogue_without_a_model_fails_and_identify_refuses_it(tmp_path, capsys):
-    """Two animals, one seen once: references but no identification model."""
+    """Two animals, one seen once: references but no identification model of its own, and
+    (without local features) no default model either (tests/test_default_model.py: with them)."""
     from lynxid.enrol import CatalogueWarning, build_catalogue, identification_problem
     known = textured_photos(tmp_path / "known", KNOWN)
     with pytest.warns(CatalogueWarning, match="no identification model, which needs at least two individuals "
                       "photographed on two or more occasions"):
-        cat = build_catalogue(tmp_path / "cat", known, progress=False)
+        cat = build_catalogue(tmp_path / "cat", known, progress=False, local=False)
     assert len(cat) == 3 and "calibration needs" in identification_problem(cat)
+    assert "the default model needs local features" in identification_problem(cat)
     # adding photos (here: none new) refits and fails again, on the console
     code = main(["catalogue", "add", str(tmp_path / "cat"), "--images", str(known), "--quiet"])
     out, err = capsys.readouterr()

@@ -148,10 +148,16 @@ class Catalogue:
         return len(self.table)
 
     def summary(self) -> dict:
+        """Counts and how it identifies: ``fitted`` (its own model), ``model`` (which model
+        decides: "catalogue", "default" -- lynxid's default model, while it cannot fit its own
+        -- or None; as the last build or addition recorded it) and ``model_switched_from``
+        (the model the last addition replaced, None if it changed nothing)."""
         t = self.table
+        own = self.meta.get("model") is not None
         return {"references": len(t), "individuals": int(t["individual"].nunique()),
                 "with_flank": int(t["flank"].notna().sum()), "embedder": self.meta.get("embedder"),
-                "fitted": self.meta.get("model") is not None}
+                "fitted": own, "model": "catalogue" if own else self.meta.get("model_source"),
+                "model_switched_from": self.meta.get("model_switched_from")}
 
     def __repr__(self):
         s = self.summary()

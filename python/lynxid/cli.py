@@ -189,6 +189,12 @@ def _camera_operation(sub):
 
 
 @command
+def _clocks(sub):
+    from .clocks_cli import add_clocks
+    add_clocks(sub, _formatter)
+
+
+@command
 def _density(sub):
     from .density_cli import add_density
     add_density(sub, _formatter)

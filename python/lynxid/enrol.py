@@ -8,10 +8,15 @@ refits the identification model (``openset.fit_model``) with the catalogue's con
 (``config.IdentificationConfig``, stored with it); what could not be used is appended to the
 catalogue's ``issues``.
 
-A catalogue that cannot identify anything (no individual, or no model: too few individuals
-seen on two or more occasions) is still saved, since more photos can be added to it, but
-each of the three warns (:class:`CatalogueWarning`, the reason from
-:func:`identification_problem`); the command line makes it an error.
+A catalogue that cannot fit its own model (too few individuals seen on two or more
+occasions: how most studies start) identifies with lynxid's default model
+(``default_model``) where it was built with the same image model and local features;
+:func:`model_source` says which model decides ("catalogue" or "default"), and each refit
+switches to the catalogue's own as soon as it can be fitted, saying so (a
+:class:`ModelSwitch` warning and an ``info`` row in the catalogue's ``issues``). A catalogue
+that cannot identify anything (no individual, or neither model usable) is still saved, since
+more photos can be added to it, but each of the three warns (:class:`CatalogueWarning`, the
+reason from :func:`identification_problem`); the command line makes it an error.
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ import pandas as pd
 
 from .catalogue import Catalogue
 from .config import DEFAULT_METRIC, IdentificationConfig
+from .default_model import default_model_problem
 from .detections import DEFAULT_THRESHOLD, labelled_detections
 from .features import extract_features
 from .ingest import Issues
@@ -30,7 +36,8 @@ from .openset import fit_model
 from .results import read_detections
 
 __all__ = ["build_catalogue", "add_to_catalogue", "add_reviewed_to_catalogue", "enrol", "catalogue_embedder",
-           "check_local_version", "local_features_version", "identification_problem", "CatalogueWarning"]
+           "check_local_version", "local_features_version", "identification_problem", "CatalogueWarning",
+           "model_source", "ModelSwitch"]
 
 # the issue an unfitted model leaves in the catalogue's ``issues`` (its reason starts so)
 MODEL_NOT_FITTED = "identification model not fitted"
@@ -40,11 +47,32 @@ class CatalogueWarning(UserWarning):
     """The catalogue was saved but cannot identify anything yet (see :func:`identification_problem`)."""
 
 
+class ModelSwitch(UserWarning):
+    """A refit changed which model identifies with the catalogue (:func:`model_source`)."""
+
+
+def _default_problem(cat: Catalogue) -> str | None:
+    """Why ``cat`` cannot use the default model (None when it can)."""
+    return default_model_problem(cat.meta.get("embedder"), cat.meta.get("local_version"),
+                                 IdentificationConfig.of(cat).local)
+
+
+def model_source(cat: Catalogue) -> str | None:
+    """Which model identifies with ``cat``: "catalogue" (its own, fitted on its photos),
+    "default" (lynxid's default model, while it cannot fit its own), or None (neither)."""
+    if cat.meta.get("model") is not None:
+        return "catalogue"
+    if len(cat) and _default_problem(cat) is None:
+        return "default"
+    return None
+
+
 def identification_problem(cat: Catalogue) -> str | None:
     """Why ``cat`` cannot identify anything, in words for the user (None when it can): it
     holds no individual (with the photos not used, e.g. all boxes below the threshold), or
-    its model could not be fitted (the fit's own reason, from the catalogue's ``issues``)."""
-    if cat.meta.get("model") is not None:
+    its model could not be fitted (the fit's own reason, from the catalogue's ``issues``) and
+    the default model cannot be used with it (why not)."""
+    if model_source(cat) is not None:
         return None
     issues = cat.meta.get("issues", [])
     if not len(cat):
@@ -57,7 +85,8 @@ def identification_problem(cat: Catalogue) -> str | None:
     s = cat.summary()
     return (f"it has {s['individuals']} individual(s) and {s['references']} reference photo(s) but no "
             "identification model, which needs at least two individuals photographed on two or more occasions"
-            + (f" (the fit: {fit[len(MODEL_NOT_FITTED) + 2:].rstrip('.')})" if fit else ""))
+            + (f" (the fit: {fit[len(MODEL_NOT_FITTED) + 2:].rstrip('.')})" if fit else "")
+            + f", and {_default_problem(cat)}")
 
 
 def _warn_if_unusable(cat: Catalogue) -> None:
@@ -197,6 +226,7 @@ def enrol(cat: Catalogue, det: pd.DataFrame, emb, *, progress: bool = True, sour
             check_local_version(cat)
         cat.meta["local_version"] = local_features_version()
     cat.meta.update(meta or {})
+    before = model_source(cat)              # what identified with it until now
     fs = extract_features(det, emb, local=local, cache_dir=cat.root / "cache", progress=progress, desc=desc)
     issues.extend(fs.issues)
     det = det.assign(local_key=fs.local_keys if local else None)
@@ -210,6 +240,30 @@ def enrol(cat: Catalogue, det: pd.DataFrame, emb, *, progress: bool = True, sour
     except ValueError as exc:
         cat.meta["model"] = None
         issues.add(source, "catalogue", f"{MODEL_NOT_FITTED}: {exc}", "warning")
+    _note_model_source(cat, before, issues, source)
     cat.meta["issues"] = cat.meta.get("issues", []) + issues.rows
     cat.save()
     return added
+
+
+def _note_model_source(cat: Catalogue, before: str | None, issues: Issues, source: str) -> None:
+    """Record which model now identifies with ``cat`` (``model_source`` in its metadata) and,
+    where that changed from ``before``, say so: an ``info`` row in its issues and, on a
+    switch between models, a :class:`ModelSwitch` warning."""
+    now = model_source(cat)
+    cat.meta["model_source"] = now
+    # what this refit switched from (the summary's ``model_switched_from``), None if nothing
+    cat.meta["model_switched_from"] = before if (now != before and before is not None) else None
+    if now == before or now is None:
+        return
+    s = cat.summary()
+    if now == "default":
+        msg = (f"identifies with lynxid's default model (fitted on simulated lynx, not on these animals): the "
+               f"catalogue cannot fit its own yet ({s['individuals']} individual(s), {s['references']} photo(s); it "
+               "needs at least two individuals photographed on two or more occasions)")
+    else:
+        msg = (f"identifies with its own model, fitted on its {s['individuals']} individuals' photos"
+               + (", instead of lynxid's default model" if before == "default" else ""))
+    issues.add(source, "catalogue", f"identification model: {msg}", "info")
+    if before is not None:
+        warnings.warn(f"catalogue {cat.root} now {msg}", ModelSwitch, stacklevel=4)

@@ -23,9 +23,8 @@ reported probabilities, and with ``whiten=True`` the embedding's learned metric
 (``metric``) -- fitted per fold on other individuals than those it is tested on).
 ``global+metric`` rows (with ``whiten=True``): the embedding alone in that metric.
 
-A dataset with too few individuals photographed on two sightings is refused before the
-work, naming them (``evaluation_checks``); a later step that fails says which step it was.
-"""
+Too few individuals photographed on two sightings: refused before the work, naming them
+(``evaluation_checks``); a later step that fails says which step it was."""
 from __future__ import annotations
 
 import dataclasses
@@ -37,7 +36,9 @@ import pandas as pd
 
 from . import metric, storage
 from .calibrate import FusionCalibrator, expected_calibration_error, reliability_table, top_candidates
+from .default_model import evaluation_model
 from .detections import detections_of
+from .enrol import local_features_version
 from .evaluation_checks import check_dataset, step
 from .ingest import Issues, scan_catalogue
 from .match import Matcher, References
@@ -45,16 +46,12 @@ from .openset import dense_evidence
 from .openset_evaluation import REPORTED_MAPS, open_set
 from .pairs import CANDIDATE_COLUMNS, candidate_rows, pair_rows, pair_table
 
-__all__ = ["evaluate_dataset", "survey_accuracy", "format_report", "average_precision", "individual_rank",
-           "METHOD_LABELS"]
+__all__ = ["evaluate_dataset", "survey_accuracy", "format_report", "average_precision", "individual_rank", "METHOD_LABELS"]
 
 MODES = ("all", "same-flank", "excl-sighting")
 METHOD_LABELS = {"global": "global", "global_whitened": "global+metric", "full": "full"}
 
 
-# --------------------------------------------------------------------------------------
-# metrics
-# --------------------------------------------------------------------------------------
 def average_precision(scores: np.ndarray, relevant: np.ndarray, ranked: bool = False) -> tuple[float, float]:
     """(AP, MAP@R) of one ranked list; ``ranked``: ``scores`` is already the order."""
     order = scores if ranked else np.argsort(-scores, kind="stable")
@@ -88,9 +85,6 @@ def individual_rank(names: np.ndarray, keys, truth: str) -> int:
     return pos + int(ties.sum())
 
 
-# --------------------------------------------------------------------------------------
-# the harness
-# --------------------------------------------------------------------------------------
 @dataclasses.dataclass
 class _Dataset:
     """A labelled dataset's detections and features, and what the protocols compare them by."""
@@ -167,7 +161,7 @@ def _similarities(ds: _Dataset, use_local: bool, whiten, seed: int) -> dict:
 def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, megadetector=None,
                      methods=("global", "full"), seed: int = 0, n_folds: int = 5, matcher: Matcher | None = None,
                      cache_dir=None, out=None, progress: bool = True, embedder=None, dense: bool = True,
-                     whiten: bool | str = metric.DEFAULT_USE, protocols=MODES) -> dict:
+                     whiten: bool | str = metric.DEFAULT_USE, protocols=MODES, model="catalogue") -> dict:
     """Evaluate identification on a labelled dataset folder (see module docstring).
     ``matcher``: the local-matching shortlist (``match.Matcher``; ``per_individual`` None: as
     a catalogue of the gallery's individuals would have it). ``dense=False`` leaves the dense
@@ -175,7 +169,8 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
     learned metric (``metric``), as ``openset.fit_model``'s: ``"shortlist"`` (default) uses it
     only to choose which animals and photos local matching checks, the fusion keeping the raw
     cosine; ``True`` fuses it too; ``False`` leaves it out. ``protocols``: the closed-set
-    protocols run (of :data:`MODES`; none: the open set only, which then matches alone)."""
+    protocols run (of :data:`MODES`; none: the open set only, which then matches alone).
+    ``model="default"``: the shipped default model decides the open set (``default_model``)."""
     t0 = time.time()
     root = Path(root)
     metric.check_use(whiten)
@@ -187,6 +182,7 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
     use_dense = use_local and dense
     issues = Issues()
     det, fs, embedder, t_feat = _load(root, methods, megadetector, embedder, cache_dir, use_local, progress, issues)
+    fixed = evaluation_model(model, embedder.tag, local_features_version()) if use_local else None
     queries = check_dataset(det, root, methods)
     individuals = det["individual"].astype(str).to_numpy()
     ds = _Dataset(det, fs, individuals, det["flank"].to_numpy(dtype=object), det["sighting"].astype(str).to_numpy(),
@@ -215,7 +211,7 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
                   "of all have them; another seed draws another half"):
             report["open_set"] = open_set(fs, ds.S, ds.references(True), individuals, ds.sightings, ds.flanks, seed,
                                           dataclasses.replace(matcher, use_local=True, verifier=None), local_cache,
-                                          progress, use_dense, whiten)
+                                          progress, use_dense, whiten, fixed)
     report["seconds"] = {"total": round(time.time() - t0, 1), "features_per_image": round(t_feat / max(1, len(det)), 4),
                          "identification_per_query": round(t_query / max(1, n_query), 4)}
     if out is not None:
@@ -380,7 +376,8 @@ def format_report(rep: dict) -> str:
                              f"({m.get('queries', r['queries'])} queries)")
     if "open_set" in rep:
         o = rep["open_set"]
-        lines.append(f"open set ({o['known_individuals']} known / {o['unknown_individuals']} unknown individuals): "
+        lines.append(f"open set ({o['known_individuals']} known / {o['unknown_individuals']} unknown individuals, "
+                     f"{o.get('model', 'catalogue')} model): rank-1 = {o.get('rank1_known', float('nan')):.3f}  "
                      f"BAKS = {o['BAKS']:.3f}  BAUS = {o['BAUS']:.3f}  sqrt(BAKS*BAUS) = {o['gmean']:.3f}  "
                      f"clustering ARI of new = {o['ari_new']:.3f}  ECE of the reported probability = "
                      f"{o.get('ece_decision', float('nan')):.3f} "
@@ -394,6 +391,10 @@ def format_report(rep: dict) -> str:
             lines.append(f"posterior over {{each candidate, new}} as identify reports it: top-1 ECE = {q['ece_top1']:.3f} "
                          f"({q['decisions']} decisions, mean probability {q['mean_top1']:.3f}, right "
                          f"{q['decisions_right']:.3f}); every answer ECE = {q['ece_every_answer']:.4f}")
+        if "catalogue_fitted" in o:
+            c = o["catalogue_fitted"]
+            lines.append(f"the catalogue-fitted model on the same evidence: rank-1 = {c['rank1_known']:.3f}  BAKS = "
+                         f"{c['BAKS']:.3f}  BAUS = {c['BAUS']:.3f}  posterior top-1 ECE = {c['posterior']['ece_top1']:.3f}")
         if "baks_ceiling" in o:
             lines.append(f"open set bounds: top candidate right for a balanced {o['baks_ceiling']:.3f} of known queries "
                          f"(BAKS never exceeds it; sqrt(BAKS*BAUS) <= {o['gmean_ceiling']:.3f}); the best 'new' "

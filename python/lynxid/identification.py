@@ -22,7 +22,9 @@ from .catalogue import Catalogue
 from .cluster import agglomerate, cannot_link, provisional_names, unit_pair_probability
 from .decisions import apply_decisions
 from .detections import DEFAULT_THRESHOLD, survey_detections
-from .enrol import catalogue_embedder, check_local_version, identification_problem
+from .config import IdentificationConfig
+from .default_model import load_default_model
+from .enrol import catalogue_embedder, check_local_version, identification_problem, model_source
 from .events import DEFAULT_GAP_SECONDS, assign_events
 from .features import extract_features
 from .ingest import Issues
@@ -43,12 +45,17 @@ UNIT_COLUMNS = ["unit_id", "members", "names", "pk", "p_new", "is_new", "individ
 
 
 def load_model(cat: Catalogue) -> IdentificationModel:
-    """The catalogue's fitted model, refusing catalogues it cannot be used with."""
+    """The catalogue's fitted model or, while it cannot fit its own, lynxid's default model
+    (``default_model``; matching as the catalogue's configuration says, sized for it),
+    refusing catalogues neither can be used with (``enrol.model_source`` says which)."""
     problem = identification_problem(cat)
     if problem:
         raise ValueError(f"catalogue {cat.root} cannot identify anything: {problem}; add photos to it "
                          f"('lynxid catalogue add {cat.root} --images MORE')")
     check_local_version(cat)
+    if model_source(cat) == "default":
+        matcher = IdentificationConfig.of(cat).fit_matcher().sized_for(len(cat.individuals))
+        return load_default_model(cat.meta["embedder"], cat.meta.get("local_version"), matcher)
     return IdentificationModel.from_dict(cat.meta["model"])
 
 
@@ -241,14 +248,15 @@ def _summary(imgs: pd.DataFrame, det: pd.DataFrame, issue_table: pd.DataFrame, r
         "review": review_info,   # counts of applied reviewer decisions
         "time_zone": imgs.attrs.get("time_zone"),
         "megadetector": md_counts,
-        "catalogue": str(cat.root), "seconds": round(time.time() - t_start, 1),
+        "catalogue": str(cat.root), "model": model_source(cat),
+        "seconds": round(time.time() - t_start, 1),
     }
 
 
 def identify(images, catalogue, megadetector=None, out=None, *, tz: str | None = None,
              threshold: float = DEFAULT_THRESHOLD, station_from: str = "auto", event_gap: float = DEFAULT_GAP_SECONDS,
              cache_dir=None, new_prefix: str = "NEW-", review_below: float = 0.9, top_k: int = 3,
-             progress: bool = True, decisions=None, background: bool = True) -> IdentifyResult:
+             progress: bool = True, decisions=None, background: bool = True, box_filter=None) -> IdentifyResult:
     """Identify every detection in ``images`` against ``catalogue`` (a folder or Catalogue).
 
     Returns an :class:`IdentifyResult` whose ``detections`` table has one row per detection:
@@ -261,17 +269,23 @@ def identify(images, catalogue, megadetector=None, out=None, *, tz: str | None =
 
     ``decisions``: a reviewer's decisions (CSV/Parquet path or table, see ``decisions``)
     that override the machine's calls; None (or False): none. ``background``: ignore
-    keypoints on each fixed camera's static scene (see ``foreground``).
+    keypoints on each fixed camera's static scene (see ``foreground``). ``box_filter``: a
+    :class:`~lynxid.box_filter.BoxFilter` whose dropped boxes are not identified (each listed
+    in the issues, counted in the summary's ``megadetector.boxes_filtered``).
     """
     t_start = time.time()
     cat = catalogue if isinstance(catalogue, Catalogue) else Catalogue.load(catalogue)
-    model = load_model(cat)
+    model, source = load_model(cat), model_source(cat)
     emb = catalogue_embedder(cat)
     if emb.tag != cat.meta["embedder"]:
         raise ValueError(f"catalogue was built with {cat.meta['embedder']}, this lynxid embeds with {emb.tag}; "
                          "rebuild the catalogue")
     issues = Issues()
-    if model.reported.maps is None:
+    if source == "default":
+        issues.add(str(cat.root), "identify", "decided by lynxid's default identification model (fitted on simulated "
+                   "lynx, not on this catalogue's animals: the catalogue cannot fit its own until at least two "
+                   "individuals are photographed on two or more occasions); see the 'model' column", "info")
+    elif model.reported.maps is None:
         # nothing silently skipped: say that the probability column is the model's own P
         issues.add(str(cat.root), "identify",
                    f"the catalogue's leave-one-out had fewer than {MIN_DECISIONS} decisions of known or of unknown "
@@ -280,6 +294,8 @@ def identify(images, catalogue, megadetector=None, out=None, *, tz: str | None =
                    "warning")
     imgs, det = survey_detections(images, megadetector, threshold, station_from=station_from, tz=tz,
                                   progress=progress, issues=issues)
+    if box_filter is not None:
+        det = box_filter.apply(det, issues, progress=progress)
     md_counts = det.attrs.get("megadetector")     # how many images the file listed, for the summary
     det = det.reset_index(drop=True)
     cache_dir = Path(cache_dir) if cache_dir else (Path(out) / "cache" if out else None)
@@ -290,7 +306,7 @@ def identify(images, catalogue, megadetector=None, out=None, *, tz: str | None =
     clustered = _name_new_units(U, det, fs, sims.V, model, new_prefix)
     post = posterior_table(U)
     pairs = unit_pair_table(U, model, sims.V, fs.local, det["flank"].to_numpy(dtype=object), clustered)
-    det = _unit_columns(det, U, top_k, review_below)
+    det = _unit_columns(det.assign(model=source), U, top_k, review_below)
     det, review_info = apply_decisions(det, None if decisions is False else decisions, known=cat.individuals,
                                        new_prefix=new_prefix, issues=issues)
     issue_table = issues.table()

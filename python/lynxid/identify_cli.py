@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 
+from .detect_cli import DETECTIONS_FILE, add_box_filter_arg, add_detector_args, box_filter_from_args, run_detection
 from .metric import DEFAULT_NAME as DEFAULT_METRIC, NAMES as METRIC_NAMES
 from .runtime_cli import add_cache_dir_arg, add_runtime_args, runtime_from_args
 
@@ -92,6 +93,11 @@ def run_catalogue(a):
     s = cat.summary()
     d = (cat.meta.get("model") or {}).get("diagnostics") or {}
     print(f"catalogue {cat.root}: {s['individuals']} individuals, {s['references']} reference photos")
+    if s["model"] == "default":
+        print("  identification model: lynxid's default (fitted on simulated lynx, not on these animals) until the "
+              "catalogue can fit its own, which needs at least two individuals photographed on two or more occasions")
+    elif s["model_switched_from"] == "default":
+        print("  identification model: now the catalogue's own, fitted on its photos (it replaces lynxid's default)")
     if d:
         print(f"  identification model (leave-one-out on the catalogue): known called correctly "
               f"{100 * d['baks']:.0f} %, unknown called new {100 * d['baus']:.0f} %")
@@ -112,10 +118,11 @@ def run_catalogue(a):
 def _printed_here():
     """Leave out the Python warnings these commands say in their own words (the MegaDetector
     file's gaps, a catalogue that cannot identify), so that nothing is said twice."""
-    from .enrol import CatalogueWarning
+    from .enrol import CatalogueWarning, ModelSwitch
     from .megadetector import MegaDetectorWarning
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CatalogueWarning)
+        warnings.simplefilter("ignore", ModelSwitch)
         warnings.simplefilter("ignore", MegaDetectorWarning)
         yield
 
@@ -156,8 +163,11 @@ def add_identify(sub, formatter):
     p.add_argument("images", help="folder of survey photos")
     p.add_argument("--catalogue", required=True, help="catalogue folder (see 'lynxid catalogue build')")
     p.add_argument("--out", required=True, help="output folder: detections.csv/.parquet, issues.csv, summary.json")
-    p.add_argument("--megadetector", help="MegaDetector batch output JSON (boxes); without it each photo is one detection")
+    p.add_argument("--megadetector", help="MegaDetector batch output JSON (boxes); without it (or --detector) each "
+                   "photo is one detection")
+    add_detector_args(p)
     p.add_argument("--threshold", type=float, default=0.2, help="MegaDetector confidence threshold (default: %(default)s)")
+    add_box_filter_arg(p)
     p.add_argument("--tz", help="time zone of the camera clocks, e.g. Europe/Zurich or +01:00 "
                    "(default: EXIF OffsetTimeOriginal, else UTC)")
     p.add_argument("--station-from", choices=["auto", "folder", "filename"], default="auto",
@@ -176,16 +186,21 @@ def add_identify(sub, formatter):
         from . import identify
         from .decisions import find_decisions
         dec = None if (a.decisions or "").lower() == "none" else (a.decisions or find_decisions(a.out))
+        md, box_filter = _detected(a), box_filter_from_args(a)
         with runtime_from_args(a), _printed_here():
-            res = identify(a.images, a.catalogue, megadetector=a.megadetector, out=a.out, tz=a.tz,
+            res = identify(a.images, a.catalogue, megadetector=md, out=a.out, tz=a.tz, box_filter=box_filter,
                            threshold=a.threshold, station_from=a.station_from, event_gap=a.event_gap,
                            cache_dir=a.cache_dir, review_below=a.review_below, progress=not a.quiet, decisions=dec)
         s = res.summary
         print(f"{s['images_read']} images read ({s['files_with_issues']} not used, {s['issues']['warning']} "
               f"warning(s): see {s['files']['issues_csv']}), {s['detections']} detections in {s['events']} events")
         _print_megadetector_gaps(s.get("megadetector"), s['files']['issues_csv'])
+        _print_filtered(s.get("megadetector"), s['files']['issues_csv'])
         print(f"{s['individuals']} individuals: {s['known_individuals']} known, {s['new_individuals']} new; "
               f"{s['needs_review']} detections flagged for review")
+        if s.get("model") == "default":
+            print("decided by lynxid's default identification model, fitted on simulated lynx: the catalogue cannot "
+                  "fit its own until two or more individuals are photographed on two or more occasions")
         rv = s.get("review") or {}
         if rv.get("decisions"):
             print(f"reviewer decisions applied: {rv['applied']} detection(s) ({rv['confirmed']} confirmed, "
@@ -193,6 +208,27 @@ def add_identify(sub, formatter):
                   + (f"; {rv['unmatched']} decision(s) match no detection (see issues)" if rv.get("unmatched") else ""))
         print(f"written: {s['files']['detections_csv']}")
     p.set_defaults(func=run)
+
+
+def _detected(a):
+    """The MegaDetector file identify uses: --megadetector's, or --detector's run on the
+    images (written to OUT, an earlier run's results reused)."""
+    if not a.detector:
+        return a.megadetector
+    if a.megadetector:
+        raise ValueError("give either --megadetector FILE (boxes made elsewhere) or --detector (detect now), not both")
+    from pathlib import Path
+    out = Path(a.out) / DETECTIONS_FILE
+    run_detection(a.images, out, a.detector, a)
+    return str(out)
+
+
+def _print_filtered(md: dict | None, where: str) -> None:
+    """Say how many boxes the box filter dropped, by reason."""
+    if md and md.get("boxes_filtered"):
+        why = ", ".join(f"{n} {k}" for k, n in md["boxes_filtered"].items())
+        print(f"box filter: {sum(md['boxes_filtered'].values())} box(es) dropped ({why}), {md['boxes_kept']} kept: "
+              f"listed in {where}")
 
 
 def add_review(sub, formatter):

@@ -363,7 +363,10 @@ def _sightings_from_times(df: pd.DataFrame, issues: Issues) -> pd.DataFrame:
             gaps = np.diff(t_sorted).astype("timedelta64[s]").astype(float) > SIGHTING_GAP_HOURS * 3600
             cluster = np.empty(len(idx), int)
             cluster[order] = np.concatenate([[0], np.cumsum(gaps)])
-            df.loc[idx, "sighting"] = [f"{ind}/t{c + 1}" for c in cluster]
+            # named by when it began, not by its rank: photos added to a catalogue later are
+            # read on their own, and their first occasion is not the first addition's
+            starts = t_sorted[np.concatenate([[True], gaps])]
+            df.loc[idx, "sighting"] = [f"{ind}/t{starts[c]}" for c in cluster]
         elif n_s == 1:
             issues.add(str(ind), "catalogue", f"all {len(idx)} photos of {ind} are one sighting (file names "
                        f"before '_' are all {df.loc[idx[0], 'sighting'].split('/', 1)[1]!r}, no EXIF times): none "

@@ -56,6 +56,13 @@ def add_evaluate(sub, formatter):
     p.add_argument("--metric", choices=list(METRIC_NAMES), default=DEFAULT_METRIC,
                    help="the embedding's learned metric, as 'catalogue build --metric' (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the individual splits (default: %(default)s)")
+    p.add_argument("--model", choices=["catalogue", "default"], default="catalogue",
+                   help="what decides the open set: 'catalogue' (a model fitted on the catalogue half, cross-fitted "
+                   "by individual) or 'default' (lynxid's shipped default model, as a catalogue that cannot fit its "
+                   "own uses; the catalogue-fitted figures are reported beside it, both without the learned metric) "
+                   "(default: %(default)s)")
+    p.add_argument("--open-set-only", action="store_true",
+                   help="skip the closed-set protocols (the open set alone: much faster)")
     add_cache_dir_arg(p, "feature cache folder (default: none)")
     p.add_argument("--out", help="write the full report as JSON here")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -68,7 +75,8 @@ def add_evaluate(sub, formatter):
             rep = evaluate_dataset(a.dataset, backbone=a.backbone, weights=a.weights, megadetector=a.megadetector,
                                    methods=("global",) if a.global_only else ("global", "full"), seed=a.seed,
                                    cache_dir=a.cache_dir, out=a.out, progress=not a.quiet, dense=not a.no_dense,
-                                   whiten=metric_whiten(a.metric))
+                                   whiten=metric_whiten(a.metric), model=a.model,
+                                   **({"protocols": ()} if a.open_set_only else {}))
         print(format_evaluation(rep))
     p.set_defaults(func=run)
 

@@ -105,10 +105,16 @@ def _evidence(fs, S, S_rank, refs: References, individuals, sightings, flanks, k
 
 
 def open_set(fs, S, refs: References, individuals, sightings, flanks, seed: int, matcher: Matcher,
-             local_cache: dict, progress: bool, use_dense: bool = False, whiten=False) -> dict:
+             local_cache: dict, progress: bool, use_dense: bool = False, whiten=False, model=None) -> dict:
     """The open-set figures (module doc) of a labelled dataset's features ``fs``, their
     similarities ``S`` and references ``refs`` (flanks known). ``matcher``'s
-    ``per_individual`` None: sized for the known half."""
+    ``per_individual`` None: sized for the known half. ``model``: a fitted
+    ``openset.IdentificationModel`` (the shipped default, ``default_model``) that decides
+    every query instead, as a catalogue that cannot fit its own would; the catalogue-fitted
+    figures on the same evidence go under ``catalogue_fitted``, and the learned metric is
+    off for both (the default model has none)."""
+    if model is not None:
+        whiten = False
     known_names, known = _split(individuals, seed)
     matcher = matcher.sized_for(len(known_names))
     S, S_rank, fs_cat = _spaces(fs, S, individuals, flanks, sightings, known, seed, whiten)
@@ -142,7 +148,7 @@ def open_set(fs, S, refs: References, individuals, sightings, flanks, seed: int,
     # cluster the unknown half's detections called new
     new_q = u_calls.index[u_calls.called_new].to_numpy()
     new_pairs: list = []
-    return {"known_individuals": len(known_names),
+    out = {"known_individuals": len(known_names),
             "unknown_individuals": int(len(np.unique(individuals)) - len(known_names)),
             "new_weight": fit.c, **{k: scores.pop(k) for k in ("BAKS", "BAUS", "gmean")},
             "catalogue_fit": fit.choice, "baks_cross_fitted": True,
@@ -150,7 +156,35 @@ def open_set(fs, S, refs: References, individuals, sightings, flanks, seed: int,
             **scores,
             **_calibration(k_calls, u_calls), "new_detections_clustered": int(len(new_q)),
             "posterior": posterior_reliability(posts), "posteriors": posts, "new_pairs": new_pairs,
-            "pair_base_rate": float(kp["y"].mean()) if len(kp) else float("nan")}
+            "pair_base_rate": float(kp["y"].mean()) if len(kp) else float("nan"),
+            "rank1_known": _rank1(k_calls), "model": "catalogue"}
+    return out if model is None else _fixed_model(model, pairs, ptab, out)
+
+
+def _rank1(k_calls: pd.DataFrame) -> float:
+    """Share of the known queries whose top candidate, as identify ranks them, is their own
+    individual (whatever the "new" decision)."""
+    return float((k_calls.top == k_calls.truth).mean()) if len(k_calls) else float("nan")
+
+
+def _fixed_model(model, pairs: pd.DataFrame, ptab: pd.DataFrame, fitted: dict) -> dict:
+    """The open-set figures with ``model`` deciding every query (no fit: it was fitted
+    elsewhere), and ``fitted`` (what the known half's own, cross-fitted model gave on the same
+    evidence) under ``catalogue_fitted``. The clustering ARI is the catalogue-fitted one."""
+    kp, kpt, up, upt = pairs[pairs.known], ptab[ptab.known], pairs[~pairs.known], ptab[~ptab.known]
+    args = (model.calibrator, model.new_weight, model.matcher.verifier)
+    k_calls = open_set_calls(kp, kpt, *args, {"logistic": model.reported})
+    k_calls = k_calls[k_calls.query_eligible]
+    u_calls = open_set_calls(up, upt, *args, {"logistic": model.reported})
+    posts = (open_set_posteriors(kp[kp["eligible"]], kpt, *args, model.reported, "known")
+             + open_set_posteriors(up, upt, *args, model.reported, "unknown"))
+    scores = _scores(k_calls, u_calls)
+    keep = ("BAKS", "BAUS", "gmean", "rank1_known", "ece_decision", "posterior", "new_weight", "baks_ceiling",
+            "decision_accuracy", "mean_shown_probability", "decisions")
+    return {**fitted, **scores, **_calibration(k_calls, u_calls), "new_weight": model.new_weight,
+            "catalogue_fit": None, "posterior": posterior_reliability(posts), "posteriors": posts,
+            "rank1_known": _rank1(k_calls), "model": "default",
+            "catalogue_fitted": {k: fitted[k] for k in keep if k in fitted}}
 
 
 def _fit(kp: pd.DataFrame, kpt: pd.DataFrame, seed: int, use_dense: bool):
@@ -185,7 +219,8 @@ def _calibration(k_calls: pd.DataFrame, u_calls: pd.DataFrame) -> dict:
     return {"ece_decision": expected_calibration_error(shown, right), "decisions": int(len(shown)),
             "ece_decision_unmapped": expected_calibration_error(both("shown_raw"), right),
             "ece_decision_one_map": expected_calibration_error(both("shown_one_map"), right),
-            "ece_decision_by_map": {k: expected_calibration_error(both(f"shown_{k}"), right) for k in REPORTED_MAPS},
+            "ece_decision_by_map": {k: expected_calibration_error(both(f"shown_{k}"), right) for k in REPORTED_MAPS
+                                    if f"shown_{k}" in k_calls},
             "decision_accuracy": float(right.mean()), "mean_shown_probability": float(shown.mean())}
 
 

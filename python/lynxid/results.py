@@ -22,10 +22,11 @@ __all__ = ["IdentifyResult", "read_detections", "candidate_table", "individual_t
            "CANDIDATE_COLUMNS"]
 
 # identify's detections table, before a reviewer's decisions add ``machine_individual_id`` and
-# ``reviewed_by``
+# ``reviewed_by``; ``model``: which identification model decided, "catalogue" (the catalogue's own)
+# or "default" (lynxid's default model, while the catalogue cannot fit its own)
 DETECTION_COLUMNS = ["detection_id", "file", "path", "station", "camera", "timestamp", "bbox_x", "bbox_y", "bbox_w",
                      "bbox_h", "det_conf", "flank", "event_id", "unit_id", "individual_id", "probability", "p_new", "is_new",
-                     "candidates", "needs_review", "decision"]
+                     "candidates", "needs_review", "decision", "model"]
 # what identification uncertainty is drawn from (``posterior``), each written as NAME.parquet
 UNCERTAINTY_TABLES = ("posterior", "unit_pairs")
 # candidate_table's columns: one row per detection and catalogue candidate, best first

@@ -101,7 +101,10 @@ format_identify_summary <- function(s) {
          if (isTRUE(md$images_without_entry > 0)) paste0("; ", md$images_without_entry, " of ", md$images,
                                                          " images have no entry in the MegaDetector file ",
                                                          md$file, ", so no detections (see $issues)")
-         else "")
+         else "",
+         if (identical(s$model, "default")) paste0("; decided by lynxid's default identification model (fitted on ",
+                                                   "simulated lynx: the catalogue cannot fit its own yet; column ",
+                                                   "'model')") else "")
 }
 
 # ---- methods --------------------------------------------------------------------------

@@ -136,7 +136,8 @@ catalogue_from_py <- function(cat) {
     data.frame(file = character(), stage = character(), severity = character(), reason = character())
   structure(list(path = py_path(cat$root),
                  individuals = unlist(from_py(cat$individuals)),
-                 n_references = s$references, fitted = isTRUE(s$fitted),
+                 n_references = s$references, fitted = isTRUE(s$fitted), model = s$model,
+                 model_switched_from = s$model_switched_from,
                  diagnostics = if (is.null(model)) NULL else model$diagnostics,
                  issues = issues),
             class = "lynxid_catalogue")
@@ -157,6 +158,11 @@ print.lynxid_catalogue <- function(x, ...) {
       cat(sprintf("  embedding compared in a metric learned on the catalogue%s (%d dimensions; MRR %.3f -> %.3f)\n",
                   use, as.integer(d$whitening_dim), d$mrr_raw, d$mrr_whitened))
     }
+    if (identical(x$model_switched_from, "default"))
+      cat("  now identifies with its own model (the last addition replaced lynxid's default model)\n")
+  } else if (identical(x$model, "default")) {
+    cat("  identification model: lynxid's default (fitted on simulated lynx), until the catalogue can fit its own:",
+        "at least two individuals photographed on two or more occasions\n")
   } else {
     cat("  no identification model: it needs at least two individuals photographed on two or more occasions\n")
   }

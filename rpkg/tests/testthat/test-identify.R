@@ -165,6 +165,14 @@ test_that("the identify() message counts the photos the MegaDetector file does n
   expect_false(grepl("MegaDetector", format_identify_summary(s)))
 })
 
+test_that("the identify() message says when lynxid's default model decided", {
+  s <- list(images_read = 5, files_with_issues = 0, detections = 3, events = 2, individuals = 1,
+            known_individuals = 1, new_individuals = 0, needs_review = 0, model = "default")
+  expect_match(format_identify_summary(s), "decided by lynxid's default identification model")
+  s$model <- "catalogue"
+  expect_false(grepl("default", format_identify_summary(s)))
+})
+
 test_that("run_demo() runs the main job and returns the identified detections", {
   skip_without_python()
   out <- tempfile("demo")
