@@ -79,6 +79,15 @@ def test_missing_r_package_is_named_with_install_packages():
     assert rbridge.r_package_available("stats")
 
 
+@needs_r
+def test_starting_r_leaves_pythons_started_later_working():
+    # R's start-up sets LD_LIBRARY_PATH (with the system's libpython) in this process; a
+    # Python started afterwards (an example, a Dask worker) must still import ssl
+    rbridge.robjects()
+    r = subprocess.run([sys.executable, "-c", "import ssl"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-500:]
+
+
 # --------------------------------------------------------------------------------------
 # conversions, checked by base R
 # --------------------------------------------------------------------------------------

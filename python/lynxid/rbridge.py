@@ -59,11 +59,21 @@ def robjects():
     except ImportError:
         raise RUnavailable(f"this needs the Python package rpy2 to reach R, which is not installed: {RPY2_HELP}") \
             from None
+    ld_path = os.environ.get("LD_LIBRARY_PATH")
     try:
         import rpy2.robjects as ro
     except Exception as exc:         # an rpy2 built for another R fails when it loads libR
         raise RUnavailable(f"rpy2 {getattr(rpy2, '__version__', '?')} could not start R ({exc}). If rpy2 and R "
                            f"do not match: {RPY2_HELP}") from exc
+    finally:
+        # R's start-up puts its library paths (with the system's libpython) into this process's
+        # environment: every Python started from here on (examples, Dask workers, forked fits
+        # that exec) would then load the wrong libpython. This process's loader read the
+        # variable at start and does not need it.
+        if ld_path is None:
+            os.environ.pop("LD_LIBRARY_PATH", None)
+        else:
+            os.environ["LD_LIBRARY_PATH"] = ld_path
     _R["ro"] = ro
     _R["helpers"] = ro.r(_HELPERS)
     return ro
