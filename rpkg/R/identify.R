@@ -239,6 +239,8 @@ print.lynxid_catalogue <- function(x, ...) {
 #'         \item{needs_review}{Flagged for review (probability below \code{review_below}, not reviewed).}
 #'         \item{decision}{\code{"known"}, \code{"new"} (the machine's call) or \code{"confirmed"},
 #'           \code{"reviewed"} (reassigned or declared new), \code{"rejected"} (a reviewer's).}
+#'         \item{model}{Which identification model decided: \code{"catalogue"} (the catalogue's own)
+#'           or \code{"default"} (lynxid's default model, while the catalogue cannot fit its own).}
 #'         \item{machine_individual_id}{The machine's call, kept when a reviewer changed it.}
 #'         \item{reviewed_by}{The reviewer, \code{NA} when not reviewed.}
 #'       }}

@@ -2,7 +2,8 @@
 
 documented_columns <- c("detection_id", "file", "path", "station", "camera", "timestamp", "bbox_x", "bbox_y",
                         "bbox_w", "bbox_h", "det_conf", "flank", "event_id", "unit_id", "individual_id", "probability",
-                        "p_new", "is_new", "needs_review", "decision", "machine_individual_id", "reviewed_by")
+                        "p_new", "is_new", "needs_review", "decision", "model", "machine_individual_id",
+                        "reviewed_by")
 
 test_that("identify() returns a lynxid_identification: one documented row per detection, with R types", {
   skip_without_python()
