@@ -25,7 +25,8 @@ How one draw is made (the sampler):
    catalogue's photos did not place the unit, but the survey's own photos of a known animal
    may (another season's coat, the same camera's light), and a unit drawn new that matches
    them is that animal, not one more. Without those tables, each photo of a known animal
-   drawn new would add an animal with a single capture, the very error that inflates D. ``LR_uv`` is the pairwise
+   drawn new would add an animal with a single capture, the very error that inflates D.
+   ``LR_uv`` is the pairwise
    probability (``posterior.unit_pairs``) as a likelihood ratio: its odds divided by the odds
    of the pairs the calibrator was fitted on (``base_rate``), so that evidence from each of
    an animal's events adds up and the calibration's own mix of same and different pairs is
@@ -36,13 +37,14 @@ Assumptions, stated: units are identified independently given the catalogue (apa
 constraints above); the calibrated probabilities are taken at face value (they are fitted so
 that they can be: ``reported``); the pairs' evidence is independent given the animals (it
 is not quite: one animal's photos share pose and light, so joins may be a little too
-eager); the prior over new animals is the Chinese restaurant's with ``alpha = 1``; the
-sequential construction approximates the joint
-distribution over partitions of the new units -- a draw is a plausible assignment, not an
-exact posterior sample (an exact one would need the joint likelihood of all photos, which
-no pairwise model gives). An animal seen only on its left flank and one seen only on its
-right are never joined (no evidence links them): with flanks that cannot be linked, use a
-flank-specific capture history as well.
+eager, and a known animal's many units weigh its table even where few were compared: at
+low accuracy the draws join too readily, benchmarks/README.md); the prior over animals is
+the Chinese restaurant's with ``alpha = 1``; the sequential construction approximates the
+joint distribution over partitions of the units drawn new -- a draw is a plausible
+assignment, not an exact posterior sample (an exact one would need the joint likelihood of
+all photos, which no pairwise model gives). A new animal seen only on its left flank and
+one seen only on its right are never joined (no evidence links them): with flanks that
+cannot be linked, use a flank-specific capture history as well.
 """
 from __future__ import annotations
 
