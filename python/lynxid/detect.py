@@ -11,14 +11,13 @@ photo that cannot be read, or on which the detector fails, is written with MegaD
 """
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from pathlib import Path
 
 from PIL import Image, ImageOps
 
 from .detectors import DETECTION_CATEGORIES, Detector, load_detector
-from .ingest import IMAGE_EXTENSIONS
+from .ingest import IMAGE_EXTENSIONS, walk_files
 from .storage import read_json, write_json
 
 __all__ = ["detect_animals", "image_files", "checkpoint_path", "detector_name", "FORMAT_VERSION"]
@@ -34,17 +33,8 @@ def image_files(folder) -> list[str]:
     root = Path(folder)
     if not root.is_dir():
         raise FileNotFoundError(f"image folder not found: {root}")
-    seen, out = set(), []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        real = os.path.realpath(dirpath)
-        if real in seen:
-            dirnames[:] = []
-            continue
-        seen.add(real)
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        out.extend(Path(dirpath) / f for f in filenames
-                   if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_EXTENSIONS)
-    return [p.relative_to(root).as_posix() for p in sorted(out)]
+    return [p.relative_to(root).as_posix() for p in walk_files(root)
+            if p.suffix.lower() in IMAGE_EXTENSIONS]
 
 
 def checkpoint_path(out) -> Path:

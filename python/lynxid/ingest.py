@@ -27,7 +27,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .times import zone
 
-__all__ = ["IMAGE_EXTENSIONS", "Issues", "read_exif_time", "read_xmp_subjects", "parse_flank",
+__all__ = ["IMAGE_EXTENSIONS", "Issues", "walk_files", "read_exif_time", "read_xmp_subjects", "parse_flank",
            "scan_images", "scan_catalogue", "whole_image_detections",
            "localize_times"]
 
@@ -170,7 +170,7 @@ def localize_times(naive: pd.Series, offsets: pd.Series, tz: str | None) -> tupl
 # --------------------------------------------------------------------------------------
 # folders
 # --------------------------------------------------------------------------------------
-def _walk(root: Path, recursive=True):
+def walk_files(root: Path, recursive=True):
     """Files below ``root`` in a stable order, following folder links (a survey assembled
     from links to SD-card copies is common), each real folder visited once."""
     if not recursive:
@@ -206,7 +206,7 @@ def scan_images(root, station_from: str = "auto", tz: str | None = None,
         raise FileNotFoundError(f"image folder not found: {root}")
     issues = Issues()
     rows = []
-    files = list(_walk(root))
+    files = list(walk_files(root))
     for p in tqdm(files, desc="reading image headers", disable=not progress, unit="file"):
         rel = p.relative_to(root).as_posix()
         if p.suffix.lower() not in IMAGE_EXTENSIONS:
@@ -305,7 +305,7 @@ def scan_catalogue(root, layout: str = "auto", individual_tag: str = "individual
         raise FileNotFoundError(f"catalogue folder not found: {root}")
     issues = Issues()
     rows = []
-    for p in _walk(root):
+    for p in walk_files(root):
         rel = p.relative_to(root).as_posix()
         if p.suffix.lower() not in IMAGE_EXTENSIONS:
             continue
