@@ -21,7 +21,7 @@ from .stations import StationTable
 from .tables import read_user_table, text_ids
 from .times import parse_record_times
 
-__all__ = ["DETECTION_COLUMNS", "read_detections", "independent_records", "RecordLog", "assign_units",
+__all__ = ["DETECTION_COLUMNS", "pick_column", "read_detections", "independent_records", "RecordLog", "assign_units",
            "check_cameras", "drop_duplicates", "keep_independent", "assign_occasions", "record_media", "STATUS",
            "REASONS"]
 
@@ -41,21 +41,26 @@ REASONS = ["", "missing value (see issues)", "unknown station",
            "flank unknown"]
 
 
-def _pick(cols, wanted, kind, required=True, name="detections"):
+def pick_column(cols, wanted, kind, required=True, name="detections", candidates=None, hint=None):
+    """The column of ``kind`` among ``cols``: ``wanted`` if given (it must exist), else the first
+    of ``candidates[kind]`` (default :data:`DETECTION_COLUMNS`) present, exactly then ignoring
+    case; None when not required and absent. ``hint`` ends the error (default: name it with
+    ``<kind>_col=``)."""
+    candidates = DETECTION_COLUMNS if candidates is None else candidates
     if wanted is not None:
         if wanted not in cols:
             raise ValueError(f"{name}: {kind} column {wanted!r} not found; columns are: {', '.join(map(str, cols))}")
         return wanted
-    for c in DETECTION_COLUMNS[kind]:
+    for c in candidates[kind]:
         if c in cols:
             return c
     low = {str(c).lower(): c for c in cols}
-    for c in DETECTION_COLUMNS[kind]:
+    for c in candidates[kind]:
         if c.lower() in low:
             return low[c.lower()]
     if required:
-        raise ValueError(f"{name}: no {kind} column found (looked for {', '.join(DETECTION_COLUMNS[kind])}); "
-                         f"name it with {kind}_col=. Columns are: {', '.join(map(str, cols))}")
+        raise ValueError(f"{name}: no {kind} column found (looked for {', '.join(candidates[kind])}); "
+                         f"{hint or f'name it with {kind}_col='}. Columns are: {', '.join(map(str, cols))}")
     return None
 
 
@@ -91,11 +96,11 @@ def read_detections(detections, *, station_col=None, time_col=None, individual_c
     log = log if log is not None else IssuesLog("row")
     df, name = read_user_table(detections, "detections")
     cols = list(df.columns)
-    sc = _pick(cols, station_col, "station", name=name)
-    tc = _pick(cols, time_col, "time", name=name)
-    ic = _pick(cols, individual_col, "individual", name=name)
-    cc = _pick(cols, camera_col, "camera", required=False, name=name) if camera_col is not False else None
-    spc = _pick(cols, species_col, "species", name=name) if species is not None else None
+    sc = pick_column(cols, station_col, "station", name=name)
+    tc = pick_column(cols, time_col, "time", name=name)
+    ic = pick_column(cols, individual_col, "individual", name=name)
+    cc = pick_column(cols, camera_col, "camera", required=False, name=name) if camera_col is not False else None
+    spc = pick_column(cols, species_col, "species", name=name) if species is not None else None
     rows = np.arange(1, len(df) + 1)
     out = pd.DataFrame({"row": rows})
     out["station"] = text_ids(df[sc].reset_index(drop=True)).to_numpy()

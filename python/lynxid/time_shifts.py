@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from .issues_log import IssuesLog
-from .records import DETECTION_COLUMNS
+from .records import pick_column
 from .tables import read_user_table, text_ids
 from .times import parse_record_times
 
@@ -96,22 +96,6 @@ def shift_text(anchor, delta) -> tuple[str, str]:
     return f"0:0:{d} {r // 3600}:{r % 3600 // 60}:{r % 60}", sign
 
 
-def _column(cols, wanted, kind, name, required=True):
-    if wanted is not None:
-        if wanted not in cols:
-            raise ValueError(f"{name}: {kind} column {wanted!r} not found; columns are: {', '.join(map(str, cols))}")
-        return wanted
-    low = {str(c).lower(): c for c in cols}
-    for c in SHIFT_COLUMNS[kind]:
-        if c.lower() in low:
-            return low[c.lower()]
-    if required:
-        raise ValueError(f"{name}: no {kind} column (looked for {', '.join(SHIFT_COLUMNS[kind])}); a time-shift "
-                         f"table has columns Station, camera (optional), timeshift and sign, as camtrapR's "
-                         f"timeShiftTable. Columns are: {', '.join(map(str, cols))}")
-    return None
-
-
 def read_time_shifts(source, *, station_col=None, camera_col=None, timeshift_col=None, sign_col=None) -> pd.DataFrame:
     """Read and check a camtrapR time-shift table (CSV, Parquet or DataFrame).
 
@@ -124,10 +108,13 @@ def read_time_shifts(source, *, station_col=None, camera_col=None, timeshift_col
     df, name = read_user_table(source, "time-shift table")
     df = df.reset_index(drop=True)
     cols = list(df.columns)
-    sc = _column(cols, station_col, "station", name)
-    cc = _column(cols, camera_col, "camera", name, required=False) if camera_col is not False else None
-    tc = _column(cols, timeshift_col, "timeshift", name)
-    gc = _column(cols, sign_col, "sign", name)
+    shift = dict(name=name, candidates=SHIFT_COLUMNS,
+                 hint="a time-shift table has columns Station, camera (optional), timeshift and sign, as "
+                      "camtrapR's timeShiftTable")
+    sc = pick_column(cols, station_col, "station", **shift)
+    cc = pick_column(cols, camera_col, "camera", False, **shift) if camera_col is not False else None
+    tc = pick_column(cols, timeshift_col, "timeshift", **shift)
+    gc = pick_column(cols, sign_col, "sign", **shift)
     rows = np.arange(1, len(df) + 1)
     out = pd.DataFrame({"row": rows, "station": text_ids(df[sc]).to_numpy(),
                         "camera": text_ids(df[cc]).to_numpy() if cc else pd.NA,
@@ -242,19 +229,6 @@ def shifts_source(time_shifts) -> str | None:
     return "<table>" if isinstance(time_shifts, pd.DataFrame) else str(time_shifts)
 
 
-def _find(cols, wanted, kind, name, required=True):
-    if wanted is not None:
-        if wanted not in cols:
-            raise ValueError(f"{name}: {kind} column {wanted!r} not found; columns are: {', '.join(map(str, cols))}")
-        return wanted
-    low = {str(c).lower(): c for c in cols}
-    hit = next((low[c.lower()] for c in DETECTION_COLUMNS[kind] if c.lower() in low), None)
-    if hit is None and required:
-        raise ValueError(f"{name}: no {kind} column found (looked for {', '.join(DETECTION_COLUMNS[kind])}); name it "
-                         f"with {kind}_col=")
-    return hit
-
-
 def apply_time_shifts(detections, time_shifts, *, station_col=None, time_col=None, camera_col=None,
                       time_format=None, tz=None) -> pd.DataFrame:
     """A detections / record table with camera clocks corrected by a camtrapR time-shift table.
@@ -271,8 +245,8 @@ def apply_time_shifts(detections, time_shifts, *, station_col=None, time_col=Non
     df, name = read_user_table(detections, "detections")
     df = df.reset_index(drop=True).copy()
     cols = list(df.columns)
-    sc, tc = _find(cols, station_col, "station", name), _find(cols, time_col, "time", name)
-    cc = _find(cols, camera_col, "camera", name, required=False)
+    sc, tc = pick_column(cols, station_col, "station", name=name), pick_column(cols, time_col, "time", name=name)
+    cc = pick_column(cols, camera_col, "camera", False, name=name)
     t, bad, zone = parse_record_times(df[tc], time_format, tz, name)
     if bad.any():
         rows = ", ".join(str(i + 1) for i in np.flatnonzero(bad.to_numpy())[:10])
