@@ -324,10 +324,14 @@ def resumable(path: Path, items, compute, label: str) -> list:
     return rows
 
 
-def run_level(level: str, n: int, K: int) -> tuple[list, str]:
+def run_level(level: str, n: int, K: int, survey=None, name: str = "emulated") -> tuple[list, str]:
+    """Surveys 0..n-1 at one accuracy level, each ``survey(level, seed, bank, K)`` (default
+    :func:`run_survey`), cached in ``<name>_<level>.jsonl``."""
     bank, src = level_bank(level)
-    rows = resumable(CACHE / f"emulated_{level}.jsonl", keys(bank, n, K),
-                     lambda s: dict(run_survey(level, s, bank, K), bank=src), f"{level} survey")
+    survey = survey or run_survey
+    label = f"{level} survey" if name == "emulated" else f"{name} {level} survey"
+    rows = resumable(CACHE / f"{name}_{level}.jsonl", keys(bank, n, K),
+                     lambda s: dict(survey(level, s, bank, K), bank=src), label)
     return rows, src
 
 

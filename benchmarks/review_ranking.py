@@ -29,8 +29,8 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import load_snapshot, machine, write_results  # noqa: E402
-from id_coverage import (CACHE, emulate_identification, fit_imputed, keys, level_bank, resumable,  # noqa: E402
-                         simulate_survey, survey_mask)
+from id_coverage import (emulate_identification, fit_imputed, run_level, simulate_survey,  # noqa: E402
+                         survey_mask)
 
 import lynxid  # noqa: E402
 
@@ -97,13 +97,6 @@ def run_survey(level: str, seed: int, bank: dict, K: int) -> dict:
             row[f"{strategy}_{k}"] = f | {"reviewed": len(picked), "hard_call_wrong": wrong}
     row["seconds"] = round(time.perf_counter() - t0, 1)
     return row
-
-
-def run_level(level: str, n: int, K: int) -> tuple[list, str]:
-    bank, src = level_bank(level)
-    rows = resumable(CACHE / f"review_{level}.jsonl", keys(bank, n, K),
-                     lambda s: dict(run_survey(level, s, bank, K), bank=src), f"review {level} survey")
-    return rows, src
 
 
 def summarise(rows: list) -> dict:
@@ -186,7 +179,7 @@ def main():
     with threadpool_limits(1):
         for lev, n in (("low", a.surveys), ("high", a.surveys_high)):
             if n:
-                rows, src = run_level(lev, n, a.imputations)
+                rows, src = run_level(lev, n, a.imputations, survey=run_survey, name="review")
                 res["levels"][lev] = {"bank": src, "surveys": n, "summary": summarise(rows), "rows": rows}
     cmd = (f"nice .venv/bin/python benchmarks/review_ranking.py --surveys {a.surveys} --surveys-high {a.surveys_high}"
            f" --imputations {a.imputations}")
