@@ -197,16 +197,14 @@ def run_capture_history(a) -> int:
     ch = capture_history(a.detections, a.stations, **capture_kwargs(a))
     written = write_formats(ch, a.out, [f for f in formats if f != "rds"], augment_to=a.augment_to, crs=a.crs,
                             scientific_name=a.scientific_name)
-    if rds:
-        from .capthist import to_rds
-        written["rds"] = to_rds(ch, Path(a.out) / "capthist.rds")
     print(ch)
     for f, w in written.items():
         if isinstance(w, dict):
             for note in w.get("issues", []):
                 print(f"  {f}: {note}")
     if rds:
-        w = written["rds"]
+        from .capthist import to_rds
+        w = written["rds"] = to_rds(ch, Path(a.out) / "capthist.rds")
         print(f"  rds: {w['path']}: " + ("a secr capthist: ch <- readRDS(...)" if w["kind"] == "capthist" else
                                         "secr is not installed in this R, so the capthist's ingredients as an R list; "
                                         "its $note says how to build the capthist with make.capthist"))
