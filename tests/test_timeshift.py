@@ -118,6 +118,20 @@ def test_a_clock_hours_off_its_twin_is_flagged_and_the_shift_restores_the_captur
     assert not capture_history(bad, st, **kw).detections.equals(ref.detections)
 
 
+def test_a_burst_of_one_camera_alone_is_not_an_offset_clock():
+    # the demo's station S12 (its times, moved into this deployment): camera A photographed a
+    # passage B missed, three frames in a row, all nearest to one later photo of B; counted
+    # once, no twin offset is seen
+    a = ["03-02 22:22:59", "03-05 04:17:16", "03-05 04:17:17", "03-05 04:17:18", "03-05 05:39:10"]
+    b = ["02-20 19:34:32", "02-25 05:41:53", "02-25 05:41:54", "02-25 05:41:55", "03-02 22:23:02",
+         "03-02 22:23:03", "03-02 22:23:04", "03-04 19:57:40", "03-05 05:39:13", "03-05 05:39:14", "03-05 05:39:15"]
+    det = pd.DataFrame({"station": "S1", "camera": ["A"] * len(a) + ["B"] * len(b),
+                        "timestamp": [pd.Timestamp(f"2017-{x}") + pd.Timedelta(days=10) for x in a + b],
+                        "individual_id": "L1"})
+    _, st = survey(n_stations=2)
+    assert (check_clocks(det, st).flag == "ok").all()
+
+
 def test_both_signs_and_whole_stations():
     det = pd.DataFrame({"Station": ["A", "A", "B", "C"], "Camera": ["1", "2", "1", "1"],
                         "DateTimeOriginal": ["2017-03-05 10:00:00", "2017-03-05 10:00:00", "2017-03-06 08:30:00",

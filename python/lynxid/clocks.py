@@ -174,10 +174,14 @@ def _far(times: pd.Series, center: pd.Timestamp, far_days: float) -> dict | None
 
 def _pair_offset(times: pd.Series, ref: pd.Series):
     """Median offset of ``ref``'s nearest records (within a day) to ``times``, and how many
-    pairs agree with it to PAIR_TOLERANCE; None if too few pairs."""
+    pairs agree with it to PAIR_TOLERANCE; None if too few pairs. Each record of ``ref`` is
+    paired once, with its closest record of ``times``: a burst one camera took of a passage
+    the other missed would otherwise pair every photo with the same record and count as
+    agreeing pairs (the demo's twin cameras, hours apart by that alone)."""
     a = pd.DataFrame({"t": times.to_numpy()}).sort_values("t")
     b = pd.DataFrame({"t": ref.to_numpy(), "tr": ref.to_numpy()}).sort_values("t")
     m = pd.merge_asof(a, b, on="t", direction="nearest", tolerance=_DAY).dropna()
+    m = m.assign(gap=(m.tr - m.t).abs()).sort_values("gap", kind="stable").drop_duplicates("tr")
     if len(m) < 3:
         return None
     diff = m.tr - m.t
