@@ -12,7 +12,7 @@ is seed 1), builds the catalogue once, and identifies the survey with each varia
   which split new lynx further: 81.8 % right with ``mean`` in that commit's results);
 * ``fitted flank-blind``: the catalogue's model fitted on its references with their flanks
   blanked, so that each leave-one-out query is matched against references of both flanks, as
-  the survey's untagged photos are (until this benchmark did it itself, ``fit_model`` had a
+  the survey's untagged photos are (until this benchmark did it itself, ``IdentificationModel.fit`` had a
   ``query_flanks=False`` flag for it; blanking the flanks also lets the learned metric's choice
   see no flanks);
 * ``no-dense max``: the model fitted without the dense evidence (no pair verifier), as the
@@ -49,7 +49,7 @@ VARIANTS = [
 
 
 def _fit(cat, dense=True, flank_blind=False):
-    """The catalogue's model refitted by this lynxid; ``dense=False``: as fit_model makes it
+    """The catalogue's model refitted by this lynxid; ``dense=False``: as IdentificationModel.fit makes it
     when no pair verifier can be fitted; ``flank_blind``: on the references with their flanks
     blanked (each leave-one-out query then meets both flanks)."""
     import dataclasses
@@ -62,10 +62,10 @@ def _fit(cat, dense=True, flank_blind=False):
     if flank_blind:
         refs = dataclasses.replace(refs, flanks=np.full(len(refs), None, dtype=object))
     if dense:
-        return openset.fit_model(refs, Matcher(use_local=True), progress=False)
+        return openset.IdentificationModel(Matcher(use_local=True)).fit(refs, progress=False)
     with mock.patch.object(openset, "dense_evidence",
                            lambda pairs, ptab, verifier=None: (0 * pairs["g"].to_numpy(), None)):
-        return openset.fit_model(refs, Matcher(use_local=True), progress=False)
+        return openset.IdentificationModel(Matcher(use_local=True)).fit(refs, progress=False)
 
 
 SETTINGS = {"demo": dict(n_individuals=12, n_known=8, n_days=40),

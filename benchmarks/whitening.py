@@ -103,7 +103,7 @@ def main(argv=None):
             lines.append(f"| {name} | {r['photos']} | {r['individuals']} | {r['dim'] if k == 'whitened' else ''} | "
                          f"{label} | {100 * m['rank1']:.1f} % | {100 * m['rank5']:.1f} % | "
                          f"{100 * m['in_shortlist']:.1f} % | {m['mrr']:.3f} |")
-    lines += ["", "`metric.choose` (what `fit_model` decides on a catalogue of the whole dataset): " +
+    lines += ["", "`metric.choose` (what `IdentificationModel.fit` decides on a catalogue of the whole dataset): " +
               "; ".join(f"{n} {'keeps' if r['choose']['whitening'] else 'refuses'} the map "
                         f"(MRR {r['choose'].get('mrr_raw', float('nan')):.3f} raw, "
                         f"{r['choose'].get('mrr_whitened', float('nan')):.3f} whitened)"

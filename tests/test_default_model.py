@@ -100,7 +100,7 @@ def test_shipped_model_records_what_it_was_fitted_with():
     assert "scripts/fit_default_model.py" in p["command"] and isinstance(p["seed"], int) and "simulat" in p["data"]
     assert rec["model"]["whitening"] is None and rec["model"]["per_individual"] is None   # what does not transfer
     m = load_default_model(rec["embedder"], rec["local_version"])
-    assert m.matcher.use_local and m.matcher.verifier is not None and m.new_weight > 0
+    assert m.matcher_.use_local and m.matcher_.verifier is not None and m.new_weight_ > 0
     with pytest.raises(ValueError, match="fitted on features of efficientnet-lite0.* this catalogue was built with "
                        "resnet50:default"):
         load_default_model("resnet50:default:gem:224:x", rec["local_version"])
@@ -134,7 +134,7 @@ def test_default_model_probabilities_are_a_distribution():
         dec = m.decide(ev)
         assert np.all(dec["pk"] >= 0) and 0 <= dec["p_new"] <= 1
         assert dec["pk"].sum() + dec["p_new"] == pytest.approx(1.0)
-        pk, p_new = m.reported.posterior(dec["pk"], dec["p_new"], NEW if dec["is_new"] else 0)
+        pk, p_new = m.reported_.posterior(dec["pk"], dec["p_new"], NEW if dec["is_new"] else 0)
         assert pk.sum() + p_new == pytest.approx(1.0) and np.all(pk >= 0) and 0 <= p_new <= 1
     # strong evidence for one animal names it; none for any calls new
     ev = Evidence(np.array(["A", "B"], object), np.array([0.95, 0.3]), np.array([200.0, 0.0]), np.zeros(2, int),

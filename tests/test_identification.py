@@ -11,7 +11,7 @@ import pytest
 from lynxid.calibrate import expected_calibration_error
 from lynxid.catalogue import Catalogue
 from lynxid.match import Evidence, Matcher, References, evidence, flank_compatible, pool
-from lynxid.openset import IdentificationModel, choose_new_weight, describe_calibration, fit_model
+from lynxid.openset import IdentificationModel, choose_new_weight, describe_calibration
 from lynxid.reported import ReportedProbability
 
 
@@ -28,7 +28,7 @@ def cat(run):
 
 def test_model_fitted_on_the_catalogue_is_stored_and_sane(cat):
     m = IdentificationModel.from_dict(cat.meta["model"])
-    d = m.diagnostics
+    d = m.diagnostics_
     assert d["matching_pairs"] > 0 and d["pairs"] > d["matching_pairs"]
     # leave-one-out on the catalogue: most known queries found, most "unknown" ones called new
     assert d["baks"] >= 0.6 and d["baus"] >= 0.6, d
@@ -42,7 +42,7 @@ def test_model_fitted_on_the_catalogue_is_stored_and_sane(cat):
     else:
         assert "too few decisions" in text and f"{d['ece_top1']:.3f}" in text
     # the local evidence carries weight, and probabilities rise with it
-    p = m.calibrator.predict(np.full(4, 0.7), np.array([0, 10, 40, 120]))
+    p = m.calibrator_.predict(np.full(4, 0.7), np.array([0, 10, 40, 120]))
     assert np.all(np.diff(p) >= 0) and p[-1] > 0.5 > p[0]
 
 
@@ -54,12 +54,12 @@ def test_known_individual_found_and_removed_individual_called_new(cat):
         own = refs.individuals[q]
         same_sighting = refs.sightings == refs.sightings[q]
         ev = evidence(refs.vectors[q], refs.local[q], refs.flanks[q], refs, exclude=same_sighting,
-                      verifier=m.matcher.verifier)
+                      verifier=m.matcher_.verifier)
         names, pk, pnew = m.posterior(ev)
         wins_known += names[0] == own and pk[0] > pnew
         # the same photo when its individual is not in the catalogue at all
         ev_u = evidence(refs.vectors[q], refs.local[q], refs.flanks[q], refs,
-                        exclude=same_sighting | (refs.individuals == own), verifier=m.matcher.verifier)
+                        exclude=same_sighting | (refs.individuals == own), verifier=m.matcher_.verifier)
         names_u, pk_u, pnew_u = m.posterior(ev_u)
         wins_new += pnew_u >= (pk_u[0] if len(pk_u) else 0)
         n += 1
@@ -170,13 +170,13 @@ def test_new_individuals_clustered_not_one_id_per_photo(run):
 
 def test_calibration_on_simulated_photos(cat):
     refs = cat.references()
-    model = fit_model(refs, progress=False)
-    assert model.diagnostics["ece_all_pairs"] <= 0.15
+    model = IdentificationModel().fit(refs, progress=False)
+    assert model.diagnostics_["ece_all_pairs"] <= 0.15
     assert expected_calibration_error([0.1, 0.9], [0, 1]) == pytest.approx(0.1)
 
 
 def test_model_learns_the_metric_cross_fitted_and_keeps_it(cat, monkeypatch):
-    """fit_model decides on the catalogue whether to whiten the embedding, and its
+    """The model's fit decides on the catalogue whether to whiten the embedding, and its
     leave-one-out measures each query with a map fitted without the query's individual;
     the model stores the map; models fitted before it are refused."""
     import json
@@ -189,27 +189,27 @@ def test_model_learns_the_metric_cross_fitted_and_keeps_it(cat, monkeypatch):
     real = metric.cross_fitted_similarities
     monkeypatch.setattr(metric, "cross_fitted_similarities",
                         lambda X, ind, folds, rows=None, **kw: seen.append((folds, rows)) or real(X, ind, folds, rows, **kw))
-    assert fit_model(refs, progress=False, whiten=False).whitening is None and not seen
-    m = fit_model(refs, progress=False, whiten=True)
-    d = m.diagnostics
-    assert (m.whitening is not None) == d["whitening"] == (d["mrr_whitened"] > d["mrr_raw"])
+    assert IdentificationModel(whiten=False).fit(refs, progress=False).whitening_ is None and not seen
+    m = IdentificationModel(whiten=True).fit(refs, progress=False)
+    d = m.diagnostics_
+    assert (m.whitening_ is not None) == d["whitening"] == (d["mrr_whitened"] > d["mrr_raw"])
     # choose() cross-fits, and so does the leave-one-out when the map is kept; by whole individuals
-    assert len(seen) == (2 if m.whitening is not None else 1)
+    assert len(seen) == (2 if m.whitening_ is not None else 1)
     assert all(set(f) == set(refs.individuals) for f, _ in seen)
     # forced on: the map round-trips with the model
     monkeypatch.setattr(metric, "choose", lambda X, ind, *a, **k: (metric.fit(X, ind), {"whitening": True}))
     n0 = len(seen)
-    m = fit_model(refs, progress=False, whiten=True)
-    assert m.whitening is not None and len(seen) == n0 + 1     # the leave-one-out, cross-fitted
+    m = IdentificationModel(whiten=True).fit(refs, progress=False)
+    assert m.whitening_ is not None and len(seen) == n0 + 1     # the leave-one-out, cross-fitted
     back = IdentificationModel.from_dict(json.loads(json.dumps(m.to_dict())))
-    assert np.array_equal(back.embed(refs.vectors), m.whitening.apply(refs.vectors))
-    assert np.allclose(cat.references(back).vectors, m.whitening.apply(cat.vectors))
+    assert np.array_equal(back.embed(refs.vectors), m.whitening_.apply(refs.vectors))
+    assert np.allclose(cat.references(back).vectors, m.whitening_.apply(cat.vectors))
     dd = m.to_dict()
     dd.pop("whitening")
     with pytest.raises(ValueError, match="rebuild it with `lynxid catalogue build`"):
         IdentificationModel.from_dict(dd)       # a model of lynxid 0.1.0 from before the learned metric
-    off = fit_model(refs, progress=False, whiten=False)
-    assert off.whitening is None and off.diagnostics["whitening"] is False
+    off = IdentificationModel(whiten=False).fit(refs, progress=False)
+    assert off.whitening_ is None and off.diagnostics_["whitening"] is False
 
 
 def test_identify_compares_in_the_model_metric(run, monkeypatch, tmp_path):
@@ -224,7 +224,7 @@ def test_identify_compares_in_the_model_metric(run, monkeypatch, tmp_path):
     monkeypatch.setattr(metric, "MIN_INDIVIDUALS", 3)
     monkeypatch.setattr(metric, "MIN_WITHIN", 8)
     monkeypatch.setattr(metric, "choose", lambda X, ind, *a, **k: (metric.fit(X, ind), {"whitening": True}))
-    m = fit_model(c.references(), progress=False, whiten=True)
+    m = IdentificationModel(whiten=True).fit(c.references(), progress=False)
     c.meta["model"] = m.to_dict()
     c.save()
     calls = []
@@ -233,10 +233,10 @@ def test_identify_compares_in_the_model_metric(run, monkeypatch, tmp_path):
     res = ident.identify(run.survey.images, root, megadetector=run.survey.megadetector_json,
                          out=copy_results(run, tmp_path / "res"), progress=False, decisions=False)
     assert len(calls) == len(res.detections)
-    W = m.whitening.apply(c.vectors)
+    W = m.whitening_.apply(c.vectors)
     for q, refs in calls:
         assert np.allclose(refs.vectors, W, atol=1e-6)
-        assert abs(np.linalg.norm(q) - 1) < 1e-5 and q.shape == (m.whitening.dim,)
+        assert abs(np.linalg.norm(q) - 1) < 1e-5 and q.shape == (m.whitening_.dim,)
 
 
 def test_metric_for_the_shortlist_only(cat, run, monkeypatch, tmp_path):
@@ -249,7 +249,7 @@ def test_metric_for_the_shortlist_only(cat, run, monkeypatch, tmp_path):
     from lynxid import match, metric
     from _pipeline import copy_results
     with pytest.raises(ValueError, match="whiten"):
-        fit_model(cat.references(), progress=False, whiten="yes")
+        IdentificationModel(whiten="yes")
     monkeypatch.setattr(metric, "MIN_INDIVIDUALS", 3)
     monkeypatch.setattr(metric, "MIN_WITHIN", 8)
     monkeypatch.setattr(metric, "choose", lambda X, ind, *a, **k: (metric.fit(X, ind), {"whitening": True}))
@@ -261,26 +261,26 @@ def test_metric_for_the_shortlist_only(cat, run, monkeypatch, tmp_path):
     real = match.evidence
     spy = lambda q, *a, **k: calls.append((q, a[2], k.get("sims"), k.get("rank_sims"))) or real(q, *a, **k)  # noqa: E731
     monkeypatch.setattr(match, "evidence", spy)
-    m = fit_model(refs, progress=False, whiten="shortlist")
-    assert m.whitening is not None and m.whitening_shortlist_only
-    assert m.diagnostics["whitening_use"] == "shortlist"
+    m = IdentificationModel(whiten="shortlist").fit(refs, progress=False)
+    assert m.whitening_ is not None and m.shortlist_only_
+    assert m.diagnostics_["whitening_use"] == "shortlist"
     # the leave-one-out: raw cosine for g, the cross-fitted metric for the shortlist
     assert calls and all(r is not None for *_, r in calls)
     for q, rf, sims, _ in calls:
         assert np.allclose(sims, refs.vectors @ q, atol=1e-5)
     back = IdentificationModel.from_dict(json.loads(json.dumps(m.to_dict())))
-    assert back.whitening_shortlist_only and back.embed(c.vectors) is c.vectors
-    assert np.allclose(back.rank_embed(c.vectors), m.whitening.apply(c.vectors))
+    assert back.shortlist_only_ and back.embed(c.vectors) is c.vectors
+    assert np.allclose(back.rank_embed(c.vectors), m.whitening_.apply(c.vectors))
     c.meta["model"] = m.to_dict()
     c.save()
     calls.clear()
     res = ident.identify(run.survey.images, root, megadetector=run.survey.megadetector_json,
                          out=copy_results(run, tmp_path / "res"), progress=False, decisions=False)
     assert len(calls) == len(res.detections)
-    W = m.whitening.apply(c.vectors)
+    W = m.whitening_.apply(c.vectors)
     for q, rf, sims, rank in calls:
         assert np.allclose(rf.vectors, c.vectors) and q.shape == c.vectors.shape[1:]     # g: raw
-        qw = m.whitening.apply(q[None])[0]
+        qw = m.whitening_.apply(q[None])[0]
         assert np.allclose(rank, W @ qw, atol=1e-5) and np.allclose(sims, c.vectors @ q, atol=1e-5)
     # behind a faiss shortlist (large catalogues): the metric scores only the references it kept
     monkeypatch.setattr(ident, "EXACT_SIMILARITY_UP_TO", 0)
@@ -292,7 +292,7 @@ def test_metric_for_the_shortlist_only(cat, run, monkeypatch, tmp_path):
     for q, rf, sims, rank in calls:
         kept = np.isfinite(sims)
         assert kept.sum() == 10 and np.array_equal(np.isfinite(rank), kept)
-        qw = m.whitening.apply(q[None])[0]
+        qw = m.whitening_.apply(q[None])[0]
         assert np.allclose(rank[kept], (W @ qw)[kept], atol=1e-5)
 
 
@@ -329,12 +329,12 @@ def test_new_weight_needs_matchable_sightings():
 def test_model_stores_the_pair_verifier_behind_dense_evidence(cat):
     from lynxid.verify import PAIR_FEATURES
     m = IdentificationModel.from_dict(cat.meta["model"])
-    assert m.matcher.verifier is not None and len(m.matcher.verifier.coef) == len(PAIR_FEATURES)
-    assert m.diagnostics["photo_pairs_verified"] > 0
+    assert m.matcher_.verifier is not None and len(m.matcher_.verifier.coef) == len(PAIR_FEATURES)
+    assert m.diagnostics_["photo_pairs_verified"] > 0
     # d is a sum of pair probabilities: with the verifier, evidence never exceeds the pairs checked
     refs = cat.references(m)
     ev = evidence(refs.vectors[0], refs.local[0], refs.flanks[0], refs, exclude=refs.sightings == refs.sightings[0],
-                  verifier=m.matcher.verifier)
+                  verifier=m.matcher_.verifier)
     from lynxid.verify import BEST_PAIRS
     assert (ev.d >= 0).all() and (ev.d <= BEST_PAIRS + 1e-9).all() and ev.d.max() > 0
 
@@ -455,9 +455,9 @@ def test_reported_probability_is_recalibrated_on_the_catalogue_decisions():
     assert few.maps is None and np.allclose(few.predict([0.2, 0.7]), [0.2, 0.7])
     # stored with the model
     from lynxid.calibrate import FusionCalibrator
-    d = IdentificationModel(FusionCalibrator(False), 1.0, Matcher(use_local=False, per_individual=2),
-                            reported=rep).to_dict()
-    assert IdentificationModel.from_dict(json.loads(json.dumps(d))).reported.maps == rep.maps
+    d = IdentificationModel(whiten=False).set_fitted(FusionCalibrator(False), 1.0,
+                                                     Matcher(use_local=False, per_individual=2), rep).to_dict()
+    assert IdentificationModel.from_dict(json.loads(json.dumps(d))).reported_.maps == rep.maps
 
 
 def test_new_unit_pairs_not_local_matched_carry_no_evidence(monkeypatch):
@@ -499,8 +499,8 @@ def test_unmapped_reported_probability_is_reported_not_silent(run, cat):
     said = iss["reason"].astype(str).str.contains("too few to map reported probabilities") if len(iss) else []
     # the small catalogue here has too few leave-one-out decisions for the map; if that ever
     # changes, the warning must go with it
-    assert bool(np.any(said)) == (m.reported.maps is None)
-    if m.reported.maps is None:
+    assert bool(np.any(said)) == (m.reported_.maps is None)
+    if m.reported_.maps is None:
         assert (iss.loc[said, "severity"] == "warning").all()
 
 
@@ -520,8 +520,12 @@ def test_catalogue_keeps_its_metric_setting_for_refits(run, monkeypatch, tmp_pat
     c.meta["config"]["metric"] = "off"
     c.save()
     seen = []
-    real = ident.fit_model
-    monkeypatch.setattr(ident, "fit_model", lambda *a, **k: seen.append(k.get("whiten")) or real(*a, **k))
+
+    class Spy(ident.IdentificationModel):
+        def fit(self, refs, progress=True):
+            seen.append(self.whiten)
+            return super().fit(refs, progress)
+    monkeypatch.setattr(ident, "IdentificationModel", Spy)
     ident.add_to_catalogue(root, run.survey.catalogue_images, megadetector=run.survey.catalogue_megadetector_json,
                            progress=False)
     assert seen == [False]
@@ -548,7 +552,7 @@ def test_catalogue_configuration_travels_with_it_and_old_catalogues_are_refused(
     assert (config.backbone, config.local, config.metric, config.target) == ("efficientnet-lite0", True, "shortlist",
                                                                              "gmean")
     m = IdentificationModel.from_dict(c.meta["model"])
-    assert m.matcher.n_individuals == config.matcher.n_individuals and m.target == config.target
+    assert m.matcher_.n_individuals == config.matcher.n_individuals and m.target == config.target
     stale = {"no config": lambda meta: meta.pop("config"),
              "isotonic maps": lambda meta: meta["model"].update(reported={"x": [0, 1], "y": [0, 1], "decisions": 60}),
              "no second look": lambda meta: meta["model"].pop("deep_individuals")}

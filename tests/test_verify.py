@@ -125,9 +125,9 @@ def test_identification_model_keeps_its_second_look_and_old_models_are_refused()
     from lynxid.openset import IdentificationModel
     rng = np.random.default_rng(0)
     cal = FusionCalibrator(False).fit(rng.normal(size=40), None, np.arange(40) % 2)
-    d = IdentificationModel(cal).to_dict()
+    d = IdentificationModel().set_fitted(cal).to_dict()
     m = IdentificationModel.from_dict(json.loads(json.dumps(d)))
-    assert (m.matcher.deep_individuals, m.matcher.deep_per_individual) == (DEEP_INDIVIDUALS, DEEP_PER_INDIVIDUAL)
+    assert (m.matcher_.deep_individuals, m.matcher_.deep_per_individual) == (DEEP_INDIVIDUALS, DEEP_PER_INDIVIDUAL)
     d.pop("deep_individuals"), d.pop("deep_per_individual")
     with pytest.raises(ValueError, match="rebuild it with `lynxid catalogue build`"):
         IdentificationModel.from_dict(d)     # a catalogue of lynxid 0.1.0 fitted before the second look
@@ -184,3 +184,30 @@ def test_rank_sims_choose_what_is_checked_but_not_g(monkeypatch):
     assert sorted(ev.pair_local) == [10, 11] and list(ev.individuals[ev.shortlisted]) == ["c"]
     np.testing.assert_allclose(ev.g, raw.g)             # g: the best raw cosine per animal
     np.testing.assert_allclose(ev.g, [sims[0], sims[4], sims[8]])
+
+
+def test_identification_model_is_a_fitted_part():
+    """Settings in the constructor, fitted state (trailing underscore) only once fitted or
+    loaded; an unfitted model refuses to be used or saved, saying what to do; the settings
+    travel with the fitted state through JSON."""
+    from lynxid import IdentificationModel, Matcher
+    from lynxid.calibrate import FusionCalibrator
+    with pytest.raises(ValueError, match="target must be one of"):
+        IdentificationModel(target="accuracy")
+    with pytest.raises(ValueError, match="whiten"):
+        IdentificationModel(whiten="sometimes")
+    m = IdentificationModel(Matcher(use_local=False, per_individual=3), target="balanced", whiten=False)
+    assert not m.is_fitted and "not fitted" in repr(m)
+    for use in (lambda: m.embed(np.zeros((1, 4))), m.to_dict):
+        with pytest.raises(ValueError, match="not fitted: call fit"):
+            use()
+    rng = np.random.default_rng(1)
+    cal = FusionCalibrator(False).fit(rng.normal(size=40), None, np.arange(40) % 2)
+    assert m.set_fitted(cal, 2.5) is m and m.is_fitted
+    back = IdentificationModel.from_dict(json.loads(json.dumps(m.to_dict())))
+    assert (back.target, back.whiten, back.new_weight_) == ("balanced", False, 2.5)
+    assert back.matcher_.per_individual == 3 and back.matcher.verifier is None
+    # a model stored before the setting was kept gets the one its fit implies
+    d = m.to_dict()
+    del d["whiten"]
+    assert IdentificationModel.from_dict(d).whiten is False

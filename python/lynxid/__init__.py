@@ -25,6 +25,8 @@ _API = {
     "load_default_model": ("default_model", "load_default_model"),
     "read_default_model": ("default_model", "read_default_model"),
     "Catalogue": ("catalogue", "Catalogue"),
+    "IdentificationModel": ("openset", "IdentificationModel"),
+    "Matcher": ("match", "Matcher"),
     "identify": ("identification", "identify"),
     "IdentifyResult": ("results", "IdentifyResult"),
     "candidate_table": ("results", "candidate_table"),

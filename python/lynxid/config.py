@@ -18,14 +18,14 @@ from .match import Matcher
 
 __all__ = ["IdentificationConfig", "METRIC_USES", "DEFAULT_METRIC", "metric_whiten"]
 
-# how a catalogue uses the embedding's learned metric (``openset.fit_model``'s ``whiten``)
+# how a catalogue uses the embedding's learned metric (``openset.IdentificationModel.fit``'s ``whiten``)
 METRIC_USES = metric_mod.NAMES
 DEFAULT_METRIC = metric_mod.DEFAULT_NAME
 _MATCHER_SETTINGS = ("n_individuals", "per_individual", "deep_individuals", "deep_per_individual")
 
 
 def metric_whiten(use: str):
-    """``fit_model``'s ``whiten`` for a ``metric`` setting (:data:`METRIC_USES`)."""
+    """``IdentificationModel``'s ``whiten`` for a ``metric`` setting (:data:`METRIC_USES`)."""
     if use not in METRIC_USES:
         raise ValueError(f"metric must be one of {sorted(METRIC_USES)}, not {use!r}")
     return METRIC_USES[use]

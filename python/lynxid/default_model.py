@@ -1,6 +1,6 @@
 """The default identification model: what a catalogue identifies with before it can fit its own.
 
-A catalogue fits its model (``openset.fit_model``) on its own photos, by leave-one-out, and
+A catalogue fits its model (``openset.IdentificationModel.fit``) on its own photos, by leave-one-out, and
 that needs at least two individuals photographed on two or more occasions. Most studies
 start with one sighting per known animal, so a first catalogue would identify nothing. The
 project therefore ships a model fitted on its own simulated surveys (no third-party photos:
@@ -52,11 +52,12 @@ def default_model_record(model: IdentificationModel, embedder: str, local_versio
     """What is shipped of a model fitted on a simulated catalogue (module doc): its learned
     metric dropped, its shortlist left for each catalogue to size, and what it was fitted
     with (``embedder`` tag, ``local_version``) and how (``provenance``: command, seed, data)."""
-    if not model.matcher.use_local:
+    if not model.matcher_.use_local:
         raise ValueError("the default model must be fitted with local features: a catalogue without them could "
                          "not use it anyway, and one with them would be scored without its strongest evidence")
-    shipped = dataclasses.replace(model, whitening=None, whitening_shortlist_only=False,
-                                  matcher=dataclasses.replace(model.matcher, per_individual=None))
+    shipped = IdentificationModel(target=model.target, whiten=False).set_fitted(
+        model.calibrator_, model.new_weight_, dataclasses.replace(model.matcher_, per_individual=None),
+        model.reported_, None, model.diagnostics_)
     d = shipped.to_dict()
     d["diagnostics"] = {k: v for k, v in d["diagnostics"].items() if not k.startswith("whitening")}
     return {"format": FORMAT, "embedder": embedder, "local_version": local_version, "provenance": provenance,
@@ -105,7 +106,7 @@ def load_default_model(embedder: str, local_version: str | None, matcher=None, l
         raise ValueError(f"the default identification model cannot be used: {problem}")
     model = IdentificationModel.from_dict(read_default_model(path)["model"])
     if matcher is not None:
-        model.matcher = dataclasses.replace(matcher, use_local=True, verifier=model.matcher.verifier)
+        model.matcher_ = dataclasses.replace(matcher, use_local=True, verifier=model.matcher_.verifier)
     return model
 
 

@@ -4,7 +4,7 @@ Three ways in, one path (:func:`enrol`): a new catalogue from labelled photos
 (:func:`build_catalogue`), more labelled photos (:func:`add_to_catalogue`), and the
 detections a reviewer confirmed or named (:func:`add_reviewed_to_catalogue`). Each addition
 computes the detections' features into the catalogue's cache, adds them as references and
-refits the identification model (``openset.fit_model``) with the catalogue's configuration
+refits the identification model (``openset.IdentificationModel.fit``) with the catalogue's configuration
 (``config.IdentificationConfig``, stored with it); what could not be used is appended to the
 catalogue's ``issues``.
 
@@ -32,7 +32,7 @@ from .default_model import default_model_problem
 from .detections import DEFAULT_THRESHOLD, labelled_detections
 from .features import extract_features
 from .ingest import Issues
-from .openset import fit_model
+from .openset import IdentificationModel
 from .results import read_detections
 
 __all__ = ["build_catalogue", "add_to_catalogue", "add_reviewed_to_catalogue", "enrol", "catalogue_embedder",
@@ -128,7 +128,7 @@ def build_catalogue(root, images, megadetector=None, backbone: str = "efficientn
                     progress: bool = True, embedder=None, metric: str = DEFAULT_METRIC) -> Catalogue:
     """Build a catalogue at ``root`` from labelled photos in ``images`` (a folder per
     individual, or XMP ``individual|ID`` tags), fit its identification model and save it.
-    ``metric``: use the embedding's metric learned on the catalogue (``fit_model``'s
+    ``metric``: use the embedding's metric learned on the catalogue (``IdentificationModel``'s
     ``whiten``): "shortlist" (default: to choose what local matching checks), "off" or "on"
     (also in the fusion). The settings are kept with the catalogue
     (``config.IdentificationConfig``) for later refits and identification. A catalogue that
@@ -234,8 +234,8 @@ def enrol(cat: Catalogue, det: pd.DataFrame, emb, *, progress: bool = True, sour
     added = det.iloc[keep].reset_index(drop=True)
     cat.add(added, fs.vectors[keep])
     try:
-        model = fit_model(cat.references(), config.fit_matcher(), target=config.target, progress=progress,
-                          whiten=config.whiten)
+        model = IdentificationModel(config.fit_matcher(), config.target, config.whiten).fit(cat.references(),
+                                                                                          progress=progress)
         cat.meta["model"] = model.to_dict()
     except ValueError as exc:
         cat.meta["model"] = None

@@ -144,7 +144,7 @@ def _load(root: Path, methods, megadetector, embedder, cache_dir, use_local: boo
 
 def _similarities(ds: _Dataset, use_local: bool, whiten, seed: int) -> dict:
     """Fill ``ds.S``, ``SF``, ``SG``. With ``whiten``, the full method compares embeddings in
-    the learned metric when it helps here (as ``openset.fit_model`` decides on a catalogue),
+    the learned metric when it helps here (as ``openset.IdentificationModel.fit`` decides on a catalogue),
     each query through a map fitted without its fold's individuals; the global rows stay the
     raw cosine, the baseline. Returns the metric's diagnostics."""
     ds.S = ds.fs.vectors @ ds.fs.vectors.T
@@ -166,7 +166,7 @@ def evaluate_dataset(root, backbone: str = "efficientnet-lite0", weights=None, m
     ``matcher``: the local-matching shortlist (``match.Matcher``; ``per_individual`` None: as
     a catalogue of the gallery's individuals would have it). ``dense=False`` leaves the dense
     grid score out of the fusion (an ablation: keypoints only); ``whiten``: the embedding's
-    learned metric (``metric``), as ``openset.fit_model``'s: ``"shortlist"`` (default) uses it
+    learned metric (``metric``), as ``openset.IdentificationModel.fit``'s: ``"shortlist"`` (default) uses it
     only to choose which animals and photos local matching checks, the fusion keeping the raw
     cosine; ``True`` fuses it too; ``False`` leaves it out. ``protocols``: the closed-set
     protocols run (of :data:`MODES`; none: the open set only, which then matches alone).
@@ -269,7 +269,7 @@ def _global_scores(sims: np.ndarray, gal: np.ndarray, pos: np.ndarray, individua
 
 
 def _fit_folds(pairs: pd.DataFrame, ptab: pd.DataFrame, n_folds: int, seed: int, use_dense: bool):
-    """Per fold, what a catalogue of the other folds' individuals fits (``openset.fit_model``):
+    """Per fold, what a catalogue of the other folds' individuals fits (``openset.IdentificationModel.fit``):
     the pair verifier, then the calibrator on its cross-fitted sums; the fold's pairs get its
     probability ``p`` and ranking key ``z``. ``(calibrators, verifiers)`` by fold."""
     cals, vers = {}, {}

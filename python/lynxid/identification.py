@@ -104,14 +104,14 @@ def _survey_features(det: pd.DataFrame, emb, model: IdentificationModel, cache_d
     """The detections whose features could be computed, with their features; keypoints on a
     fixed camera's static scene dropped (``background``), as they would vouch for whoever
     else passed there."""
-    fs = extract_features(det, emb, local=model.matcher.use_local, cache_dir=cache_dir, progress=progress,
+    fs = extract_features(det, emb, local=model.matcher_.use_local, cache_dir=cache_dir, progress=progress,
                           desc="survey features")
     issues.extend(fs.issues)
     keep = np.nonzero(fs.ok)[0]
     det = det.iloc[keep].reset_index(drop=True)
     fs = fs.subset(keep)
     det["flank"] = det["flank_tag"] if "flank_tag" in det else None
-    if background and model.matcher.use_local and fs.local:
+    if background and model.matcher_.use_local and fs.local:
         from .foreground import background_masks, filter_keypoints
         for i, m in background_masks(det, progress=progress).items():
             fs.local[i] = filter_keypoints(fs.local[i], m, (det["bbox_x"].iat[i], det["bbox_y"].iat[i],
@@ -127,7 +127,7 @@ def _decide_units(det: pd.DataFrame, fs, sims: _Similarities, model: Identificat
     rows = []
     groups = det.groupby("unit_id", sort=True).indices
     for uid, idx in tqdm(groups.items(), desc="identifying", disable=not progress, unit="event"):
-        evs = [model.matcher.evidence(sims.V[i], fs.local[i] if fs.local else None, det["flank"].iat[i], sims.refs,
+        evs = [model.matcher_.evidence(sims.V[i], fs.local[i] if fs.local else None, det["flank"].iat[i], sims.refs,
                                       sims=s_i, rank_sims=r_i)
                for i in idx for s_i, r_i in [sims(i)]]
         rows.append(dict(unit_id=uid, members=idx, **model.decide(pool(evs)),
@@ -136,7 +136,7 @@ def _decide_units(det: pd.DataFrame, fs, sims: _Similarities, model: Identificat
     U = pd.DataFrame(rows, columns=UNIT_COLUMNS)
     if len(U):
         one_animal_per_name(U)
-        calibrate_units(U, model.reported)
+        calibrate_units(U, model.reported_)
     return U
 
 
@@ -199,7 +199,7 @@ def _name_new_units(U: pd.DataFrame, det: pd.DataFrame, fs, V: np.ndarray, model
     if not len(new_idx):
         return None
     sub = U.iloc[new_idx]
-    P = unit_pair_probability(model.calibrator, model.matcher, V, fs.local, list(sub["members"]),
+    P = unit_pair_probability(model.calibrator_, model.matcher_, V, fs.local, list(sub["members"]),
                               det["flank"].to_numpy(dtype=object))
     labels = agglomerate(P, cannot_link(sub))
     U.loc[U.index[new_idx], "individual_id"] = provisional_names(labels, sub["t0"], prefix)
@@ -285,7 +285,7 @@ def identify(images, catalogue, megadetector=None, out=None, *, tz: str | None =
         issues.add(str(cat.root), "identify", "decided by lynxid's default identification model (fitted on simulated "
                    "lynx, not on this catalogue's animals: the catalogue cannot fit its own until at least two "
                    "individuals are photographed on two or more occasions); see the 'model' column", "info")
-    elif model.reported.maps is None:
+    elif model.reported_.maps is None:
         # nothing silently skipped: say that the probability column is the model's own P
         issues.add(str(cat.root), "identify",
                    f"the catalogue's leave-one-out had fewer than {MIN_DECISIONS} decisions of known or of unknown "

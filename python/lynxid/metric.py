@@ -33,7 +33,7 @@ from .match import flank_compatible
 __all__ = ["Whitening", "fit", "choose", "cross_fitted_similarities", "folds_of", "check_use", "REG",
            "MIN_INDIVIDUALS", "USES", "NAMES", "DEFAULT_NAME", "DEFAULT_USE"]
 
-# how identification may use the metric (``fit_model`` / ``evaluate_dataset``'s ``whiten``), by
+# how identification may use the metric (``IdentificationModel.fit`` / ``evaluate_dataset``'s ``whiten``), by
 # the setting's name for users (CLI, R): not at all, only to choose the shortlist, or for the
 # shortlist and the fused score
 NAMES = {"off": False, "shortlist": "shortlist", "on": True}

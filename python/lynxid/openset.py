@@ -1,6 +1,6 @@
 """The open-set model: a known individual with its probability, or an animal not in the catalogue.
 
-Fitted on the labelled catalogue and stored with it (``catalogue.json``, key ``model``):
+Fitted (``IdentificationModel.fit``) on the labelled catalogue and stored with it (``catalogue.json``, key ``model``):
 
 * ``p_k = calibrator(g_k, l_k, d_k)``: probability that the query shows individual *k*, from
   its best global and keypoint scores against *k*'s references and its dense evidence ``d_k``,
@@ -24,7 +24,6 @@ How a query is matched (shortlist, second look, pair verifier) is the model's
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -36,7 +35,7 @@ from .pairs import leave_one_out
 from .reported import REBUILD, ReportedProbability
 from .verify import PairVerifier, individual_sums
 
-__all__ = ["IdentificationModel", "DecisionFit", "fit_model", "fit_decisions", "choose_new_weight",
+__all__ = ["IdentificationModel", "DecisionFit", "fit_decisions", "choose_new_weight",
            "top_decisions", "decision_table", "dense_evidence", "describe_calibration", "TARGETS"]
 
 TARGETS = ("gmean", "balanced")
@@ -44,78 +43,148 @@ _KEYS = ("calibrator", "new_weight", "use_local", "n_individuals", "per_individu
          "verifier", "reported", "deep_individuals", "deep_per_individual", "whitening", "whitening_shortlist_only")
 
 
-@dataclass
 class IdentificationModel:
-    """Fitted by :func:`fit_model`. ``matcher``: how queries are matched (its pair verifier is
-    fitted with the model); ``whitening``: learned metric for the embedding (``metric``; None:
-    raw cosine), which with ``whitening_shortlist_only`` only chooses the shortlist and each
-    animal's photos while ``g`` stays the raw cosine."""
-    calibrator: FusionCalibrator
-    new_weight: float = 1.0           # c: weight of "not in the catalogue"
-    matcher: Matcher = field(default_factory=Matcher)
-    target: str = "gmean"
-    diagnostics: dict = field(default_factory=dict)
-    reported: ReportedProbability = field(default_factory=ReportedProbability)
-    whitening: metric.Whitening | None = None
-    whitening_shortlist_only: bool = False
+    """The open-set model (module doc), a small fitted part in the scikit-learn style:
+    settings in the constructor, :meth:`fit` on a catalogue's references, then
+    :meth:`decide` (or :meth:`posterior`) per query; the fitted state, apart from the settings
+    and named with a trailing underscore, is what ``catalogue.json`` stores (:meth:`to_dict`).
 
+    Settings: ``matcher``, how queries are matched (default ``match.Matcher()``; :meth:`fit`
+    sizes it for the catalogue, keeps local matching only where the references have local
+    features and fits its pair verifier: ``matcher_``); ``target``, what the "new" weight is
+    chosen for (:data:`TARGETS`); ``whiten``, the embedding's learned metric
+    (``metric.choose``: kept only where it ranks the catalogue better): ``"shortlist"``
+    (``metric.DEFAULT_USE``) only chooses the shortlist and each animal's photos while ``g``
+    stays the raw cosine, ``True`` also fuses its cosine, ``False`` the raw cosine only. The
+    comparison behind the default is in benchmarks/README.md ("Identification defaults").
+
+    Fitted: ``calibrator_``, ``new_weight_`` (c, the weight of "not in the catalogue"),
+    ``matcher_``, ``reported_`` (the reported-probability maps), ``whitening_`` (None: raw
+    cosine) and ``diagnostics_`` (what the leave-one-out says about the fit)."""
+
+    def __init__(self, matcher: Matcher | None = None, target: str = "gmean",
+                 whiten: bool | str = metric.DEFAULT_USE):
+        if target not in TARGETS:
+            raise ValueError(f"target must be one of {TARGETS}")
+        metric.check_use(whiten)
+        self.matcher, self.target, self.whiten = matcher, target, whiten
+
+    # ---- fitting -------------------------------------------------------------------------
+    def fit(self, refs: References, progress: bool = True) -> "IdentificationModel":
+        """Fit the fused calibration, the pair verifier, the open-set weight and the reported
+        maps on a labelled catalogue's references, by leave-one-out."""
+        matcher = (self.matcher or Matcher()).sized_for(len(refs.names))
+        use_local = matcher.use_local and bool(refs.local) and any(x is not None for x in refs.local)
+        use_dense = use_local and any(x is not None and x.dense_desc is not None for x in refs.local)
+        matcher = dataclasses.replace(matcher, use_local=use_local, verifier=None)
+        whitening, wdiag, sims = _whitening(refs, self.whiten)
+        shortlist_only = self.whiten == "shortlist" and whitening is not None
+        pairs, ptab = leave_one_out(refs, matcher, progress, sims=None if shortlist_only else sims,
+                                    rank_sims=sims if shortlist_only else None)
+        fit = fit_decisions(pairs, ptab, use_local, use_dense, self.target)
+        reported = ReportedProbability().fit(fit.table)
+        diag = _diagnostics(pairs, ptab, fit, reported, wdiag)
+        if whitening is not None:
+            diag["whitening_use"] = "shortlist" if shortlist_only else "shortlist and fusion"
+        return self.set_fitted(fit.cal, fit.c, dataclasses.replace(matcher, verifier=fit.verifier), reported,
+                               whitening, diag)
+
+    def set_fitted(self, calibrator: FusionCalibrator, new_weight: float = 1.0, matcher: Matcher | None = None,
+                   reported: ReportedProbability | None = None, whitening: metric.Whitening | None = None,
+                   diagnostics: dict | None = None) -> "IdentificationModel":
+        """Set the fitted state from parts fitted elsewhere (:meth:`fit`, :meth:`from_dict`,
+        a model assembled in a test); returns the model."""
+        self.calibrator_, self.new_weight_ = calibrator, float(new_weight)
+        self.matcher_ = matcher if matcher is not None else (self.matcher or Matcher())
+        self.reported_ = reported if reported is not None else ReportedProbability()
+        self.whitening_, self.diagnostics_ = whitening, dict(diagnostics or {})
+        return self
+
+    @property
+    def is_fitted(self) -> bool:
+        return hasattr(self, "calibrator_")
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise ValueError("this IdentificationModel is not fitted: call fit(references) first, or load a "
+                             "fitted one (IdentificationModel.from_dict, or a catalogue's model)")
+
+    @property
+    def shortlist_only_(self) -> bool:
+        """Whether the learned metric only chooses the shortlist (``g`` stays the raw cosine)."""
+        self._check_fitted()
+        return self.whitening_ is not None and self.whiten == "shortlist"
+
+    # ---- using it ------------------------------------------------------------------------
     def embed(self, vectors: np.ndarray) -> np.ndarray:
         """Embedding vectors in the space ``g`` is computed in (``metric.Whitening``, unless it
         only chooses the shortlist)."""
-        if self.whitening is None or self.whitening_shortlist_only:
+        self._check_fitted()
+        if self.whitening_ is None or self.shortlist_only_:
             return vectors
-        return self.whitening.apply(vectors)
+        return self.whitening_.apply(vectors)
 
     def rank_embed(self, vectors: np.ndarray) -> np.ndarray | None:
         """Vectors in the space that chooses the shortlist when it is not :meth:`embed`'s;
         None otherwise."""
-        if self.whitening is None or not self.whitening_shortlist_only:
-            return None
-        return self.whitening.apply(vectors)
+        self._check_fitted()
+        return self.whitening_.apply(vectors) if self.shortlist_only_ else None
 
     def posterior(self, ev: Evidence) -> tuple[np.ndarray, np.ndarray, float]:
         """``(names, P(k), P(new))`` with candidates sorted by decreasing probability."""
+        self._check_fitted()
         if len(ev.individuals) == 0:
             return np.array([], object), np.array([]), 1.0
-        p = self.calibrator.predict(ev.g, ev.l, ev.d)
+        p = self.calibrator_.predict(ev.g, ev.l, ev.d)
         odds = p / (1 - p)
-        z = self.new_weight + odds.sum()
+        z = self.new_weight_ + odds.sum()
         pk = odds / z
-        order = self.calibrator.rank(ev.g, ev.l, p, d=ev.d)
-        return ev.individuals[order], pk[order], float(self.new_weight / z)
+        order = self.calibrator_.rank(ev.g, ev.l, p, d=ev.d)
+        return ev.individuals[order], pk[order], float(self.new_weight_ / z)
 
     def decide(self, ev: Evidence) -> dict:
         """The decision on one query's (or event's) evidence: ``names``, ``pk``, ``p_new``,
         ``is_new`` (P(new) >= the best P(k)), ``individual_id`` (None when new) and
-        ``probability`` (P of the named individual, or P(new), before :attr:`reported`)."""
+        ``probability`` (P of the named individual, or P(new), before :attr:`reported_`)."""
         names, pk, p_new = self.posterior(ev)
         is_new = bool(p_new >= (pk[0] if len(pk) else 0.0))
         return dict(names=names, pk=pk, p_new=p_new, is_new=is_new,
                     individual_id=names[0] if (not is_new and len(names)) else None,
                     probability=float(pk[0]) if (not is_new and len(pk)) else float(p_new))
 
+    # ---- stored as JSON ------------------------------------------------------------------
     def to_dict(self) -> dict:
-        m = self.matcher.to_dict()
-        return {"calibrator": self.calibrator.to_dict(), "new_weight": self.new_weight,
+        self._check_fitted()
+        m = self.matcher_.to_dict()
+        return {"calibrator": self.calibrator_.to_dict(), "new_weight": self.new_weight_,
                 "use_local": m["use_local"], "n_individuals": m["n_individuals"],
-                "per_individual": m["per_individual"], "target": self.target, "diagnostics": self.diagnostics,
-                "verifier": m["verifier"], "reported": self.reported.to_dict(),
+                "per_individual": m["per_individual"], "target": self.target, "diagnostics": self.diagnostics_,
+                "verifier": m["verifier"], "reported": self.reported_.to_dict(),
                 "deep_individuals": m["deep_individuals"], "deep_per_individual": m["deep_per_individual"],
-                "whitening": None if self.whitening is None else self.whitening.to_dict(),
-                "whitening_shortlist_only": self.whitening_shortlist_only}
+                "whitening": None if self.whitening_ is None else self.whitening_.to_dict(),
+                "whitening_shortlist_only": self.shortlist_only_, "whiten": self.whiten}
 
     @classmethod
     def from_dict(cls, d: dict) -> "IdentificationModel":
-        """The model as :meth:`to_dict` stored it; a model of a catalogue built by lynxid 0.1.0
-        before the second look, the learned metric or the current maps is refused."""
+        """The fitted model as :meth:`to_dict` stored it; a model of a catalogue built by
+        lynxid 0.1.0 before the second look, the learned metric or the current maps is
+        refused. (Models stored before ``whiten`` was kept get the setting their fit implies.)"""
         missing = [k for k in _KEYS if k not in d]
         if missing:
             raise ValueError(f"the catalogue's identification model is of an earlier lynxid (no {', '.join(missing)}); "
                              f"{REBUILD}")
-        return cls(FusionCalibrator.from_dict(d["calibrator"]), d["new_weight"], Matcher.from_dict(d), d["target"],
-                   d["diagnostics"], ReportedProbability.from_dict(d["reported"]),
-                   metric.Whitening.from_dict(d["whitening"]) if d["whitening"] else None,
-                   bool(d["whitening_shortlist_only"]))
+        matcher = Matcher.from_dict(d)
+        whiten = d.get("whiten", "shortlist" if d["whitening_shortlist_only"] else bool(d["whitening"]))
+        model = cls(dataclasses.replace(matcher, verifier=None), d["target"], whiten)
+        return model.set_fitted(FusionCalibrator.from_dict(d["calibrator"]), d["new_weight"], matcher,
+                                ReportedProbability.from_dict(d["reported"]),
+                                metric.Whitening.from_dict(d["whitening"]) if d["whitening"] else None,
+                                d["diagnostics"])
+
+    def __repr__(self) -> str:
+        state = (f"fitted: c={self.new_weight_:.3g}, {'with' if self.whitening_ is not None else 'no'} learned "
+                 "metric" if self.is_fitted else "not fitted")
+        return f"IdentificationModel(target={self.target!r}, whiten={self.whiten!r}; {state})"
 
 
 # --------------------------------------------------------------------------------------
@@ -241,7 +310,7 @@ def fit_decisions(pairs: pd.DataFrame, ptab: pd.DataFrame, use_local: bool, use_
     local matching checked ``ptab``: the pair verifier (its sums cross-fitted by individual as
     ``d``), the calibrator, out-of-fold probabilities (folds by individual) for an honest
     choice of the "new" weight, and the decisions behind it. One function for
-    :func:`fit_model` and the harness's open set (``openset_evaluation``), so that what is
+    :meth:`IdentificationModel.fit` and the harness's open set (``openset_evaluation``), so that what is
     measured is what a catalogue fits."""
     verifier = None
     if use_dense:
@@ -273,39 +342,6 @@ def _whitening(refs: References, whiten):
         folds = metric.folds_of(refs.individuals)
         sims = lambda qs: metric.cross_fitted_similarities(refs.vectors, refs.individuals, folds, qs)  # noqa: E731
     return whitening, wdiag, sims
-
-
-def fit_model(refs: References, matcher: Matcher | None = None, target: str = "gmean", progress: bool = True,
-              whiten: bool | str = metric.DEFAULT_USE) -> IdentificationModel:
-    """Fit the fused calibration, the pair verifier, the open-set weight and the reported
-    maps on a labelled catalogue's references, by leave-one-out.
-
-    ``matcher``: how queries are matched (default ``match.Matcher()``; its ``per_individual``
-    sized for the catalogue, local matching only where the references have local features);
-    stored with the model so identify matches as the model was calibrated.
-    ``whiten``: learn the embedding's metric on the catalogue (``metric.choose``: kept only
-    where it ranks the catalogue better): ``"shortlist"`` (``metric.DEFAULT_USE``) uses it
-    only to choose which animals and photos local matching checks, ``g`` staying the raw
-    cosine; ``True`` also fuses its cosine; ``False``: the raw cosine only. The comparison
-    behind the default is in benchmarks/README.md ("Identification defaults")."""
-    if target not in TARGETS:
-        raise ValueError(f"target must be one of {TARGETS}")
-    metric.check_use(whiten)
-    matcher = (matcher or Matcher()).sized_for(len(refs.names))
-    use_local = matcher.use_local and bool(refs.local) and any(x is not None for x in refs.local)
-    use_dense = use_local and any(x is not None and x.dense_desc is not None for x in refs.local)
-    matcher = dataclasses.replace(matcher, use_local=use_local, verifier=None)
-    whitening, wdiag, sims = _whitening(refs, whiten)
-    shortlist_only = whiten == "shortlist" and whitening is not None
-    pairs, ptab = leave_one_out(refs, matcher, progress, sims=None if shortlist_only else sims,
-                                rank_sims=sims if shortlist_only else None)
-    fit = fit_decisions(pairs, ptab, use_local, use_dense, target)
-    reported = ReportedProbability().fit(fit.table)
-    diag = _diagnostics(pairs, ptab, fit, reported, wdiag)
-    if whitening is not None:
-        diag["whitening_use"] = "shortlist" if shortlist_only else "shortlist and fusion"
-    return IdentificationModel(fit.cal, fit.c, dataclasses.replace(matcher, verifier=fit.verifier), target, diag,
-                               reported, whitening, shortlist_only)
 
 
 def _diagnostics(pairs: pd.DataFrame, ptab: pd.DataFrame, fit: DecisionFit, reported: ReportedProbability,

@@ -172,23 +172,23 @@ def _fixed_model(model, pairs: pd.DataFrame, ptab: pd.DataFrame, fitted: dict) -
     elsewhere), and ``fitted`` (what the known half's own, cross-fitted model gave on the same
     evidence) under ``catalogue_fitted``. The clustering ARI is the catalogue-fitted one."""
     kp, kpt, up, upt = pairs[pairs.known], ptab[ptab.known], pairs[~pairs.known], ptab[~ptab.known]
-    args = (model.calibrator, model.new_weight, model.matcher.verifier)
-    k_calls = open_set_calls(kp, kpt, *args, {"logistic": model.reported})
+    args = (model.calibrator_, model.new_weight_, model.matcher_.verifier)
+    k_calls = open_set_calls(kp, kpt, *args, {"logistic": model.reported_})
     k_calls = k_calls[k_calls.query_eligible]
-    u_calls = open_set_calls(up, upt, *args, {"logistic": model.reported})
-    posts = (open_set_posteriors(kp[kp["eligible"]], kpt, *args, model.reported, "known")
-             + open_set_posteriors(up, upt, *args, model.reported, "unknown"))
+    u_calls = open_set_calls(up, upt, *args, {"logistic": model.reported_})
+    posts = (open_set_posteriors(kp[kp["eligible"]], kpt, *args, model.reported_, "known")
+             + open_set_posteriors(up, upt, *args, model.reported_, "unknown"))
     scores = _scores(k_calls, u_calls)
     keep = ("BAKS", "BAUS", "gmean", "rank1_known", "ece_decision", "posterior", "new_weight", "baks_ceiling",
             "decision_accuracy", "mean_shown_probability", "decisions")
-    return {**fitted, **scores, **_calibration(k_calls, u_calls), "new_weight": model.new_weight,
+    return {**fitted, **scores, **_calibration(k_calls, u_calls), "new_weight": model.new_weight_,
             "catalogue_fit": None, "posterior": posterior_reliability(posts), "posteriors": posts,
             "rank1_known": _rank1(k_calls), "model": "default",
             "catalogue_fitted": {k: fitted[k] for k in keep if k in fitted}}
 
 
 def _fit(kp: pd.DataFrame, kpt: pd.DataFrame, seed: int, use_dense: bool):
-    """What building a catalogue fits (``openset.fit_decisions``, as ``openset.fit_model``
+    """What building a catalogue fits (``openset.fit_decisions``, as ``openset.IdentificationModel.fit``
     calls it) on the known half's pairs ``kp`` and photo pairs ``kpt``, and the maps of
     reported probabilities of each kind (:data:`REPORTED_MAPS`, the default first)."""
     fit = fit_decisions(kp, kpt, True, use_dense, "gmean", seed)

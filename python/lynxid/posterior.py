@@ -67,14 +67,14 @@ def unit_pair_table(U: pd.DataFrame, model, vectors: np.ndarray, local, flanks: 
     if newable.any() and len(U) > 1:
         # the pairs of two units called new are the clustering's own (above)
         checkable = (newable[:, None] | newable[None, :]) & ~(is_new[:, None] & is_new[None, :])
-        P = unit_pair_probability(model.calibrator, model.matcher, vectors, local, list(U["members"]),
+        P = unit_pair_probability(model.calibrator_, model.matcher_, vectors, local, list(U["members"]),
                                   flanks, k_local=neighbours, checkable=checkable)
         ids = U["unit_id"].to_numpy(object)
         parts.append(_pairs(ids, ids, np.where(checkable, P, np.nan)))
     out = pd.concat(parts, ignore_index=True)
     # the share of matching pairs the calibrator was fitted on: what a probability of p_same
     # says beyond that base rate is the evidence (``imputation``)
-    diag = model.diagnostics or {}
+    diag = model.diagnostics_ or {}
     out["base_rate"] = diag["matching_pairs"] / diag["pairs"] if diag.get("pairs") else 0.5
     return out.astype({"unit_a": str, "unit_b": str, "p_same": "float64", "base_rate": "float64"})
 
