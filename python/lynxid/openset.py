@@ -1,6 +1,7 @@
 """The open-set model: a known individual with its probability, or an animal not in the catalogue.
 
-Fitted (``IdentificationModel.fit``) on the labelled catalogue and stored with it (``catalogue.json``, key ``model``):
+Fitted (``IdentificationModel.fit``) on the labelled catalogue and stored with it
+(``catalogue.json``, key ``model``):
 
 * ``p_k = calibrator(g_k, l_k, d_k)``: probability that the query shows individual *k*, from
   its best global and keypoint scores against *k*'s references and its dense evidence ``d_k``,
