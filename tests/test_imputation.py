@@ -212,3 +212,37 @@ def test_review_cards_follow_the_review_order(small_run):
     ranked = review_items(det, "all", prio)
     assert ranked["event_id"].tolist()[:len(set(events))] == list(dict.fromkeys(events))
     assert ranked["priority"].notna().all()
+
+
+def test_uncertain_calls_are_counted_and_cautioned():
+    """The share of calls their own probabilities expect to be wrong (a reviewed one counts as
+    right) is reported with the imputed density, and above the caution level the summary
+    says not to trust D as it is."""
+    from lynxid.density_imputation import WRONG_CALLS_CAUTION, ImputedDensity, expected_wrong_calls
+    det = pd.DataFrame({"probability": [0.9, 0.5, np.nan, 0.2], "reviewed_by": [None, None, None, "me"]})
+    assert expected_wrong_calls(det) == pytest.approx((0.1 + 0.5 + 0.0) / 3)
+    assert expected_wrong_calls(pd.DataFrame({"station": ["A"]})) is None
+    est = pd.DataFrame([{"session": "1", "estimate": 3.0, "SE": 0.3, "lcl": 2.0, "ucl": 4.0, "lcl_ids_certain": 2.5,
+                         "ucl_ids_certain": 3.5, "share_identification": 0.3, "df": 10.0, "draws": 1}])
+    draws = pd.DataFrame({"draw": ["draw_1"], "session": ["1"], "D": [3.0], "SE": [0.3], "animals": [10],
+                          "error": [None]})
+    below, above = WRONG_CALLS_CAUTION / 2, min(0.95, 2 * WRONG_CALLS_CAUTION)
+    calm = ImputedDensity(est, {}, draws, settings={"expected_wrong_calls": below}).summary()
+    loud = ImputedDensity(est, {}, draws, settings={"expected_wrong_calls": above}).summary()
+    assert f"expect {100 * below:.0f} % of them to be wrong" in calm and "not to be trusted" not in calm
+    assert f"expect {100 * above:.0f} % of them to be wrong" in loud and "not to be trusted" in loud
+
+
+def test_imputed_density_warns_when_the_calls_are_too_uncertain(small_run):
+    from lynxid import IdentifyResult, fit_density_imputed
+    from lynxid.density_imputation import IdentificationErrorWarning
+    res = IdentifyResult.read(small_run.results)
+    kw = dict(imputations=3, n_jobs=1, progress=False, occasion_length=5, unknown_stations="exclude",
+              detectfn="HN", buffer=6000)
+    doubtful = res.detections.assign(probability=0.5, reviewed_by=None)
+    res_doubtful = IdentifyResult(doubtful, res.issues, dict(res.summary), posterior=res.posterior,
+                                  unit_pairs=res.unit_pairs)
+    with pytest.warns(IdentificationErrorWarning, match="50 % of them to be wrong"):
+        fit = fit_density_imputed(res_doubtful, small_run.survey.stations_csv, **kw)
+    assert fit.settings["expected_wrong_calls"] == pytest.approx(0.5)
+    assert "not to be trusted" in fit.summary()

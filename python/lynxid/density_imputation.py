@@ -15,6 +15,14 @@ states its intervals (``lcl = D / C``, ``ucl = D * C``):
 
 Beside it, the fit to the hard calls (every name taken as certain), and the number of animals
 detected in each draw. Draws are fitted in parallel processes (``n_jobs``).
+
+What it cannot mend: each draw names every unit from its own probabilities, so a draw carries
+as many wrong names as the calls are wrong, and each wrong known name merges two animals,
+which an SCR fit reads as one wide-ranging animal (sigma up, D down) while the splits push D
+up. The interval then still covers, but D is right only where the two cancel
+(benchmarks/README.md, "Inside the draws"). So the result says how many of the calls their own
+probabilities expect to be wrong, and cautions (:class:`IdentificationErrorWarning`, and in
+:meth:`ImputedDensity.summary`) above :data:`WRONG_CALLS_CAUTION`: review first.
 """
 from __future__ import annotations
 
@@ -29,10 +37,31 @@ from scipy import stats
 
 from .density_result import PER_100KM2
 
-__all__ = ["ImputedDensity", "fit_density_imputed", "rubin", "DEFAULT_IMPUTATIONS"]
+__all__ = ["ImputedDensity", "fit_density_imputed", "rubin", "expected_wrong_calls", "IdentificationErrorWarning",
+           "DEFAULT_IMPUTATIONS", "WRONG_CALLS_CAUTION"]
 
 DEFAULT_IMPUTATIONS = 50
 _LEVEL = 0.95
+# expected share of wrong calls above which the imputed D is not to be trusted as it is: at a
+# third wrong the simulated draws were right only by cancelling errors (module doc)
+WRONG_CALLS_CAUTION = 0.2
+
+
+class IdentificationErrorWarning(UserWarning):
+    """The calls are too uncertain for the imputed density to be taken as it is (module doc)."""
+
+
+def expected_wrong_calls(det: pd.DataFrame) -> float | None:
+    """The share of the detections' calls that their own calibrated probabilities expect to be
+    wrong: the mean of 1 - ``probability``, a reviewed detection counting as right; None
+    where no detection has a probability."""
+    if "probability" not in det:
+        return None
+    p = pd.to_numeric(det["probability"], errors="coerce").to_numpy(float)
+    if "reviewed_by" in det:
+        p = np.where(det["reviewed_by"].notna().to_numpy(), 1.0, p)
+    p = p[~np.isnan(p)]
+    return float(np.mean(1.0 - p)) if len(p) else None
 
 
 def rubin(q: np.ndarray, u: np.ndarray, level: float = _LEVEL) -> dict:
@@ -113,6 +142,12 @@ class ImputedDensity:
         if a:
             lines.append(f"animals detected per draw: median {a['median']:g} (90 % {a['p05']:g}–{a['p95']:g}); "
                          f"hard calls: {self.settings.get('hard_animals', '?')}")
+        wrong = self.settings.get("expected_wrong_calls")
+        if wrong is not None:
+            lines.append(f"the calls' own probabilities expect {100 * wrong:.0f} % of them to be wrong" + (
+                f": above {100 * WRONG_CALLS_CAUTION:.0f} %, draws merge animals and D is not to be trusted as it "
+                "is (sigma too wide; benchmarks/README.md, 'Inside the draws'): review the units at the top of "
+                "the review order first" if wrong > WRONG_CALLS_CAUTION else ""))
         failed = self.draws["error"].notna().sum() if "error" in self.draws else 0
         if failed:
             lines.append(f"{failed} draw(s) could not be fitted (see draws' 'error'); combined over the rest")
@@ -226,9 +261,14 @@ def fit_density_imputed(results, stations, imputations: int = DEFAULT_IMPUTATION
                                                              "ucl_ids_certain", "share_identification", "df",
                                                              "draws", "T")}})
     review = _review(det, draws, ok, rows[0]["T"] if rows else 0.0, res)
+    wrong = expected_wrong_calls(det)
+    if wrong is not None and wrong > WRONG_CALLS_CAUTION:
+        warnings.warn(f"the calls' own probabilities expect {100 * wrong:.0f} % of them to be wrong: draws this "
+                      "uncertain merge animals, and the imputed D is not to be trusted as it is; review the units "
+                      "at the top of the review order first", IdentificationErrorWarning, stacklevel=2)
     settings = {"imputations": int(imputations), "seed": seed, "detectfn": detectfn, "capture": capture,
                 "hard_animals": int(sum(s["n"] for s in hard_fit.sessions)), "n_jobs": n_jobs,
-                "per_100km2": PER_100KM2}
+                "per_100km2": PER_100KM2, "expected_wrong_calls": wrong}
     return ImputedDensity(pd.DataFrame(rows).drop(columns="T"), hard, fits, review, settings)
 
 

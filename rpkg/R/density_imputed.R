@@ -61,7 +61,9 @@
 #'     \item{review}{The units ranked for review (see \code{\link{rank_for_review}}).}
 #'     \item{animals_detected}{The number of animals detected over the draws: \code{mean},
 #'       \code{min}, \code{median}, \code{max}, \code{p05}, \code{p95} and \code{counts}.}
-#'     \item{settings, text, files, out, unit, call}{What was fitted, the printed summary,
+#'     \item{settings, text, files, out, unit, call}{What was fitted (\code{settings$expected_wrong_calls}:
+#'       the share of calls their own probabilities expect to be wrong; above 20 \% the printed
+#'       summary says D is not to be trusted as it is: review first), the printed summary,
 #'       the files written to \code{out}, the unit of D.}
 #'   }
 #'   Methods: \code{print} (the summary), \code{summary}, \code{as.data.frame} (the

@@ -24,6 +24,10 @@ test_that("fit_density(res, stations, imputations = K) combines the draws and ra
   expect_named(fit$hard, c("session", "estimate", "SE", "lcl", "ucl"))
   expect_true(fit$hard$lcl <= fit$hard$estimate && fit$hard$estimate <= fit$hard$ucl)
   expect_equal(sum(fit$animals_detected$counts), 6)
+  # how many calls their own probabilities expect to be wrong, said with the estimate
+  w <- fit$settings$expected_wrong_calls
+  expect_true(is.numeric(w) && w >= 0 && w <= 1)
+  expect_match(fit$text, "of them to be wrong", fixed = TRUE)
   expect_identical(as.data.frame(fit), e)
   # the review order: priority 1..n, best first, one row per unit not reviewed
   r <- rank_for_review(fit)
