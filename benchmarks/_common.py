@@ -83,6 +83,20 @@ def emit(obj: dict) -> None:
     print(json.dumps(obj), flush=True)
 
 
+def machine_line(info: dict) -> str:
+    """The results' closing line for a run that recorded ``{"machine": machine(), "load":
+    load_snapshot()}``."""
+    return (f"Machine: {info['machine']['processor']}, {info['machine']['cpu_count']} cores shared with other jobs; "
+            f"load before: {info['load']}.")
+
+
+def dataset_footer(res: dict) -> list:
+    """The closing lines of a per-dataset results table: each dataset's command, then the
+    machine (``res["datasets"][name]["command"]``, ``res["machine"]``)."""
+    return (["", "Commands:", ""] + [f"- {n}: `{r['command']}`" for n, r in res["datasets"].items()]
+            + ["", f"Machine: {res['machine']}.", ""])
+
+
 def write_results(name: str, data: dict, markdown: str) -> None:
     from lynxid import storage
     storage.write_json(RESULTS / f"{name}.json", data)

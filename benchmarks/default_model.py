@@ -35,6 +35,9 @@ sys.path.insert(0, str(ROOT / "python"))
 
 from lynxid import evaluate_dataset, read_default_model, storage  # noqa: E402  (storage: a module, for atomic writes)
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import dataset_footer  # noqa: E402
+
 SHARED = Path(os.environ.get("LYNXID_SHARED_DATA", ROOT.parent / "shared" / "data"))
 RESULTS = ROOT / "benchmarks" / "results"
 WORK = ROOT / "benchmarks" / "_work" / "default_model"
@@ -94,8 +97,7 @@ def markdown(res: dict) -> str:
                          f"{f['BAKS']:.3f} | {f['BAUS']:.3f} | {f['gmean']:.3f} | **{f['posterior_ece_top1']:.3f}** | "
                          f"{f['ece_decision']:.3f} | {f['decision_accuracy']:.3f} | "
                          f"{f['mean_shown_probability']:.3f} | {r['measured']} | {r['seconds']} |")
-    lines += ["", "Commands:", ""] + [f"- {n}: `{r['command']}`" for n, r in res["datasets"].items()]
-    lines += ["", f"Machine: {res['machine']}.", ""]
+    lines += dataset_footer(res)
     return "\n".join(lines)
 
 

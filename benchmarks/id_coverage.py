@@ -43,7 +43,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, WORK, load_snapshot, machine, write_results  # noqa: E402
+from _common import ROOT, WORK, load_snapshot, machine, machine_line, write_results  # noqa: E402
 
 import lynxid  # noqa: E402
 from lynxid.cluster import agglomerate, cannot_link, provisional_names  # noqa: E402
@@ -237,13 +237,19 @@ def emulate_identification(survey: dict, bank: dict, rng) -> lynxid.IdentifyResu
 
 
 # ----------------------------------------------------------------------------- fits
-def fit_ids(det: pd.DataFrame, stations, mask, **capture) -> dict:
-    """D from the detections' ``individual_id`` taken as certain (the truth IDs)."""
+def fit_scr(det: pd.DataFrame, stations, mask, **capture):
+    """The design's SCR fit of the detections' ``individual_id`` taken as certain (detections
+    without one left out)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ch = lynxid.capture_history(det[det["individual_id"].notna()], stations,
                                     occasion_length=DESIGN["occasion_length"], **capture)
-        fit = lynxid.fit_density(ch, DETECTFN, mask=mask, check_buffer=False)
+        return lynxid.fit_density(ch, DETECTFN, mask=mask, check_buffer=False)
+
+
+def fit_ids(det: pd.DataFrame, stations, mask, **capture) -> dict:
+    """D from the detections' ``individual_id`` taken as certain (the truth IDs)."""
+    fit = fit_scr(det, stations, mask, **capture)
     e = fit.estimates_dict()["D_100km2"]
     return {k: float(e[k]) for k in ("estimate", "lcl", "ucl")} | {"animals": int(fit.n)}
 
@@ -456,8 +462,7 @@ def markdown(res: dict, cmds: list, info: dict) -> str:
     lines += ["", "Coverage counts intervals containing the true D; bias and width are means over surveys fitted "
               "(a survey whose fit raised, e.g. no recaptures, is left out of that row). Imputed: Rubin's rules over "
               "the draws (lynxid.fit_density_imputed); 'ID share' is the mean share of the variance of log D due to "
-              "identification.", "", f"Machine: {info['machine']['processor']}, {info['machine']['cpu_count']} cores "
-              f"shared with other jobs; load before: {info['load']}."]
+              "identification.", "", machine_line(info)]
     return "\n".join(lines) + "\n"
 
 

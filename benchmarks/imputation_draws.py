@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -35,9 +34,8 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import load_snapshot, machine, write_results  # noqa: E402
-from id_coverage import (DESIGN, DETECTFN, emulate_identification, run_level, simulate_survey,  # noqa: E402
-                         survey_mask)
+from _common import load_snapshot, machine, machine_line, write_results  # noqa: E402
+from id_coverage import emulate_identification, fit_scr, run_level, simulate_survey, survey_mask  # noqa: E402
 
 import lynxid  # noqa: E402
 
@@ -46,12 +44,7 @@ PARAMETERS = ("D_100km2", "sigma", "g0")
 
 def fit(det: pd.DataFrame, ids, survey: dict, mask) -> dict:
     """n, D, sigma and g0 of the detections identified as ``ids`` (None: left out)."""
-    d = det.assign(individual_id=ids)
-    d = d[d["individual_id"].notna()]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ch = lynxid.capture_history(d, survey["stations"], occasion_length=DESIGN["occasion_length"])
-        f = lynxid.fit_density(ch, DETECTFN, mask=mask, check_buffer=False)
+    f = fit_scr(det.assign(individual_id=ids), survey["stations"], mask)
     e = f.estimates_dict()
     return {k: float(e[k]["estimate"]) for k in PARAMETERS} | {"n": int(f.n)}
 
@@ -122,8 +115,7 @@ def markdown(res: dict, cmd: str, info: dict) -> str:
                          f"{s['animals']:.1f} ({s['animals_truth']:.1f}) | {100 * s['merged']:.0f} % | "
                          f"{100 * s['split']:.0f} % | {100 * s['misplaced']:.0f} % | {s['sigma_ratio']:.2f} | "
                          f"{s['g0_ratio']:.2f} | {s['D_100km2_ratio']:.2f} |")
-    lines += ["", f"Machine: {info['machine']['processor']}, {info['machine']['cpu_count']} cores shared with other "
-              f"jobs; load before: {info['load']}."]
+    lines += ["", machine_line(info)]
     return "\n".join(lines) + "\n"
 
 

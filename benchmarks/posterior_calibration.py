@@ -34,6 +34,9 @@ sys.path.insert(0, str(ROOT / "python"))
 
 from lynxid import evaluate_dataset, storage  # noqa: E402  (storage: a module, for atomic writes)
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import dataset_footer  # noqa: E402
+
 SHARED = Path(os.environ.get("LYNXID_SHARED_DATA", ROOT.parent / "shared" / "data"))
 RESULTS = ROOT / "benchmarks" / "results"
 WORK = ROOT / "benchmarks" / "_work" / "posterior_calibration"
@@ -115,8 +118,7 @@ def markdown(res: dict) -> str:
         lines.append(f"| {name} | {r['images']} | {r['individuals']} | {q['decisions']} | {q['mean_top1']:.3f} | "
                      f"{q['decisions_right']:.3f} | **{q['ece_top1']:.3f}** | {q['ece_every_answer']:.4f} | "
                      f"{r['BAKS']:.3f} | {r['BAUS']:.3f} | {r['measured']} | {r['seconds']} |")
-    lines += ["", "Commands:", ""] + [f"- {n}: `{r['command']}`" for n, r in res["datasets"].items()]
-    lines += ["", f"Machine: {res['machine']}.", ""]
+    lines += dataset_footer(res)
     return "\n".join(lines)
 
 

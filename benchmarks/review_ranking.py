@@ -28,7 +28,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import load_snapshot, machine, write_results  # noqa: E402
+from _common import load_snapshot, machine, machine_line, write_results  # noqa: E402
 from id_coverage import (emulate_identification, fit_imputed, run_level, simulate_survey,  # noqa: E402
                          survey_mask)
 
@@ -163,8 +163,7 @@ def markdown(res: dict, cmd: str, info: dict) -> str:
                   f"surveys | {q['abs_error_difference']:+.3f} ({q['abs_error_difference_se']:.3f}) |"
                   for k, q in r["summary"]["paired"].items()]
         lines.append("")
-    lines += [f"Machine: {info['machine']['processor']}, {info['machine']['cpu_count']} cores shared with other jobs; "
-              f"load before: {info['load']}."]
+    lines += [machine_line(info)]
     return "\n".join(lines) + "\n"
 
 
