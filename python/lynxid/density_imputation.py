@@ -64,6 +64,17 @@ def expected_wrong_calls(det: pd.DataFrame) -> float | None:
     return float(np.mean(1.0 - p)) if len(p) else None
 
 
+def wrong_calls_text(wrong: float) -> str:
+    """What the summary and the warning say of ``expected_wrong_calls``: the share, and above
+    :data:`WRONG_CALLS_CAUTION` the caution (module doc)."""
+    text = f"the calls' own probabilities expect {100 * wrong:.0f} % of them to be wrong"
+    if wrong > WRONG_CALLS_CAUTION:
+        text += (f": above {100 * WRONG_CALLS_CAUTION:.0f} %, draws merge animals and D is not to be trusted as it "
+                 "is (sigma too wide; benchmarks/README.md, 'Inside the draws'): review the units at the top of the "
+                 "review order first")
+    return text
+
+
 def rubin(q: np.ndarray, u: np.ndarray, level: float = _LEVEL) -> dict:
     """Rubin's rules for estimates ``q`` (log D of each draw) with variances ``u``: the
     combined log estimate, ``W``, ``B``, ``T``, ``df``, the share of variance due to the
@@ -144,10 +155,7 @@ class ImputedDensity:
                          f"hard calls: {self.settings.get('hard_animals', '?')}")
         wrong = self.settings.get("expected_wrong_calls")
         if wrong is not None:
-            lines.append(f"the calls' own probabilities expect {100 * wrong:.0f} % of them to be wrong" + (
-                f": above {100 * WRONG_CALLS_CAUTION:.0f} %, draws merge animals and D is not to be trusted as it "
-                "is (sigma too wide; benchmarks/README.md, 'Inside the draws'): review the units at the top of "
-                "the review order first" if wrong > WRONG_CALLS_CAUTION else ""))
+            lines.append(wrong_calls_text(wrong))
         failed = self.draws["error"].notna().sum() if "error" in self.draws else 0
         if failed:
             lines.append(f"{failed} draw(s) could not be fitted (see draws' 'error'); combined over the rest")
@@ -263,9 +271,7 @@ def fit_density_imputed(results, stations, imputations: int = DEFAULT_IMPUTATION
     review = _review(det, draws, ok, rows[0]["T"] if rows else 0.0, res)
     wrong = expected_wrong_calls(det)
     if wrong is not None and wrong > WRONG_CALLS_CAUTION:
-        warnings.warn(f"the calls' own probabilities expect {100 * wrong:.0f} % of them to be wrong: draws this "
-                      "uncertain merge animals, and the imputed D is not to be trusted as it is; review the units "
-                      "at the top of the review order first", IdentificationErrorWarning, stacklevel=2)
+        warnings.warn(wrong_calls_text(wrong), IdentificationErrorWarning, stacklevel=2)
     settings = {"imputations": int(imputations), "seed": seed, "detectfn": detectfn, "capture": capture,
                 "hard_animals": int(sum(s["n"] for s in hard_fit.sessions)), "n_jobs": n_jobs,
                 "per_100km2": PER_100KM2, "expected_wrong_calls": wrong}
