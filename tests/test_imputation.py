@@ -249,24 +249,23 @@ def test_imputed_density_warns_when_the_calls_are_too_uncertain(small_run):
 
 
 def test_named_map_reads_p_new_where_it_tells_right_from_wrong():
-    """A known animal's right name and an unknown animal's wrong one shown with the same
-    probability: only P(new) tells them apart, and the named map uses it (and refuses to be
-    applied without it)."""
+    """Two named decisions shown with the same probability can differ in how often they are
+    right, by where the rest of the probability sits (rival candidates or "new"): the named map
+    reads P(new) where it tells them apart (and refuses to be applied without it)."""
     from lynxid.calibrate import expected_calibration_error
     rng = np.random.default_rng(3)
     n = 800
     shown = rng.uniform(0.3, 0.8, n)
     known = np.arange(n) < n // 2
-    # an unknown animal's wrong name leaves more to "new" (module doc of lynxid.reported)
     p_new = np.where(known, rng.uniform(0.02, 0.2, n), rng.uniform(0.1, 0.4, n))
-    z = 1.5 * np.log(shown / (1 - shown)) - 2.0 * np.log(p_new / (1 - p_new)) - 3.0
+    z = 1.5 * np.log(shown / (1 - shown)) + 1.5 * np.log(p_new / (1 - p_new)) + 2.5
     right = rng.random(n) < 1 / (1 + np.exp(-z))
     table = pd.DataFrame({"scenario": np.where(known, "known", "unknown"), "shown": shown, "called_new": False,
                           "p_new": p_new, "right": right})
     new_calls = pd.DataFrame({"scenario": np.repeat(["known", "unknown"], 150), "shown": rng.uniform(0.4, 0.9, 300),
                               "called_new": True, "p_new": 0.5, "right": rng.random(300) < 0.7})
     rep = ReportedProbability().fit(pd.concat([table, new_calls], ignore_index=True))
-    assert rep.maps["named"]["slope_new"] < 0 < rep.maps["named"]["slope"]
+    assert rep.maps["named"]["slope_new"] > 0 and rep.maps["named"]["slope"] > 0
     with_new = rep.predict(shown, np.zeros(n, bool), p_new)
     one = ReportedProbability().fit(pd.concat([table, new_calls], ignore_index=True).drop(columns="p_new"))
     assert "slope_new" not in one.maps["named"]

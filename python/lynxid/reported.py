@@ -8,9 +8,10 @@ catalogue's own leave-one-out decisions (``openset.decision_table``), to the sha
 decisions that were right, so that "0.8" means right four times in five.
 
 A named animal and a "new" call are mapped apart: the same 0.6 means something else for
-each, and one map could only fit their mixture. A named animal's map also reads P(new): a
-known animal's right name and an unknown animal's wrong one can be shown with the same
-probability, but the wrong one leaves more to "new". The maps are logistic in logit(probability),
+each, and one map could only fit their mixture. A named animal's map also reads P(new): the same
+probability shown means something else when the rest sits on rival candidates (a look-alike
+in the catalogue) than when it sits on "new"; on the catalogues measured the name was right
+more often in the second case (benchmarks/README.md, "Calibration of the posterior"). The maps are logistic in logit(probability),
 two parameters each: step-wise (isotonic) maps overfit where the values crowd, as P(new) of
 the "new" calls does in a band a few thousandths wide set by the "new" weight
 (benchmarks/README.md, "Identification defaults").
@@ -52,9 +53,10 @@ def _logistic_map(shown, right, w) -> dict:
 
 
 def _logistic_map_with_new(shown, p_new, right, w) -> dict:
-    """``P(right) = sigmoid(slope * logit(shown) + slope_new * logit(p_new) + intercept)``:
-    kept only where it ranks as it must (surer with a higher ``shown``, less sure with a higher
-    P(new)); otherwise the one-input map."""
+    """``P(right) = sigmoid(slope * logit(shown) + slope_new * logit(p_new) + intercept)``,
+    weighted and mildly L2-regularised like the one-input map, which it falls back to where
+    ``slope`` is not positive (a decision never surer because it scored lower). The sign of
+    ``slope_new`` is the catalogue's to say (module doc)."""
     from sklearn.linear_model import LogisticRegression
     one = _logistic_map(shown, right, w)
     if len(np.unique(right)) < 2:
@@ -62,7 +64,7 @@ def _logistic_map_with_new(shown, p_new, right, w) -> dict:
     w = w * len(w) / w.sum()
     f = LogisticRegression(C=1.0).fit(np.c_[logit(shown), logit(p_new)], right, sample_weight=w)
     a, b = f.coef_[0]
-    if a <= 0 or b >= 0:
+    if a <= 0:                               # never rank a decision as surer because it scored lower
         return one
     return {"slope": float(a), "slope_new": float(b), "intercept": float(f.intercept_[0])}
 
