@@ -246,3 +246,35 @@ def test_imputed_density_warns_when_the_calls_are_too_uncertain(small_run):
         fit = fit_density_imputed(res_doubtful, small_run.survey.stations_csv, **kw)
     assert fit.settings["expected_wrong_calls"] == pytest.approx(0.5)
     assert "not to be trusted" in fit.summary()
+
+
+def test_named_map_reads_p_new_where_it_tells_right_from_wrong():
+    """Two named decisions shown with the same probability can differ in how often they are
+    right, by where the rest of the probability sits (rival candidates or "new"): the named map
+    reads P(new) where it tells them apart (and refuses to be applied without it)."""
+    from lynxid.calibrate import expected_calibration_error
+    rng = np.random.default_rng(3)
+    n = 800
+    shown = rng.uniform(0.3, 0.8, n)
+    known = np.arange(n) < n // 2
+    p_new = np.where(known, rng.uniform(0.02, 0.2, n), rng.uniform(0.1, 0.4, n))
+    z = 1.5 * np.log(shown / (1 - shown)) + 1.5 * np.log(p_new / (1 - p_new)) + 2.5
+    right = rng.random(n) < 1 / (1 + np.exp(-z))
+    table = pd.DataFrame({"scenario": np.where(known, "known", "unknown"), "shown": shown, "called_new": False,
+                          "p_new": p_new, "right": right})
+    new_calls = pd.DataFrame({"scenario": np.repeat(["known", "unknown"], 150), "shown": rng.uniform(0.4, 0.9, 300),
+                              "called_new": True, "p_new": 0.5, "right": rng.random(300) < 0.7})
+    rep = ReportedProbability().fit(pd.concat([table, new_calls], ignore_index=True))
+    assert rep.maps["named"]["slope_new"] > 0 and rep.maps["named"]["slope"] > 0
+    with_new = rep.predict(shown, np.zeros(n, bool), p_new)
+    one = ReportedProbability().fit(pd.concat([table, new_calls], ignore_index=True).drop(columns="p_new"))
+    assert "slope_new" not in one.maps["named"]
+    without = one.predict(shown, np.zeros(n, bool))
+    brier = lambda p: float(np.mean((p - right) ** 2))  # noqa: E731
+    assert brier(with_new) < brier(without) - 0.03                   # it tells them apart
+    assert expected_calibration_error(with_new, right) < 0.06        # and stays calibrated
+    with pytest.raises(ValueError, match="reads P\\(new\\)"):
+        rep.predict(shown, np.zeros(n, bool))
+    # the posterior passes P(new) on: the decided answer's probability is the two-input map's
+    pk, pn = rep.posterior(np.array([0.6, 0.1]), 0.3, 0)
+    assert pk[0] == pytest.approx(rep.predict([0.6], [False], [0.3])[0]) and pk.sum() + pn == pytest.approx(1)

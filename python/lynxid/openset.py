@@ -272,14 +272,15 @@ def top_decisions(pairs: pd.DataFrame, prob_col: str, c: float) -> pd.DataFrame:
     total = c + t.groupby("query")["o"].sum().reindex(top["query"]).to_numpy()
     o_top = top["o"].to_numpy()
     new = c >= o_top
-    return top.assign(called_new=new, shown=np.where(new, c, o_top) / total)
+    return top.assign(called_new=new, shown=np.where(new, c, o_top) / total, p_new=c / total)
 
 
 def decision_table(pairs: pd.DataFrame, prob_col: str, c: float) -> pd.DataFrame:
     """The decisions behind the "new" weight ``c``, each with the probability identify would
     report and whether it is right: per query, once with its own individual in the catalogue
     (eligible queries: right if it is named) and once without (right if called new).
-    Columns ``query``, ``scenario``, ``shown``, ``called_new``, ``right``."""
+    Columns ``query``, ``scenario``, ``shown``, ``called_new``, ``p_new`` (P(new) before the
+    map), ``right``."""
     out = []
     for scenario, part in (("known", pairs[pairs["eligible"].astype(bool)]), ("unknown", pairs[pairs["y"] == 0])):
         if not len(part):
@@ -288,9 +289,10 @@ def decision_table(pairs: pd.DataFrame, prob_col: str, c: float) -> pd.DataFrame
         new = top["called_new"].to_numpy()
         right = new if scenario == "unknown" else (~new & (top["y"].to_numpy() == 1))
         out.append(pd.DataFrame({"query": top["query"].to_numpy(), "scenario": scenario,
-                                 "shown": top["shown"].to_numpy(), "called_new": new, "right": right}))
+                                 "shown": top["shown"].to_numpy(), "called_new": new,
+                                 "p_new": top["p_new"].to_numpy(), "right": right}))
     return (pd.concat(out, ignore_index=True) if out else
-            pd.DataFrame(columns=["query", "scenario", "shown", "called_new", "right"]))
+            pd.DataFrame(columns=["query", "scenario", "shown", "called_new", "p_new", "right"]))
 
 
 @dataclasses.dataclass
@@ -362,7 +364,8 @@ def _diagnostics(pairs: pd.DataFrame, ptab: pd.DataFrame, fit: DecisionFit, repo
         # the probability users read in detections.csv, on the decisions its maps were fitted
         # on (in-sample: the harness's open set measures it out of sample)
         t = fit.table
-        shown = reported.predict(t["shown"], t["called_new"] if "called_new" in t else None)
+        shown = reported.predict(t["shown"], t["called_new"] if "called_new" in t else None,
+                                 t["p_new"] if "p_new" in t else None)
         diag["ece_reported_in_sample"] = expected_calibration_error(shown, t["right"])
     return diag
 

@@ -47,7 +47,11 @@ class IsotonicReported(ReportedProbability):
         return {"x": f.X_thresholds_.tolist(), "y": f.y_thresholds_.tolist()}
 
     @staticmethod
-    def apply_map(m: dict, shown):
+    def fit_named_map(shown, p_new, right, w) -> dict:
+        return IsotonicReported.fit_map(shown, right, w)
+
+    @staticmethod
+    def apply_map(m: dict, shown, p_new=None):
         return np.interp(shown, m["x"], m["y"])
 
 
@@ -246,7 +250,7 @@ def open_set_calls(pairs: pd.DataFrame, ptab: pd.DataFrame, cal, c: float, verif
     scored = pairs.assign(p=cal.predict(pairs.g, pairs.l, pairs.d), z=cal.ranking_key(pairs.g, pairs.l, pairs.d))
     top = top_decisions(scored, "p", c)
     shown, new = top["shown"].to_numpy(), top["called_new"].to_numpy()
-    by_kind = {kind: rep.predict(shown, new) for kind, rep in (reported or {}).items()}
+    by_kind = {kind: rep.predict(shown, new, top["p_new"].to_numpy()) for kind, rep in (reported or {}).items()}
     default = next(iter((reported or {}).values()), ReportedProbability())
     return pd.DataFrame({"truth": top["truth"].to_numpy(), "top": top["individual"].to_numpy(),
                          "called_new": top["called_new"].to_numpy(), "query_eligible": top["eligible"].to_numpy(),

@@ -8,7 +8,10 @@ catalogue's own leave-one-out decisions (``openset.decision_table``), to the sha
 decisions that were right, so that "0.8" means right four times in five.
 
 A named animal and a "new" call are mapped apart: the same 0.6 means something else for
-each, and one map could only fit their mixture. The maps are logistic in logit(probability),
+each, and one map could only fit their mixture. A named animal's map also reads P(new): the same
+probability shown means something else when the rest sits on rival candidates (a look-alike
+in the catalogue) than when it sits on "new"; on the catalogues measured the name was right
+more often in the second case (benchmarks/README.md, "Calibration of the posterior"). The maps are logistic in logit(probability),
 two parameters each: step-wise (isotonic) maps overfit where the values crowd, as P(new) of
 the "new" calls does in a band a few thousandths wide set by the "new" weight
 (benchmarks/README.md, "Identification defaults").
@@ -49,6 +52,23 @@ def _logistic_map(shown, right, w) -> dict:
     return {"slope": float(f.coef_[0, 0]), "intercept": float(f.intercept_[0])}
 
 
+def _logistic_map_with_new(shown, p_new, right, w) -> dict:
+    """``P(right) = sigmoid(slope * logit(shown) + slope_new * logit(p_new) + intercept)``,
+    weighted and mildly L2-regularised like the one-input map, which it falls back to where
+    ``slope`` is not positive (a decision never surer because it scored lower). The sign of
+    ``slope_new`` is the catalogue's to say (module doc)."""
+    from sklearn.linear_model import LogisticRegression
+    one = _logistic_map(shown, right, w)
+    if len(np.unique(right)) < 2:
+        return one
+    w = w * len(w) / w.sum()
+    f = LogisticRegression(C=1.0).fit(np.c_[logit(shown), logit(p_new)], right, sample_weight=w)
+    a, b = f.coef_[0]
+    if a <= 0:                               # never rank a decision as surer because it scored lower
+        return one
+    return {"slope": float(a), "slope_new": float(b), "intercept": float(f.intercept_[0])}
+
+
 class ReportedProbability:
     """Maps from the reported probability to the share of right decisions.
 
@@ -79,24 +99,29 @@ class ReportedProbability:
         maps = {"map": self.KIND, "all": self.fit_map(shown, right, w), "decisions": int(len(table))}
         if "called_new" in table:
             new = table["called_new"].to_numpy(bool)
+            p_new = table["p_new"].to_numpy(float) if "p_new" in table else None
             for name, m in zip(KINDS, (~new, new)):
-                if m.sum() >= self.min_split:
-                    maps[name] = self.fit_map(shown[m], right[m], w[m])
+                if m.sum() < self.min_split:
+                    continue
+                maps[name] = (self.fit_named_map(shown[m], p_new[m], right[m], w[m])
+                              if name == "named" and p_new is not None else self.fit_map(shown[m], right[m], w[m]))
         self.maps = maps
         return self
 
-    def predict(self, shown, called_new=None) -> np.ndarray:
+    def predict(self, shown, called_new=None, p_new=None) -> np.ndarray:
         """The mapped probability: a decision's own kind's map where there is one
-        (``called_new``: per value, a "new" call), else the pooled one; unchanged without maps."""
+        (``called_new``: per value, a "new" call; ``p_new``: P(new) before the map, which a
+        named animal's map reads), else the pooled one; unchanged without maps."""
         shown = np.asarray(shown, float)
         if not self.maps:
             return shown
         out = self.apply_map(self.maps["all"], shown)
         if called_new is not None:
             new = np.broadcast_to(np.asarray(called_new, bool), shown.shape)
+            pn = None if p_new is None else np.broadcast_to(np.asarray(p_new, float), shown.shape)
             for name, m in zip(KINDS, (~new, new)):
                 if name in self.maps and m.any():
-                    out[m] = self.apply_map(self.maps[name], shown[m])
+                    out[m] = self.apply_map(self.maps[name], shown[m], None if pn is None else pn[m])
         return out
 
     def posterior(self, pk, p_new: float, answer: int) -> tuple[np.ndarray, float]:
@@ -109,7 +134,7 @@ class ReportedProbability:
         # answers as one vector: the candidates, then "new"
         p = np.append(np.asarray(pk, float), float(p_new))
         i = len(p) - 1 if answer == NEW else int(answer)
-        shown = float(self.predict(p[i:i + 1], np.array([answer == NEW]))[0])
+        shown = float(self.predict(p[i:i + 1], np.array([answer == NEW]), np.array([float(p_new)]))[0])
         rest = np.delete(p, i)
         if rest.sum() > 1e-12:
             rest = rest / rest.sum()
@@ -124,8 +149,18 @@ class ReportedProbability:
         return _logistic_map(shown, right, w)
 
     @staticmethod
-    def apply_map(m: dict, shown: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-(m["slope"] * logit(shown) + m["intercept"])))
+    def fit_named_map(shown: np.ndarray, p_new: np.ndarray, right: np.ndarray, w: np.ndarray) -> dict:
+        """A named animal's map, which also reads P(new) (module doc)."""
+        return _logistic_map_with_new(shown, p_new, right, w)
+
+    @staticmethod
+    def apply_map(m: dict, shown: np.ndarray, p_new: np.ndarray | None = None) -> np.ndarray:
+        z = m["slope"] * logit(shown) + m["intercept"]
+        if m.get("slope_new"):
+            if p_new is None:
+                raise ValueError("this map of a named animal's probability reads P(new): give p_new")
+            z = z + m["slope_new"] * logit(p_new)
+        return 1.0 / (1.0 + np.exp(-z))
 
     def to_dict(self) -> dict | None:
         return self.maps
