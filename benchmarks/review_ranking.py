@@ -9,8 +9,10 @@ sets its detections to the truth as lynxid.apply_decisions marks a reviewer's de
 (``reviewed_by``, ``decision``, the known name or one consistent new name per true animal,
 ``is_new``, probability 1); the imputed fit is then repeated (same K, same seed). Reported per
 strategy and k, averaged over surveys: mean 95 % CI width, mean log of its ratio to the
-unreviewed width, mean |relative error| of D, coverage of the true D, and the share of
-variance due to identification.
+unreviewed width, the same for the interval's relative width log(ucl / lcl) (its width on the
+log scale, about 3.9 times D's CV: absolute widths grow with D itself, so a review that brings a
+low D back up widens them even when the estimate grows more precise), mean |relative error| of
+D, coverage of the true D, and the share of variance due to identification.
 
 Rerun (from the repository root; each survey is cached in benchmarks/_work/id_coverage/):
 
@@ -108,9 +110,13 @@ def summarise(rows: list) -> dict:
         t = np.array([r["D_true"] for r in ok])
         est, lcl, ucl = (np.array([r[case][k] for r in ok]) for k in ("estimate", "lcl", "ucl"))
         w0 = np.array([r["none"]["ucl"] - r["none"]["lcl"] for r in ok])
+        rel = np.log(np.log(ucl / lcl) / np.array([np.log(r["none"]["ucl"] / r["none"]["lcl"]) for r in ok]))
         out[case] = {"surveys": len(ok), "mean_ci_width": float((ucl - lcl).mean()),
                      "mean_log_width_ratio": float(np.log((ucl - lcl) / w0).mean()),
                      "log_width_ratio_se": float(np.log((ucl - lcl) / w0).std(ddof=1) / np.sqrt(len(ok))),
+                     "mean_relative_width": float(np.log(ucl / lcl).mean()),
+                     "log_relative_width_ratio": float(rel.mean()),
+                     "log_relative_width_ratio_se": float(rel.std(ddof=1) / np.sqrt(len(ok))),
                      "mean_abs_relative_error": float(np.abs(est / t - 1).mean()),
                      "mean_relative_bias": float((est / t - 1).mean()),
                      "coverage": float(((lcl <= t) & (t <= ucl)).mean()),
@@ -121,7 +127,8 @@ def summarise(rows: list) -> dict:
 
 def paired(rows: list) -> dict:
     """Per k, ranking against lowest probability on the same surveys: mean (SE) of the log
-    ratio of their CI widths and of the difference of their |relative error|."""
+    ratio of their CI widths, of their relative widths log(ucl / lcl), and of the difference
+    of their |relative error|."""
     out = {}
     for k in KS:
         a, b = f"{STRATEGIES[0]}_{k}", f"{STRATEGIES[1]}_{k}"
@@ -129,11 +136,14 @@ def paired(rows: list) -> dict:
         if len(ok) < 2:
             continue
         lw = np.array([np.log((r[a]["ucl"] - r[a]["lcl"]) / (r[b]["ucl"] - r[b]["lcl"])) for r in ok])
+        rw = np.array([np.log(np.log(r[a]["ucl"] / r[a]["lcl"]) / np.log(r[b]["ucl"] / r[b]["lcl"])) for r in ok])
         err = {c: np.array([abs(r[c]["estimate"] / r["D_true"] - 1) for r in ok]) for c in (a, b)}
         de = err[a] - err[b]
         out[k] = {"surveys": len(ok), "log_width_ratio": float(lw.mean()),
                   "se": float(lw.std(ddof=1) / np.sqrt(len(ok))),
-                  "narrower_share": float((lw < 0).mean()), "abs_error_difference": float(de.mean()),
+                  "narrower_share": float((lw < 0).mean()), "relative_width_ratio": float(rw.mean()),
+                  "relative_width_se": float(rw.std(ddof=1) / np.sqrt(len(ok))),
+                  "relatively_narrower_share": float((rw < 0).mean()), "abs_error_difference": float(de.mean()),
                   "abs_error_difference_se": float(de.std(ddof=1) / np.sqrt(len(ok)))}
     return out
 
@@ -142,25 +152,32 @@ def markdown(res: dict, cmd: str, info: dict) -> str:
     lines = ["# Review order: lynxid's ranking against the least probable calls first", "", f"`{cmd}`", "",
              "Emulated surveys (benchmarks/id_coverage.py's generator); the top k units of each order reviewed to the "
              f"truth, then refitted with K = {res['imputations']} imputations. Width ratio: mean of log(width / "
-             "unreviewed width) (exp of it: the typical factor).", ""]
+             "unreviewed width) (exp of it: the typical factor). Relative width: log(ucl / lcl), the interval's "
+             "width on the log scale (about 3.9 x the CV of D), which does not grow with D itself.", ""]
     for lev, r in res["levels"].items():
         lines += [f"## {lev} accuracy ({r['surveys']} surveys; bank {r['bank']})", "",
-                  "| reviewed | k | mean CI width | log width ratio (SE) | mean abs rel. error of D | rel. bias | "
-                  "coverage | ID share of variance | hard calls wrong among reviewed |", "|---" * 9 + "|"]
+                  "| reviewed | k | mean CI width | log width ratio (SE) | relative width | log relative width ratio "
+                  "(SE) | mean abs rel. error of D | rel. bias | coverage | ID share of variance | hard calls wrong "
+                  "among reviewed |", "|---" * 11 + "|"]
         for case, q in r["summary"].items():
             if case == "paired":
                 continue
             s, _, k = case.rpartition("_") if case != "none" else ("none", "", "0")
             lines.append(f"| {s.replace('_', ' ')} | {k} | {q['mean_ci_width']:.2f} | "
                          f"{q['mean_log_width_ratio']:+.3f} ({q['log_width_ratio_se']:.3f}) | "
+                         f"{q['mean_relative_width']:.3f} | "
+                         f"{q['log_relative_width_ratio']:+.3f} ({q['log_relative_width_ratio_se']:.3f}) | "
                          f"{q['mean_abs_relative_error']:.3f} | "
                          f"{100 * q['mean_relative_bias']:+.1f} % | {q['coverage']:.2f} | "
                          f"{100 * q['mean_share_identification']:.0f} % | {q['mean_hard_call_wrong']:.1f} |")
         lines += ["", "Ranking against lowest probability, paired on the same surveys:", "",
-                  "| k | log(width ranking / width lowest p) (SE) | ranking narrower in | abs. rel. error: ranking "
-                  "minus lowest p (SE) |", "|---|---|---|---|"]
+                  "| k | log(width ranking / width lowest p) (SE) | ranking narrower in | log ratio of relative "
+                  "widths (SE) | ranking relatively narrower in | abs. rel. error: ranking minus lowest p (SE) |",
+                  "|---|---|---|---|---|---|"]
         lines += [f"| {k} | {q['log_width_ratio']:+.3f} ({q['se']:.3f}) | {100 * q['narrower_share']:.0f} % of "
-                  f"surveys | {q['abs_error_difference']:+.3f} ({q['abs_error_difference_se']:.3f}) |"
+                  f"surveys | {q['relative_width_ratio']:+.3f} ({q['relative_width_se']:.3f}) | "
+                  f"{100 * q['relatively_narrower_share']:.0f} % of surveys | "
+                  f"{q['abs_error_difference']:+.3f} ({q['abs_error_difference_se']:.3f}) |"
                   for k, q in r["summary"]["paired"].items()]
         lines.append("")
     lines += [machine_line(info)]
