@@ -157,7 +157,7 @@ def run_density_imputed(a) -> int:
     print("  written: " + ", ".join(files.values()))
     if res.review is not None and len(res.review):
         top = res.review.head(5)
-        print("  review first (largest expected narrowing of the interval): "
+        print("  review first (largest expected cut of the identification variance): "
               + ", ".join(f"{r.event_id} ({r.individual_id}, -{100 * r.share_reduction:.0f} %)" for r in top.itertuples()))
     return 0
 

@@ -104,8 +104,8 @@ class ImputedDensity:
     variance due to identification, Rubin's ``df`` and the draws combined; ``hard``: the fit
     to the hard calls per session (estimate, SE, lcl, ucl; None where it could not be
     fitted); ``draws``: per draw and session, D, SE, the animals detected, or the error;
-    ``review``: the units ranked for review by how much confirming them would narrow the
-    interval (``review_priority``); ``settings``: what was fitted."""
+    ``review``: the units ranked for review by how much confirming them is expected to
+    cut the identification part of the variance (``review_priority``); ``settings``: what was fitted."""
     estimates: pd.DataFrame
     hard: dict
     draws: pd.DataFrame

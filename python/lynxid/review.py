@@ -66,8 +66,8 @@ def review_items(det: pd.DataFrame, which: str = "uncertain", priority: pd.DataF
                          p_new=float(g["p_new"].astype(float).max()), is_new=bool(g["is_new"].astype(bool).any())))
     items = pd.DataFrame(rows, columns=["key", "event_id", "individual_id", "detection_ids", "rows", "rep", "station",
                                         "time", "probability", "p_new", "is_new"])
-    # least certain first, unless a density fit ranked the units by how much their review
-    # would narrow its interval: then that order
+    # least certain first, unless a density fit ranked the units by how much their review is
+    # expected to cut the identification part of its variance: then that order
     rank = pd.Series(dtype=float)
     share = pd.Series(dtype=float)
     if priority is not None and len(priority):

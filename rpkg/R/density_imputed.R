@@ -22,7 +22,7 @@
 #' name taken as certain) and the number of animals detected in each draw.
 #'
 #' It also ranks the units (events) for review by how much confirming each is expected to
-#' narrow the interval (\code{$review}, \code{\link{rank_for_review}}): an uncertain name
+#' cut the identification part of D's variance (\code{$review}, \code{\link{rank_for_review}}): an uncertain name
 #' between two animals seen at the same stations changes little, one event that may be a new
 #' animal can move D a lot. Written to \code{out} as \code{review_priority.csv}, it is the
 #' order in which \code{\link{review_report}} shows its cards.
@@ -250,7 +250,7 @@ print.lynxid_density_imputed <- function(x, ...) {
   cat(x$text, "\n", sep = "")
   top <- utils::head(x$review[x$review$share_reduction > 0, , drop = FALSE], 3)
   if (nrow(top)) {
-    cat("review first (largest expected narrowing of the interval): ",
+    cat("review first (largest expected cut of the identification variance): ",
         paste0(top$event_id, " (", top$individual_id, ", -", round(100 * top$share_reduction), " %)",
                collapse = ", "), "\n", sep = "")
   }
@@ -296,7 +296,7 @@ print.summary.lynxid_density_imputed <- function(x, ...) {
     print(a$counts)
   }
   r <- x$review
-  cat("\nReview order (", nrow(r), " units; ", sum(r$share_reduction > 0), " would narrow the interval)\n", sep = "")
+  cat("\nReview order (", nrow(r), " units; ", sum(r$share_reduction > 0), " expected to cut the identification variance)\n", sep = "")
   if (nrow(r)) print(format_imputed(utils::head(r, 10)), row.names = FALSE)
   invisible(x)
 }

@@ -6,8 +6,8 @@
 #' Writes a single self-contained HTML page (all images embedded; it opens in any browser
 #' and in RStudio's viewer, and can be e-mailed) with one card per animal the machine is
 #' unsure about or calls new, least certain first -- or, after a density fit with
-#' identification error included, those whose review would narrow the density interval most
-#' first (\code{priority}): its photos, and beside them its best
+#' identification error included, those whose review is expected to cut the identification
+#' part of the density's variance most first (\code{priority}): its photos, and beside them its best
 #' catalogue candidates with their probabilities and the matching coat-pattern keypoints
 #' drawn between the two crops. For each card the reviewer clicks \emph{Confirm},
 #' \emph{It is <candidate>}, \emph{New individual} (optionally naming it), \emph{Reassign
@@ -31,12 +31,12 @@
 #' @param priority The order of the cards. \code{NULL} (default): the order in
 #'   \code{results/review_priority.csv} when there is one -- written by
 #'   \code{\link{fit_density}(res, stations, imputations = K)} (or the command line's
-#'   \code{lynxid density fit --imputations}): the units whose review is expected to narrow
-#'   the density interval most first (\code{\link{rank_for_review}}), then those it did not
+#'   \code{lynxid density fit --imputations}): the units whose review is expected to cut
+#'   the identification part of the density's variance most first (\code{\link{rank_for_review}}), then those it did not
 #'   rank, least certain first; else least certain first. \code{FALSE}: least certain first.
 #'   Or that order itself: a \code{lynxid_density_imputed} or its \code{rank_for_review()}
-#'   table. Each ranked card says its rank and how much its review is expected to narrow the
-#'   interval.
+#'   table. Each ranked card says its rank and how much its review is expected to cut the
+#'   identification share of the variance.
 #' @return The path of the HTML file, invisibly.
 #' @seealso \code{\link{save_decisions}}, \code{\link{read_decisions}}, \code{\link{add_reviewed}},
 #'   \code{\link{rank_for_review}}
