@@ -19,8 +19,9 @@ detected in each draw. Draws are fitted in parallel processes (``n_jobs``).
 What it cannot mend: each draw names every unit from its own probabilities, so a draw carries
 as many wrong names as the calls are wrong, and each wrong known name merges two animals,
 which an SCR fit reads as one wide-ranging animal (sigma up, D down) while the splits push D
-up. The interval then still covers, but D is right only where the two cancel
-(benchmarks/README.md, "Inside the draws"). So the result says how many of the calls their own
+up. Where most calls are right the two roughly cancel; where many are wrong the merges win, D
+comes out low and its interval can miss the truth (benchmarks/README.md, "Is the density
+interval honest" and "Inside the draws"). So the result says how many of the calls their own
 probabilities expect to be wrong, and cautions (:class:`IdentificationErrorWarning`, and in
 :meth:`ImputedDensity.summary`) above :data:`WRONG_CALLS_CAUTION`: review first.
 """
@@ -43,7 +44,8 @@ __all__ = ["ImputedDensity", "fit_density_imputed", "rubin", "expected_wrong_cal
 DEFAULT_IMPUTATIONS = 50
 _LEVEL = 0.95
 # expected share of wrong calls above which the imputed D is not to be trusted as it is: at a
-# third wrong the simulated draws were right only by cancelling errors (module doc)
+# third wrong the simulated draws were right only by cancelling errors, and with more wrong
+# (nyala's error rates) they were biased low and their interval missed the truth (module doc)
 WRONG_CALLS_CAUTION = 0.2
 
 
