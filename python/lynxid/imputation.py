@@ -36,8 +36,9 @@ How one draw is made (the sampler):
 Assumptions, stated: units are identified independently given the catalogue (apart from the
 constraints above), so step 2 can carry an animal's other units after one unit step 1 named
 wrongly, the joins following their own animal's evidence (benchmarks/README.md, "Inside the
-draws": an animal's events together would decide known or new far more surely than each alone); the calibrated probabilities are taken at face value (they are fitted so
-that they can be: ``reported``); the pairs' evidence is independent given the animals (it
+draws": an animal's events together would decide known or new far more surely than each
+alone); the calibrated probabilities are taken at face value (they are fitted so that they
+can be: ``reported``); the pairs' evidence is independent given the animals (it
 is not quite: one animal's photos share pose and light, so joins may be a little too
 eager, and a known animal's many units weigh its table even where few were compared: at
 low accuracy the draws join too readily, benchmarks/README.md); the prior over animals is

@@ -8,11 +8,12 @@ catalogue's own leave-one-out decisions (``openset.decision_table``), to the sha
 decisions that were right, so that "0.8" means right four times in five.
 
 A named animal and a "new" call are mapped apart: the same 0.6 means something else for
-each, and one map could only fit their mixture. A named animal's map also reads P(new): the same
-probability shown means something else when the rest sits on rival candidates (a look-alike
-in the catalogue) than when it sits on "new"; on the catalogues measured the name was right
-more often in the second case (benchmarks/README.md, "Calibration of the posterior"). The maps are logistic in logit(probability),
-two parameters each: step-wise (isotonic) maps overfit where the values crowd, as P(new) of
+each, and one map could only fit their mixture. A named animal's map also reads P(new): the
+same probability shown means something else when the rest sits on rival candidates (a
+look-alike in the catalogue) than when it sits on "new"; on the catalogues measured the name
+was right more often in the second case (benchmarks/README.md, "Calibration of the
+posterior"). The maps are logistic in logit(probability), two parameters each (three for a
+named animal's, with logit(P(new))): step-wise (isotonic) maps overfit where the values crowd, as P(new) of
 the "new" calls does in a band a few thousandths wide set by the "new" weight
 (benchmarks/README.md, "Identification defaults").
 """

@@ -22,9 +22,9 @@
 #' name taken as certain) and the number of animals detected in each draw.
 #'
 #' It also ranks the units (events) for review by how much confirming each is expected to
-#' cut the identification part of D's variance (\code{$review}, \code{\link{rank_for_review}}): an uncertain name
-#' between two animals seen at the same stations changes little, one event that may be a new
-#' animal can move D a lot. Written to \code{out} as \code{review_priority.csv}, it is the
+#' cut the identification part of D's variance (\code{$review}, \code{\link{rank_for_review}}):
+#' an uncertain name between two animals seen at the same stations changes little, one event
+#' that may be a new animal can move D a lot. Written to \code{out} as \code{review_priority.csv}, it is the
 #' order in which \code{\link{review_report}} shows its cards.
 #'
 #' @param ch The result of \code{\link{identify}} or \code{\link{read_results}} (a
@@ -296,7 +296,8 @@ print.summary.lynxid_density_imputed <- function(x, ...) {
     print(a$counts)
   }
   r <- x$review
-  cat("\nReview order (", nrow(r), " units; ", sum(r$share_reduction > 0), " expected to cut the identification variance)\n", sep = "")
+  cat("\nReview order (", nrow(r), " units; ", sum(r$share_reduction > 0),
+      " expected to cut the identification variance)\n", sep = "")
   if (nrow(r)) print(format_imputed(utils::head(r, 10)), row.names = FALSE)
   invisible(x)
 }
