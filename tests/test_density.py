@@ -325,3 +325,23 @@ def test_sessions_from_tables_and_automatic_buffer():
     assert all(c["relative_bias"] < 0.01 for c in fit.buffer_check)
     assert fit.sessions[0]["mask"].buffer >= 3 * fit.detection_parameters()["sigma"]
     assert fit.estimates.session.unique().tolist() == ["winter1", "winter2"]
+
+
+@pytest.mark.parametrize("fn", ["HN", "HHN", "EX"])
+def test_a_trial_step_to_an_extreme_sigma_is_a_likelihood_not_a_crash(fn):
+    # an optimiser's line search once stepped log sigma so far that sigma underflowed to 0
+    # and one draw's fit raised ZeroDivisionError, ending a whole imputed density fit; the
+    # likelihood there must be something the optimiser can step back from
+    traps = trap_grid(4, 4, 400)
+    par = {"g0": 0.3, "lambda0": 0.4, "sigma": 300}
+    data, _ = simulate_scr(traps, np.ones((16, 5)), 0.05, fn, par, 1200, "proximity", seed=4)
+    lik = SCRLikelihood(data, [make_mask(traps, 1200, nx=20)], fn)
+    at_fit = np.r_[np.log(0.05), [float(link(LINKS[p], par[p])) for p in lik.det_names]]
+    extreme = at_fit.copy()
+    extreme[-1] = -800.0                                        # log sigma: exp() underflows to 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ll, g = lik.loglik(extreme, grad=True)
+    assert not np.isfinite(ll) or ll < lik.loglik(at_fit)
+    fit = fit_density(data, fn, buffer=1200)
+    assert fit.estimates.set_index("parameter").loc["sigma"].estimate > 50

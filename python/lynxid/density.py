@@ -243,11 +243,15 @@ def _start(lik: SCRLikelihood, data: SCRData, masks: list, start: dict | None) -
 
 def _maximise(lik: SCRLikelihood, beta0, max_iter):
     def negll(b):
-        ll, g = lik.loglik(b, grad=True)
+        try:
+            ll, g = lik.loglik(b, grad=True)
+        except ArithmeticError:                 # a trial step far outside the parameters' range
+            return 1e100, np.zeros_like(b)
         if not np.isfinite(ll):
             return 1e100, np.zeros_like(b)
         return -ll, -g
-    with np.errstate(over="ignore", under="ignore"):
+    # trial steps far out give non-finite likelihoods, which negll turns into a wall
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
         res = minimize(negll, beta0, jac=True, method="BFGS", options={"gtol": 1e-5, "maxiter": max_iter})
     beta, ll = res.x, -res.fun
     newton, H, step = 0, None, np.inf

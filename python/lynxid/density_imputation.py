@@ -186,8 +186,11 @@ def _fit_draw(args) -> list[dict]:
             warnings.simplefilter("ignore")
             ch = capture_history(det, _JOB["stations"], **_JOB["capture"])
             fit = fit_density(ch, _JOB["detectfn"], mask=_JOB["masks"], start=_JOB["start"], check_buffer=False)
-    except (ValueError, np.linalg.LinAlgError) as exc:
-        return [{"draw": name, "session": None, "D": np.nan, "SE": np.nan, "animals": np.nan, "error": str(exc)}]
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
+        # one draw that cannot be fitted is recorded and left out of the combination, never
+        # the end of the whole run
+        return [{"draw": name, "session": None, "D": np.nan, "SE": np.nan, "animals": np.nan,
+                 "error": f"{type(exc).__name__}: {exc}"}]
     out = []
     for s in fit.sessions:
         est = fit.estimates_dict(s["name"])["D_100km2"]

@@ -95,14 +95,19 @@ def hazard(detectfn: str, d, d2, par: dict, grad: bool = False):
     with ``grad``, its derivatives d h / d beta_j for the link-scale detection parameters in
     the order of ``DETECTFNS`` (written to keep the passes over the big arrays few)."""
     spec = DETECTFNS[detectfn]
-    sigma = par["sigma"]
+    # a numpy scalar: an optimiser's trial step to an extreme log sigma underflows sigma to 0,
+    # and a Python float would raise ZeroDivisionError there instead of giving a likelihood
+    # the optimiser can step back from
+    sigma = np.float64(par["sigma"])
     dz = None
     if detectfn in ("HN", "HHN"):
-        q = d2 * (1.0 / sigma ** 2)                     # d log f / d log sigma
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            q = d2 * (1.0 / sigma ** 2)                 # d log f / d log sigma
         f = np.multiply(q, -0.5)
         np.exp(f, out=f)
     elif detectfn in ("EX", "HEX"):
-        q = d * (1.0 / sigma)
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            q = d * (1.0 / sigma)
         f = np.negative(q)
         np.exp(f, out=f)
     else:
