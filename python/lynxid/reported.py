@@ -59,14 +59,12 @@ def _logistic_map_with_new(shown, p_new, right, w) -> dict:
     ``slope`` is not positive (a decision never surer because it scored lower). The sign of
     ``slope_new`` is the catalogue's to say (module doc)."""
     from sklearn.linear_model import LogisticRegression
-    one = _logistic_map(shown, right, w)
     if len(np.unique(right)) < 2:
-        return one
-    w = w * len(w) / w.sum()
-    f = LogisticRegression(C=1.0).fit(np.c_[logit(shown), logit(p_new)], right, sample_weight=w)
+        return _logistic_map(shown, right, w)
+    f = LogisticRegression(C=1.0).fit(np.c_[logit(shown), logit(p_new)], right, sample_weight=w * len(w) / w.sum())
     a, b = f.coef_[0]
     if a <= 0:                               # never rank a decision as surer because it scored lower
-        return one
+        return _logistic_map(shown, right, w)
     return {"slope": float(a), "slope_new": float(b), "intercept": float(f.intercept_[0])}
 
 
