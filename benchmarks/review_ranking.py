@@ -16,7 +16,7 @@ D, coverage of the true D, and the share of variance due to identification.
 
 Rerun (from the repository root; each survey is cached in benchmarks/_work/id_coverage/):
 
-    nice .venv/bin/python benchmarks/review_ranking.py --surveys 40 --level low --surveys-high 20
+    nice .venv/bin/python benchmarks/review_ranking.py --surveys 80 --surveys-high 40 --imputations 20
 """
 from __future__ import annotations
 
@@ -101,6 +101,21 @@ def run_survey(level: str, seed: int, bank: dict, K: int) -> dict:
     return row
 
 
+def width(f: dict) -> float:
+    """The 95 % interval's width (animals per 100 km^2)."""
+    return f["ucl"] - f["lcl"]
+
+
+def relative_width(f: dict) -> float:
+    """The interval's width on the log scale, log(ucl / lcl): it does not grow with D itself."""
+    return float(np.log(f["ucl"] / f["lcl"]))
+
+
+def mean_se(x: np.ndarray) -> tuple[float, float]:
+    """Mean over surveys and its standard error."""
+    return float(x.mean()), float(x.std(ddof=1) / np.sqrt(len(x)))
+
+
 def summarise(rows: list) -> dict:
     out = {}
     for case in ["none"] + [f"{s}_{k}" for s in STRATEGIES for k in KS]:
@@ -109,14 +124,12 @@ def summarise(rows: list) -> dict:
             continue
         t = np.array([r["D_true"] for r in ok])
         est, lcl, ucl = (np.array([r[case][k] for r in ok]) for k in ("estimate", "lcl", "ucl"))
-        w0 = np.array([r["none"]["ucl"] - r["none"]["lcl"] for r in ok])
-        rel = np.log(np.log(ucl / lcl) / np.array([np.log(r["none"]["ucl"] / r["none"]["lcl"]) for r in ok]))
+        lw, se_lw = mean_se(np.log((ucl - lcl) / np.array([width(r["none"]) for r in ok])))
+        rw, se_rw = mean_se(np.log(np.log(ucl / lcl) / np.array([relative_width(r["none"]) for r in ok])))
         out[case] = {"surveys": len(ok), "mean_ci_width": float((ucl - lcl).mean()),
-                     "mean_log_width_ratio": float(np.log((ucl - lcl) / w0).mean()),
-                     "log_width_ratio_se": float(np.log((ucl - lcl) / w0).std(ddof=1) / np.sqrt(len(ok))),
+                     "mean_log_width_ratio": lw, "log_width_ratio_se": se_lw,
                      "mean_relative_width": float(np.log(ucl / lcl).mean()),
-                     "log_relative_width_ratio": float(rel.mean()),
-                     "log_relative_width_ratio_se": float(rel.std(ddof=1) / np.sqrt(len(ok))),
+                     "log_relative_width_ratio": rw, "log_relative_width_ratio_se": se_rw,
                      "mean_abs_relative_error": float(np.abs(est / t - 1).mean()),
                      "mean_relative_bias": float((est / t - 1).mean()),
                      "coverage": float(((lcl <= t) & (t <= ucl)).mean()),
@@ -135,16 +148,14 @@ def paired(rows: list) -> dict:
         ok = [r for r in rows if "error" not in r[a] and "error" not in r[b]]
         if len(ok) < 2:
             continue
-        lw = np.array([np.log((r[a]["ucl"] - r[a]["lcl"]) / (r[b]["ucl"] - r[b]["lcl"])) for r in ok])
-        rw = np.array([np.log(np.log(r[a]["ucl"] / r[a]["lcl"]) / np.log(r[b]["ucl"] / r[b]["lcl"])) for r in ok])
-        err = {c: np.array([abs(r[c]["estimate"] / r["D_true"] - 1) for r in ok]) for c in (a, b)}
-        de = err[a] - err[b]
-        out[k] = {"surveys": len(ok), "log_width_ratio": float(lw.mean()),
-                  "se": float(lw.std(ddof=1) / np.sqrt(len(ok))),
-                  "narrower_share": float((lw < 0).mean()), "relative_width_ratio": float(rw.mean()),
-                  "relative_width_se": float(rw.std(ddof=1) / np.sqrt(len(ok))),
-                  "relatively_narrower_share": float((rw < 0).mean()), "abs_error_difference": float(de.mean()),
-                  "abs_error_difference_se": float(de.std(ddof=1) / np.sqrt(len(ok)))}
+        lw = np.array([np.log(width(r[a]) / width(r[b])) for r in ok])
+        rw = np.array([np.log(relative_width(r[a]) / relative_width(r[b])) for r in ok])
+        de = np.array([abs(r[a]["estimate"] / r["D_true"] - 1) - abs(r[b]["estimate"] / r["D_true"] - 1) for r in ok])
+        (m_lw, se_lw), (m_rw, se_rw), (m_de, se_de) = mean_se(lw), mean_se(rw), mean_se(de)
+        out[k] = {"surveys": len(ok), "log_width_ratio": m_lw, "se": se_lw, "narrower_share": float((lw < 0).mean()),
+                  "relative_width_ratio": m_rw, "relative_width_se": se_rw,
+                  "relatively_narrower_share": float((rw < 0).mean()), "abs_error_difference": m_de,
+                  "abs_error_difference_se": se_de}
     return out
 
 

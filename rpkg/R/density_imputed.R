@@ -24,8 +24,9 @@
 #' It also ranks the units (events) for review by how much confirming each is expected to
 #' cut the identification part of D's variance (\code{$review}, \code{\link{rank_for_review}}):
 #' an uncertain name between two animals seen at the same stations changes little, one event
-#' that may be a new animal can move D a lot. Written to \code{out} as \code{review_priority.csv}, it is the
-#' order in which \code{\link{review_report}} shows its cards.
+#' that may be a new animal can move D a lot. Written to \code{out} as
+#' \code{review_priority.csv}, it is the order in which \code{\link{review_report}} shows its
+#' cards.
 #'
 #' @param ch The result of \code{\link{identify}} or \code{\link{read_results}} (a
 #'   \code{lynxid_identification}, which keeps the probabilities the identities are drawn
