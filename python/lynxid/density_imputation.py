@@ -23,7 +23,11 @@ up. Where most calls are right the two roughly cancel; where many are wrong the 
 comes out low and its interval can miss the truth (benchmarks/README.md, "Is the density
 interval honest" and "Inside the draws"). So the result says how many of the calls their own
 probabilities expect to be wrong, and cautions (:class:`IdentificationErrorWarning`, and in
-:meth:`ImputedDensity.summary`) above :data:`WRONG_CALLS_CAUTION`: review first.
+:meth:`ImputedDensity.summary`) above :data:`WRONG_CALLS_CAUTION`: review first. The mend
+that has been measured is to draw the identities inside the SCR model, where a merge of two
+animals that live apart is improbable; a pilot of that removed the bias on emulated surveys,
+but needs what identify does not yet write (benchmarks/README.md, "Identities drawn inside the
+SCR model").
 """
 from __future__ import annotations
 
