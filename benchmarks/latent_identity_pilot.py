@@ -31,7 +31,11 @@ The model (all of it stated; one survey session):
 
 Rerun (from the repository root; rows are cached in benchmarks/_work/latent_identity_pilot/):
 
-    nice .venv/bin/python benchmarks/latent_identity_pilot.py --surveys 30 --imputations 20
+    nice .venv/bin/python benchmarks/latent_identity_pilot.py --surveys 50 --imputations 20 --report
+    nice .venv/bin/python benchmarks/latent_identity_pilot.py --surveys 12 --pair-lr base-rate   # ablation
+
+The surveys beside it (truth IDs, hard calls, ``IdentitySampler``) are read from
+id_coverage.py's cache: run that first for at least as many surveys.
 """
 from __future__ import annotations
 
