@@ -25,9 +25,9 @@ interval honest" and "Inside the draws"). So the result says how many of the cal
 probabilities expect to be wrong, and cautions (:class:`IdentificationErrorWarning`, and in
 :meth:`ImputedDensity.summary`) above :data:`WRONG_CALLS_CAUTION`: review first. The mend
 that has been measured is to draw the identities inside the SCR model, where a merge of two
-animals that live apart is improbable; a pilot of that removed most of the bias on emulated surveys,
-but needs what identify does not yet write (benchmarks/README.md, "Identities drawn inside the
-SCR model").
+animals that live apart is improbable; a pilot of that removed most of the bias on emulated
+surveys, but needs what identify does not yet write (benchmarks/README.md, "Identities drawn
+inside the SCR model").
 """
 from __future__ import annotations
 
