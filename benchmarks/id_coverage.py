@@ -312,12 +312,17 @@ def keys(bank: dict, n: int, K: int) -> list:
     return [(f"{bank['tag']}|{s}|{K}|{design_tag()}|{SAMPLER}", s) for s in range(n)]
 
 
+def cached_rows(path: Path) -> dict:
+    """The rows of a JSON-lines cache by their ``key`` (empty where there is no file yet)."""
+    if not path.exists():
+        return {}
+    return {r["key"]: r for r in map(json.loads, filter(str.strip, path.read_text().splitlines()))}
+
+
 def resumable(path: Path, items, compute, label: str) -> list:
     """``compute(item)`` for each ``(key, item)``, each row cached in the JSON-lines file
     ``path`` under its key: a rerun computes only what is not there yet."""
-    done = {}
-    if path.exists():
-        done = {r["key"]: r for r in map(json.loads, filter(str.strip, path.read_text().splitlines()))}
+    done = cached_rows(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = []
     for key, item in items:

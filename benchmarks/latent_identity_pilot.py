@@ -40,7 +40,6 @@ id_coverage.py's cache: run that first for at least as many surveys.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 import warnings
@@ -53,8 +52,8 @@ from sklearn.linear_model import LogisticRegression
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import WORK, load_snapshot, machine, machine_line, write_results  # noqa: E402
-from id_coverage import (CACHE as COVERAGE_CACHE, DESIGN, design_tag, emulate_identification, fit_scr,  # noqa: E402
-                         keys, level_bank, resumable, simulate_survey, summarise, survey_mask)
+from id_coverage import (CACHE as COVERAGE_CACHE, DESIGN, cached_rows, design_tag, emulate_identification,  # noqa: E402
+                         fit_scr, keys, level_bank, resumable, simulate_survey, summarise, survey_mask)
 
 import lynxid  # noqa: E402
 from lynxid.density_imputation import rubin  # noqa: E402
@@ -108,8 +107,11 @@ class LatentIdentityGibbs:
         self.S, self.n = S, len(S.units_.ids)
         self.catalogue = list(catalogue)
         self.is_cat = set(self.catalogue)
-        self.pairs = S.pairs_ if lr_map is None else [
-            {v: lr_map[0] + lr_map[1] * (x + float(logit(base_rate))) for v, x in d.items()} for d in S.pairs_]
+        if lr_map is None:
+            self.pairs = S.pairs_
+        else:                                   # S.pairs_ holds logit(p) - logit(base rate)
+            a, b, lb = lr_map[0], lr_map[1], float(logit(base_rate))
+            self.pairs = [{v: a + b * (x + lb) for v, x in d.items()} for d in S.pairs_]
         self._design(det, stations, mask, occasion_length)
         self._evidence(catalogue_size or len(self.catalogue))
         self.rng = np.random.default_rng([seed, 53])
@@ -162,10 +164,9 @@ class LatentIdentityGibbs:
         undetected = len(self.catalogue) - sum(k in self.is_cat for k in groups)
         return t + undetected * self.absent_or_missed - lam * self.p_dot
 
-    def _options(self, u: int, groups: dict, vecs: dict, lam: float) -> tuple[list, np.ndarray]:
-        """Where unit ``u`` may go and the log weight of each (None: a fresh animal)."""
-        j = self.trap[u]
-        Lu = self.L[:, j] if j >= 0 else 0.0
+    def _options(self, u: int, Lu, groups: dict, vecs: dict, lam: float) -> tuple[list, np.ndarray]:
+        """Where unit ``u`` (its log hazard per cell ``Lu``) may go and the log weight of each
+        (None: a fresh animal)."""
         opts, lw = [], []
         for k, mem in groups.items():
             e = self.ev[u].get(k, self.rest[u]) if k in self.is_cat else self.ev_new[u]
@@ -196,7 +197,7 @@ class LatentIdentityGibbs:
                 vecs[old] = vecs[old] - Lu
             else:
                 del groups[old], vecs[old]
-            opts, lw = self._options(u, groups, vecs, lam)
+            opts, lw = self._options(u, Lu, groups, vecs, lam)
             w = np.exp(lw - lw.max())
             k = opts[self.rng.choice(len(w), p=w / w.sum())]
             if k is None:
@@ -225,7 +226,8 @@ class LatentIdentityGibbs:
         seen = sum(k in self.is_cat for k in groups)
         grid = np.linspace(0.01, 0.99, 99)
         lp = seen * np.log(grid) + (len(self.catalogue) - seen) * np.log(1 - grid + grid * np.exp(lme(self.b)))
-        self.phi = float(self.rng.choice(grid, p=np.exp(lp - lp.max()) / np.exp(lp - lp.max()).sum()))
+        w = np.exp(lp - lp.max())
+        self.phi = float(self.rng.choice(grid, p=w / w.sum()))
         self._theta()
         return lam
 
@@ -245,8 +247,9 @@ class LatentIdentityGibbs:
         return out
 
 
-def run_survey(level: str, seed: int, bank: dict, K: int, args) -> dict:
-    """One emulated survey (id_coverage's, same seed): the pilot's draws fitted and combined."""
+def run_survey(level: str, seed: int, bank: dict, K: int, args, lr_map) -> dict:
+    """One emulated survey (id_coverage's, same seed): the pilot's draws fitted and combined
+    (``lr_map``: :func:`pair_lr_map` of the bank, used with ``--pair-lr measured``)."""
     t0 = time.perf_counter()
     sv = simulate_survey(seed)
     mask = survey_mask(sv)
@@ -254,7 +257,7 @@ def run_survey(level: str, seed: int, bank: dict, K: int, args) -> dict:
     det = res.detections
     S = lynxid.IdentitySampler(seed=seed).fit(det, res.posterior, res.unit_pairs)
     G = LatentIdentityGibbs(S, det, sv["stations"], mask, sv["catalogue"], seed,
-                            lr_map=pair_lr_map(bank) if args.pair_lr == "measured" else None,
+                            lr_map=lr_map if args.pair_lr == "measured" else None,
                             base_rate=bank["base_rate"])
     start = pd.Series(S.draw_one(np.random.default_rng(seed))).groupby(S.units_.of_det).first()
     kept = G.run(start.reindex(range(G.n)).to_numpy(object), K, args.burn, args.thin)
@@ -277,15 +280,13 @@ def run_survey(level: str, seed: int, bank: dict, K: int, args) -> dict:
             "sigma_draws_km": float(np.exp(np.mean(np.log(sig))) / 1000), "seconds": round(time.perf_counter() - t0, 2)}
 
 
-def level_rows(level: str, n: int, K: int, args) -> tuple[list, list]:
+def level_rows(level: str, bank: dict, lr_map, n: int, K: int, args) -> tuple[list, list]:
     """The pilot's rows for surveys 0..n-1 and id_coverage's cached rows of the same surveys
     (truth, hard calls, IdentitySampler's imputation), where it has them."""
-    bank, _ = level_bank(level)
     tag = f"{PILOT}|{args.pair_lr}|{args.burn}|{args.thin}"
     rows = resumable(CACHE / f"{level}.jsonl", [(f"{bank['tag']}|{s}|{K}|{design_tag()}|{tag}", s) for s in range(n)],
-                     lambda s: run_survey(level, s, bank, K, args), f"pilot {level} survey")
-    cov = COVERAGE_CACHE / f"emulated_{level}.jsonl"
-    done = {r["key"]: r for r in map(json.loads, filter(str.strip, cov.read_text().splitlines()))} if cov.exists() else {}
+                     lambda s: run_survey(level, s, bank, K, args, lr_map), f"pilot {level} survey")
+    done = cached_rows(COVERAGE_CACHE / f"emulated_{level}.jsonl")
     return rows, [done[k] for k, _ in keys(bank, n, K) if k in done]
 
 
@@ -330,13 +331,14 @@ def main(argv=None) -> None:
     res = {"command": "nice .venv/bin/python benchmarks/latent_identity_pilot.py " + " ".join(sys.argv[1:]),
            "machine": machine(), "load": load_snapshot(), "levels": {}}
     for level in args.levels:
-        rows, cov = level_rows(level, args.surveys, args.imputations, args)
+        bank, _ = level_bank(level)
+        lr_map = pair_lr_map(bank)
+        rows, cov = level_rows(level, bank, lr_map, args.surveys, args.imputations, args)
         seeds = {r["seed"] for r in rows}
         both = [c | {"latent": p["latent"]} for c in cov for p in rows if p["seed"] == c["seed"] and c["seed"] in seeds]
         ratio = [p["sigma_draws_km"] / p["sigma_truth_km"] for p in rows]
-        bank, _ = level_bank(level)
         res["levels"][level] = {"summary": summarise(both, ("truth", "hard", "imputed", "latent")),
-                                "pair_lr": pair_lr_check(bank), "pair_lr_map": pair_lr_map(bank),
+                                "pair_lr": pair_lr_check(bank), "pair_lr_map": lr_map,
                                 "sigma_ratio": float(np.exp(np.mean(np.log(ratio)))), "rows": rows}
     if args.report:
         write_results("latent_identity_pilot", res, report(res))
