@@ -82,7 +82,13 @@ def test_evaluate_on_distinguishable_animals(labelled):
     from lynxid.openset_evaluation import REPORTED_MAPS
     assert set(o["ece_decision_by_map"]) == set(REPORTED_MAPS)
     assert o["ece_decision_by_map"][next(iter(REPORTED_MAPS))] == pytest.approx(o["ece_decision"])
+    # the pair evidence: measured on the pairs of unknown photos called new where there are at
+    # least 20 of each kind, else None (and the report says so)
+    assert "pair_evidence" in o and "new_pairs" in o
+    same = sum(bool(t) for _, t in o["new_pairs"])
+    assert (o["pair_evidence"] is None) == (min(same, len(o["new_pairs"]) - same) < 20)
     text = format_report(rep)
+    assert "pairs of photos called new" in text
     line = next(ln for ln in text.splitlines() if ln.startswith("same-flank") and " full " in ln)
     assert "rank-1 =" in line and f"{100 * sf['rank1']:5.1f} %" in line
 

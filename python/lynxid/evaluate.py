@@ -43,7 +43,7 @@ from .evaluation_checks import check_dataset, step
 from .ingest import Issues, scan_catalogue
 from .match import Matcher, References
 from .openset import dense_evidence
-from .openset_evaluation import REPORTED_MAPS, open_set
+from .openset_evaluation import format_open_set, open_set
 from .pairs import CANDIDATE_COLUMNS, candidate_rows, pair_rows, pair_table
 
 __all__ = ["evaluate_dataset", "survey_accuracy", "format_report", "average_precision", "individual_rank", "METHOD_LABELS"]
@@ -375,30 +375,7 @@ def format_report(rep: dict) -> str:
                              f"mAP = {100 * m['mAP']:5.1f} %  MAP@R = {100 * m['MAP@R']:5.1f} %{extra}  "
                              f"({m.get('queries', r['queries'])} queries)")
     if "open_set" in rep:
-        o = rep["open_set"]
-        lines.append(f"open set ({o['known_individuals']} known / {o['unknown_individuals']} unknown individuals, "
-                     f"{o.get('model', 'catalogue')} model): rank-1 = {o.get('rank1_known', float('nan')):.3f}  "
-                     f"BAKS = {o['BAKS']:.3f}  BAUS = {o['BAUS']:.3f}  sqrt(BAKS*BAUS) = {o['gmean']:.3f}  "
-                     f"clustering ARI of new = {o['ari_new']:.3f}  ECE of the reported probability = "
-                     f"{o.get('ece_decision', float('nan')):.3f} "
-                     f"(unmapped {o.get('ece_decision_unmapped', float('nan')):.3f}"
-                     + (f", one map for named and new {o['ece_decision_one_map']:.3f}" if "ece_decision_one_map" in o else "")
-                     + "".join(f", {k} maps {v:.3f}" for k, v in o.get("ece_decision_by_map", {}).items()
-                               if k != next(iter(REPORTED_MAPS)))
-                     + ")")
-        if "posterior" in o:
-            q = o["posterior"]
-            lines.append(f"posterior over {{each candidate, new}} as identify reports it: top-1 ECE = {q['ece_top1']:.3f} "
-                         f"({q['decisions']} decisions, mean probability {q['mean_top1']:.3f}, right "
-                         f"{q['decisions_right']:.3f}); every answer ECE = {q['ece_every_answer']:.4f}")
-        if "catalogue_fitted" in o:
-            c = o["catalogue_fitted"]
-            lines.append(f"the catalogue-fitted model on the same evidence: rank-1 = {c['rank1_known']:.3f}  BAKS = "
-                         f"{c['BAKS']:.3f}  BAUS = {c['BAUS']:.3f}  posterior top-1 ECE = {c['posterior']['ece_top1']:.3f}")
-        if "baks_ceiling" in o:
-            lines.append(f"open set bounds: top candidate right for a balanced {o['baks_ceiling']:.3f} of known queries "
-                         f"(BAKS never exceeds it; sqrt(BAKS*BAUS) <= {o['gmean_ceiling']:.3f}); the best 'new' "
-                         f"threshold in hindsight gives {o['gmean_best_threshold_in_hindsight']:.3f}")
+        lines += format_open_set(rep["open_set"])
     s = rep.get("seconds", {})
     if s:
         lines.append(f"time: {s['total']} s in all; features {1000 * s['features_per_image']:.0f} ms/image; "

@@ -160,9 +160,57 @@ def open_set(fs, S, refs: References, individuals, sightings, flanks, seed: int,
             **scores,
             **_calibration(k_calls, u_calls), "new_detections_clustered": int(len(new_q)),
             "posterior": posterior_reliability(posts), "posteriors": posts, "new_pairs": new_pairs,
+            "pair_evidence": pair_evidence_of(new_pairs, float(kp["y"].mean()) if len(kp) else float("nan")),
             "pair_base_rate": float(kp["y"].mean()) if len(kp) else float("nan"),
             "rank1_known": _rank1(k_calls), "model": "catalogue"}
     return out if model is None else _fixed_model(model, pairs, ptab, out)
+
+
+def format_open_set(o: dict) -> list[str]:
+    """The open set's lines of ``evaluate.format_report``."""
+    lines = [f"open set ({o['known_individuals']} known / {o['unknown_individuals']} unknown individuals, "
+                 f"{o.get('model', 'catalogue')} model): rank-1 = {o.get('rank1_known', float('nan')):.3f}  "
+                 f"BAKS = {o['BAKS']:.3f}  BAUS = {o['BAUS']:.3f}  sqrt(BAKS*BAUS) = {o['gmean']:.3f}  "
+                 f"clustering ARI of new = {o['ari_new']:.3f}  ECE of the reported probability = "
+                 f"{o.get('ece_decision', float('nan')):.3f} "
+                 f"(unmapped {o.get('ece_decision_unmapped', float('nan')):.3f}"
+                 + (f", one map for named and new {o['ece_decision_one_map']:.3f}" if "ece_decision_one_map" in o else "")
+                 + "".join(f", {k} maps {v:.3f}" for k, v in o.get("ece_decision_by_map", {}).items()
+                           if k != next(iter(REPORTED_MAPS)))
+                 + ")"]
+    if "posterior" in o:
+        q = o["posterior"]
+        lines.append(f"posterior over {{each candidate, new}} as identify reports it: top-1 ECE = {q['ece_top1']:.3f} "
+                     f"({q['decisions']} decisions, mean probability {q['mean_top1']:.3f}, right "
+                     f"{q['decisions_right']:.3f}); every answer ECE = {q['ece_every_answer']:.4f}")
+    if "catalogue_fitted" in o:
+        c = o["catalogue_fitted"]
+        lines.append(f"the catalogue-fitted model on the same evidence: rank-1 = {c['rank1_known']:.3f}  BAKS = "
+                     f"{c['BAKS']:.3f}  BAUS = {c['BAUS']:.3f}  posterior top-1 ECE = {c['posterior']['ece_top1']:.3f}")
+    if "baks_ceiling" in o:
+        lines.append(f"open set bounds: top candidate right for a balanced {o['baks_ceiling']:.3f} of known queries "
+                     f"(BAKS never exceeds it; sqrt(BAKS*BAUS) <= {o['gmean_ceiling']:.3f}); the best 'new' "
+                     f"threshold in hindsight gives {o['gmean_best_threshold_in_hindsight']:.3f}")
+    pe = o.get("pair_evidence")
+    if pe:
+        lines.append(f"pairs of photos called new ({pe['pairs']['same']} of one animal, {pe['pairs']['different']} of "
+                     f"two): log LR = {pe['intercept']:.2f} + {pe['slope']:.2f} (logit(p) - logit(base rate)) "
+                     "(pair evidence, as 'density fit --pair-evidence' reads this report)")
+    elif "new_pairs" in o:
+        lines.append("pairs of photos called new: too few of a kind to measure the pair evidence")
+    return lines
+
+
+def pair_evidence_of(new_pairs: list, base_rate: float) -> dict | None:
+    """What the pair probabilities say on the unknown half's photos called new
+    (``pair_evidence.PairEvidence``, as ``latent_identity`` reads unit pairs), or None where
+    there are too few pairs of a kind to measure it."""
+    from .pair_evidence import PairEvidence
+    pairs = np.asarray(new_pairs, float).reshape(-1, 2)
+    try:
+        return PairEvidence().fit(pairs[:, 0], pairs[:, 1] > 0, base_rate).to_dict()
+    except ValueError:
+        return None
 
 
 def _rank1(k_calls: pd.DataFrame) -> float:
