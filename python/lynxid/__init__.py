@@ -59,6 +59,8 @@ _API = {
     "fit_density_imputed": ("density_imputation", "fit_density_imputed"),
     "ImputedDensity": ("density_imputation", "ImputedDensity"),
     "IdentitySampler": ("imputation", "IdentitySampler"),
+    "LatentIdentitySampler": ("latent_identity", "LatentIdentitySampler"),
+    "PairEvidence": ("pair_evidence", "PairEvidence"),
     "rank_for_review": ("review_priority", "rank_for_review"),
     "DensityFit": ("density_result", "DensityFit"),
     "plot_stations": ("plots", "station_map"),

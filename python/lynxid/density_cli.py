@@ -87,6 +87,17 @@ def add_density(sub, formatter):
     i.add_argument("--imputations", type=int, default=None, metavar="K",
                    help="draws of the identities from identify's probabilities; each gives a capture history and a "
                         "fit, combined by Rubin's rules (default with --stations: 50)")
+    i.add_argument("--pair-evidence", metavar="JSON",
+                   help="what a pair probability says on photos the catalogue could not place, measured on labelled "
+                        "photos of the species: the report 'lynxid evaluate LABELLED --open-set-only --out JSON' wrote "
+                        "(or a pair evidence JSON). With it the identities are drawn inside the SCR model (the "
+                        "latent-identity sampler), which stays honest where many calls are wrong")
+    i.add_argument("--sampler", choices=["latent", "independent"], default=None,
+                   help="how the identities are drawn: 'latent' (inside the SCR model; needs --pair-evidence) or "
+                        "'independent' (each unit from its own probabilities). Default: latent with --pair-evidence, "
+                        "else independent")
+    i.add_argument("--catalogue-size", type=int, default=None, metavar="N",
+                   help="animals in the catalogue identify used (default: from FOLDER/summary.json)")
     i.add_argument("--seed", type=int, default=0, help="random seed of the draws. Default: 0")
     i.add_argument("--jobs", type=int, default=None, metavar="N", help="processes fitting draws. Default: the CPUs")
     i.add_argument("--out", metavar="DIR", help="where density_imputed.json and review_priority.csv go. Default: "
@@ -101,7 +112,7 @@ def add_density(sub, formatter):
 def run_density_fit(a) -> int:
     from .density import fit_density
 
-    if a.stations or a.imputations:
+    if a.stations or a.imputations or a.pair_evidence or a.sampler:
         if a.engine != "lynxid":
             raise ValueError("--engine secr/both fits one capture history; with --imputations only lynxid's engine")
         return run_density_imputed(a)
@@ -147,6 +158,7 @@ def run_density_imputed(a) -> int:
         raise ValueError("--habitat is not available with --imputations: give --mask (cells already clipped)")
     res = fit_density_imputed(a.folder, a.stations, a.imputations or DEFAULT_IMPUTATIONS, detectfn=a.detectfn,
                               mask=a.mask, buffer=a.buffer, spacing=a.spacing, seed=a.seed, n_jobs=a.jobs,
+                              sampler=a.sampler, pair_evidence=a.pair_evidence, catalogue_size=a.catalogue_size,
                               **capture_kwargs(a))
     print(res.summary())
     files = res.write(a.out or a.folder)

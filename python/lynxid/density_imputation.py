@@ -16,18 +16,19 @@ states its intervals (``lcl = D / C``, ``ucl = D * C``):
 Beside it, the fit to the hard calls (every name taken as certain), and the number of animals
 detected in each draw. Draws are fitted in parallel processes (``n_jobs``).
 
-What it cannot mend: each draw names every unit from its own probabilities, so a draw carries
-as many wrong names as the calls are wrong, and each wrong known name merges two animals,
-which an SCR fit reads as one wide-ranging animal (sigma up, D down) while the splits push D
-up. Where most calls are right the two roughly cancel; where many are wrong the merges win, D
-comes out low and its interval can miss the truth (benchmarks/README.md, "Is the density
-interval honest" and "Inside the draws"). So the result says how many of the calls their own
-probabilities expect to be wrong, and cautions (:class:`IdentificationErrorWarning`, and in
-:meth:`ImputedDensity.summary`) above :data:`WRONG_CALLS_CAUTION`: review first. The mend
-that has been measured is to draw the identities inside the SCR model, where a merge of two
-animals that live apart is improbable; a pilot of that removed most of the bias on emulated
-surveys, but needs what identify does not yet write (benchmarks/README.md, "Identities drawn
-inside the SCR model").
+What the independent sampler cannot mend: each draw names every unit from its own
+probabilities, so a draw carries as many wrong names as the calls are wrong, and each wrong
+known name merges two animals, which an SCR fit reads as one wide-ranging animal (sigma up,
+D down) while the splits push D up. Where most calls are right the two roughly cancel; where
+many are wrong the merges win, D comes out low and its interval can miss the truth
+(benchmarks/README.md, "Is the density interval honest" and "Inside the draws"). So the
+result says how many of the calls their own probabilities expect to be wrong, and cautions
+(:class:`IdentificationErrorWarning`, and in :meth:`ImputedDensity.summary`) above
+:data:`WRONG_CALLS_CAUTION`: review first. The mend is to draw the identities inside the SCR
+model, where a merge of two animals that live apart is improbable: ``sampler="latent"``
+(``latent_identity``), which needs the pair evidence measured by ``lynxid evaluate`` on
+labelled photos (``pair_evidence``), and is the default when it is given
+(benchmarks/README.md, "Identities drawn inside the SCR model").
 """
 from __future__ import annotations
 
@@ -70,11 +71,15 @@ def expected_wrong_calls(det: pd.DataFrame) -> float | None:
     return float(np.mean(1.0 - p)) if len(p) else None
 
 
-def wrong_calls_text(wrong: float) -> str:
+def wrong_calls_text(wrong: float, sampler: str = "independent") -> str:
     """What the summary and the warning say of ``expected_wrong_calls``: the share, and above
-    :data:`WRONG_CALLS_CAUTION` the caution (module doc)."""
+    :data:`WRONG_CALLS_CAUTION` the caution (module doc) -- unless the identities were drawn
+    inside the SCR model (``sampler="latent"``), which was measured to hold at such rates."""
     text = f"the calls' own probabilities expect {100 * wrong:.0f} % of them to be wrong"
-    if wrong > WRONG_CALLS_CAUTION:
+    if wrong > WRONG_CALLS_CAUTION and sampler == "latent":
+        text += ("; the identities were drawn inside the SCR model, so draws that merge animals living apart are "
+                 "improbable (benchmarks/README.md, 'Identities drawn inside the SCR model')")
+    elif wrong > WRONG_CALLS_CAUTION:
         text += (f": above {100 * WRONG_CALLS_CAUTION:.0f} %, draws merge animals and D is not to be trusted as it "
                  "is (sigma too wide; benchmarks/README.md, 'Inside the draws'): review the units at the top of the "
                  "review order first")
@@ -109,7 +114,7 @@ class ImputedDensity:
     100 km^2) with its total interval, the interval if identities were certain, the share of
     variance due to identification, Rubin's ``df`` and the draws combined; ``hard``: the fit
     to the hard calls per session (estimate, SE, lcl, ucl; None where it could not be
-    fitted); ``draws``: per draw and session, D, SE, the animals detected, or the error;
+    fitted); ``draws``: per draw and session, D, SE, the animals detected, sigma (m), or the error;
     ``review``: the units ranked for review by how much confirming them is expected to
     cut the identification part of the variance (``review_priority``); ``settings``: what was fitted."""
     estimates: pd.DataFrame
@@ -155,13 +160,18 @@ class ImputedDensity:
                          f"identification; {r.draws} draws")
             if h:
                 lines.append(f"  hard calls only: D {h['estimate']:.3g} (95 % CI {h['lcl']:.3g}–{h['ucl']:.3g})")
+        tr = pd.DataFrame(self.settings.get("sampler_trace") or [])
+        if len(tr):
+            lines.append(f"identities drawn inside the SCR model (latent-identity sampler): sigma "
+                         f"{tr['sigma'].median():.0f} m, {tr['not_in_catalogue'].mean():.1f} animals not in the "
+                         f"catalogue per draw and session (medians and means over the draws)")
         a = self.animals_detected()
         if a:
             lines.append(f"animals detected per draw: median {a['median']:g} (90 % {a['p05']:g}–{a['p95']:g}); "
                          f"hard calls: {self.settings.get('hard_animals', '?')}")
         wrong = self.settings.get("expected_wrong_calls")
         if wrong is not None:
-            lines.append(wrong_calls_text(wrong))
+            lines.append(wrong_calls_text(wrong, self.settings.get("sampler", "independent")))
         failed = self.draws["error"].notna().sum() if "error" in self.draws else 0
         if failed:
             lines.append(f"{failed} draw(s) could not be fitted (see draws' 'error'); combined over the rest")
@@ -190,17 +200,42 @@ def _fit_draw(args) -> list[dict]:
             warnings.simplefilter("ignore")
             ch = capture_history(det, _JOB["stations"], **_JOB["capture"])
             fit = fit_density(ch, _JOB["detectfn"], mask=_JOB["masks"], start=_JOB["start"], check_buffer=False)
+            if _JOB["start"] is not None and on_plateau(fit, _JOB["sigma_max"]):
+                # started where the likelihood is flat, the optimizer may never leave: the
+                # start grid too, and the better of the two
+                again = fit_density(ch, _JOB["detectfn"], mask=_JOB["masks"], check_buffer=False)
+                fit = again if again.logLik > fit.logLik else fit
     except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
         # one draw that cannot be fitted is recorded and left out of the combination, never
         # the end of the whole run
-        return [{"draw": name, "session": None, "D": np.nan, "SE": np.nan, "animals": np.nan,
+        return [{"draw": name, "session": None, "D": np.nan, "SE": np.nan, "animals": np.nan, "sigma": np.nan,
                  "error": f"{type(exc).__name__}: {exc}"}]
     out = []
     for s in fit.sessions:
-        est = fit.estimates_dict(s["name"])["D_100km2"]
+        e = fit.estimates_dict(s["name"])
+        est = e["D_100km2"]
+        # sigma per draw: a draw that merges animals living apart shows it as a wide sigma
         out.append({"draw": name, "session": str(s["name"]), "D": float(est["estimate"]), "SE": float(est["SE"]),
-                    "animals": int(s.get("n", 0)) if "n" in s else np.nan, "error": None})
+                    "animals": int(s.get("n", 0)) if "n" in s else np.nan,
+                    "sigma": float(e["sigma"]["estimate"]) if "sigma" in e else np.nan, "error": None})
     return out
+
+
+def on_plateau(fit, sigma_max: float) -> bool:
+    """Is the fit's sigma beyond the mask (``sigma_max``), where the likelihood no longer
+    changes with it: a degenerate fit rather than an estimate?"""
+    sigma = fit.detection_parameters().get("sigma")
+    return sigma is not None and not sigma < sigma_max
+
+
+def draw_start(hard_fit, masks: dict) -> tuple[dict | None, float]:
+    """Every draw's start (near its optimum, it skips the start grid): the hard calls' fit --
+    unless that sits on the plateau beyond the mask (few recaptures among many wrong calls),
+    where a draw's optimizer would stay too (a draw's D then came out at half its own
+    optimum's); and the sigma beyond which a fit counts as being there (the masks' largest
+    diagonal)."""
+    sigma_max = max(float(np.hypot(*np.ptp(np.asarray(m.xy, float), axis=0))) for m in masks.values())
+    return (None if on_plateau(hard_fit, sigma_max) else hard_fit.detection_parameters()), sigma_max
 
 
 def _fit_draws(draws: pd.DataFrame, job: dict, n_jobs: int, progress: bool) -> pd.DataFrame:
@@ -223,13 +258,14 @@ def _fit_draws(draws: pd.DataFrame, job: dict, n_jobs: int, progress: bool) -> p
                 rows += r
                 bar.update()
     bar.close()
-    return pd.DataFrame(rows, columns=["draw", "session", "D", "SE", "animals", "error"])
+    return pd.DataFrame(rows, columns=["draw", "session", "D", "SE", "animals", "sigma", "error"])
 
 
 # ---------------------------------------------------------------------- the whole
 def fit_density_imputed(results, stations, imputations: int = DEFAULT_IMPUTATIONS, *, detectfn: str = "HHN",
                         mask=None, buffer: float | None = None, spacing: float | None = None, seed: int = 0,
-                        n_jobs: int | None = None, progress: bool = True, **capture) -> ImputedDensity:
+                        n_jobs: int | None = None, progress: bool = True, sampler: str | None = None,
+                        pair_evidence=None, catalogue_size: int | None = None, **capture) -> ImputedDensity:
     """Density with identification error included (module doc).
 
     ``results``: an identification result (``IdentifyResult`` or its output folder, whose
@@ -238,7 +274,12 @@ def fit_density_imputed(results, stations, imputations: int = DEFAULT_IMPUTATION
     for every draw. ``mask`` / ``buffer`` / ``spacing``: as for ``density.fit_density``;
     with none, the mask is the one fit_density chooses for the hard calls, and every draw is
     fitted on it. ``imputations``: draws (K); ``n_jobs``: processes (default: the CPUs, at
-    most 8; 1 fits in this process)."""
+    most 8; 1 fits in this process). ``sampler``: how identities are drawn, ``"latent"``
+    (inside the SCR model, ``latent_identity``; the default when ``pair_evidence`` is given)
+    or ``"independent"`` (``imputation.IdentitySampler``; the default without it).
+    ``pair_evidence``: what the pair probabilities say (``pair_evidence.PairEvidence``, or the
+    report ``lynxid evaluate --out`` wrote on labelled photos of the species); ``catalogue_size``:
+    the catalogue's animals (default: from identify's summary)."""
     from .capture import capture_history
     from .density import fit_density
     from .imputation import IdentitySampler
@@ -258,13 +299,21 @@ def fit_density_imputed(results, stations, imputations: int = DEFAULT_IMPUTATION
     for s in hard_fit.sessions:
         e = hard_fit.estimates_dict(s["name"])["D_100km2"]
         hard[str(s["name"])] = {k: float(e[k]) for k in ("estimate", "SE", "lcl", "ucl")}
-    draws = IdentitySampler(seed=seed).fit(det, res.posterior, res.unit_pairs).sample(int(imputations))
     from .stations import read_stations
     # read once: every draw's capture history uses the same station table
     stations = read_stations(stations, tz=capture.get("tz"), **(capture.pop("station_options", None) or {}))
-    job = {"detections": det, "stations": stations,
-           "capture": capture, "detectfn": detectfn, "masks": masks,
-           "start": hard_fit.detection_parameters()}      # near every draw's optimum: skips the start grid
+    sampler = sampler or ("latent" if pair_evidence is not None else "independent")
+    if sampler == "independent":
+        draws = IdentitySampler(seed=seed).fit(det, res.posterior, res.unit_pairs).sample(int(imputations))
+        trace = None
+    elif sampler == "latent":
+        draws, trace = _latent_draws(res, det, stations, masks, capture, hard_fit, int(imputations), seed,
+                                     pair_evidence, catalogue_size, progress)
+    else:
+        raise ValueError(f"sampler must be 'latent' or 'independent', not {sampler!r}")
+    start, sigma_max = draw_start(hard_fit, masks)
+    job = {"detections": det, "stations": stations, "capture": capture, "detectfn": detectfn, "masks": masks,
+           "start": start, "sigma_max": sigma_max}
     n_jobs = min(8, os.cpu_count() or 1) if n_jobs is None else int(n_jobs)
     fits = _fit_draws(draws, job, n_jobs, progress)
     ok = fits[fits["error"].isna()]
@@ -279,12 +328,37 @@ def fit_density_imputed(results, stations, imputations: int = DEFAULT_IMPUTATION
                                                              "draws", "T")}})
     review = _review(det, draws, ok, rows[0]["T"] if rows else 0.0, res)
     wrong = expected_wrong_calls(det)
-    if wrong is not None and wrong > WRONG_CALLS_CAUTION:
+    if wrong is not None and wrong > WRONG_CALLS_CAUTION and sampler == "independent":
         warnings.warn(wrong_calls_text(wrong), IdentificationErrorWarning, stacklevel=2)
     settings = {"imputations": int(imputations), "seed": seed, "detectfn": detectfn, "capture": capture,
+                "sampler": sampler, "sampler_trace": trace,
                 "hard_animals": int(sum(s["n"] for s in hard_fit.sessions)), "n_jobs": n_jobs,
                 "per_100km2": PER_100KM2, "expected_wrong_calls": wrong}
     return ImputedDensity(pd.DataFrame(rows).drop(columns="T"), hard, fits, review, settings)
+
+
+def _latent_draws(res, det, stations, masks: dict, capture: dict, hard_fit, K: int, seed: int, pair_evidence,
+                  catalogue_size, progress: bool) -> tuple[pd.DataFrame, list]:
+    """Draws from ``latent_identity.LatentIdentitySampler`` on the hard fit's masks, started
+    at its sigma; with the sampler's parameters at each kept draw."""
+    from .latent_identity import LatentIdentitySampler, unit_design
+    from .pair_evidence import PairEvidence
+    if pair_evidence is None:
+        raise ValueError("sampler='latent' needs pair_evidence: what a pair probability says on photos the catalogue "
+                         "could not place, measured on labelled photos of the species -- run 'lynxid evaluate "
+                         "LABELLED_FOLDER --open-set-only --out eval.json' and give that file")
+    if not isinstance(pair_evidence, PairEvidence):
+        pair_evidence = PairEvidence.read(pair_evidence)
+    size = catalogue_size or (res.summary or {}).get("catalogue_individuals")
+    if not size:
+        raise ValueError("the catalogue's size is not in these results' summary.json (written by an earlier lynxid): "
+                         "give catalogue_size (the number of animals in the catalogue identify used)")
+    design = unit_design(det, stations, masks, **capture)
+    sigma = {str(s["name"]): hard_fit.detection_parameters().get("sigma") for s in hard_fit.sessions}
+    sampler = LatentIdentitySampler(seed=seed).fit(det, res.posterior, res.unit_pairs, design, int(size),
+                                                   pair_evidence, sigma=sigma)
+    draws = sampler.sample(K, progress=progress)
+    return draws, sampler.trace_.to_dict("records")
 
 
 def _review(det, draws, ok: pd.DataFrame, T: float, res) -> pd.DataFrame:

@@ -248,7 +248,8 @@ def _summary(imgs: pd.DataFrame, det: pd.DataFrame, issue_table: pd.DataFrame, r
         "review": review_info,   # counts of applied reviewer decisions
         "time_zone": imgs.attrs.get("time_zone"),
         "megadetector": md_counts,
-        "catalogue": str(cat.root), "model": model_source(cat),
+        # the catalogue's size: what a posterior of "known" spreads over (latent_identity)
+        "catalogue": str(cat.root), "catalogue_individuals": len(cat.individuals), "model": model_source(cat),
         "seconds": round(time.time() - t_start, 1),
     }
 

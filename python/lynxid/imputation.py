@@ -99,6 +99,30 @@ class _Units:
         return False
 
 
+    def conflict_lists(self, block: int = 256) -> list:
+        """Per unit, the units it cannot be one animal with (:meth:`conflict`'s rule, for all
+        pairs at once: a box of the same photo, or another station within the gap), computed
+        in blocks of rows so that memory stays small."""
+        n = len(self.ids)
+        out = [set() for _ in range(n)]
+        by_file: dict = {}
+        for u, files in enumerate(self.files):
+            for f in files:
+                by_file.setdefault(f, []).append(u)
+        for us in by_file.values():
+            for u in us:
+                out[u].update(v for v in us if v != u)
+        fin = np.isfinite(self.t0)
+        st = pd.factorize(pd.Series(self.station).astype(str))[0]
+        for lo in range(0, n, block):
+            a = slice(lo, min(n, lo + block))
+            gap = np.maximum(self.t0[a, None] - self.t1[None], self.t0[None] - self.t1[a, None])
+            bad = (gap < self.gap) & (st[a, None] != st[None]) & fin[a, None] & fin[None]
+            for i, j in zip(*np.nonzero(bad)):
+                out[lo + i].add(int(j))
+        return [np.array(sorted(c), int) for c in out]
+
+
 class IdentitySampler:
     """Draws complete identity assignments (module doc). Settings: ``seed``,
     ``cannot_link_minutes``. :meth:`fit` takes an identification result (or its tables);
@@ -119,7 +143,7 @@ class IdentitySampler:
                              "(rerun identify with this lynxid if it was written by an earlier one)")
         det = detections.reset_index(drop=True)
         self.detection_ids_ = det["detection_id"].astype(str).to_numpy()
-        self.units_ = U = _Units(det, self.cannot_link_minutes)
+        self.units_ = _Units(det, self.cannot_link_minutes)
         self._fixed(det)
         self._answers(posterior)
         self._pairs(unit_pairs)
@@ -182,9 +206,18 @@ class IdentitySampler:
 
     def draw_one(self, rng: np.random.Generator) -> np.ndarray:
         """One assignment (module doc): each detection's individual, None where left out."""
+        return self.to_detections(self.draw_units(rng))
+
+    def draw_units(self, rng: np.random.Generator) -> np.ndarray:
+        """One assignment of the units (module doc): each unit's individual."""
         label = self._known_or_new(rng)
         self._group_new(label, rng)
-        out = label[self.units_.of_det].astype(object)
+        return label
+
+    def to_detections(self, label: np.ndarray) -> np.ndarray:
+        """Each detection's individual given its unit's ``label``: a reviewed detection keeps
+        its reviewed identity, and one identify left without an animal stays without (None)."""
+        out = np.asarray(label, object)[self.units_.of_det].astype(object)
         hard_none = np.array([h is None for h in self.hard_])
         out[hard_none & ~self.det_fixed_] = None          # detections identify left without an animal
         return np.where(self.det_fixed_, self.det_fixed_id_, out)

@@ -45,6 +45,18 @@
 #'   review order \code{\link{review_report}} follows). \code{NULL} (default): the output
 #'   folder of the identification, when it has one; \code{FALSE}: write nothing.
 #' @param progress Show a progress bar of the draws.
+#' @param sampler How the identities are drawn: \code{"latent"} (inside the SCR model, where
+#'   two captures far apart are unlikely to be one animal; needs \code{pair_evidence}) or
+#'   \code{"independent"} (each unit from its own probabilities). \code{NULL} (default):
+#'   \code{"latent"} when \code{pair_evidence} is given, else \code{"independent"}. Where many
+#'   calls are wrong, independent draws merge animals and D comes out low with an interval
+#'   that misses the truth; the latent sampler was measured to hold (benchmarks/README.md,
+#'   "Identities drawn inside the SCR model").
+#' @param pair_evidence The report \code{lynxid evaluate LABELLED --open-set-only --out FILE}
+#'   wrote on labelled photos of the species (what a pair probability says on photos the
+#'   catalogue could not place, measured there).
+#' @param catalogue_size The number of animals in the catalogue identify() used;
+#'   \code{NULL}: from the identification's summary.
 #' @param ... Capture-history arguments, spelled as \code{\link{capture_history}}'s, the same
 #'   for every draw: \code{occasion_length}, \code{day1}, \code{occasion_start_time},
 #'   \code{tz}, \code{flank}, \code{unknown_stations}, the station table's columns
@@ -57,7 +69,7 @@
 #'       \code{df} (Rubin's degrees of freedom) and \code{draws} (fitted draws combined).}
 #'     \item{hard}{The fit to the hard calls per session: \code{estimate}, \code{SE},
 #'       \code{lcl}, \code{ucl}.}
-#'     \item{draws}{Per draw and session: \code{D}, \code{SE}, \code{animals} detected, and
+#'     \item{draws}{Per draw and session: \code{D}, \code{SE}, \code{animals} detected, \code{sigma} (m), and
 #'       \code{error} for a draw that could not be fitted.}
 #'     \item{review}{The units ranked for review (see \code{\link{rank_for_review}}).}
 #'     \item{animals_detected}{The number of animals detected over the draws: \code{mean},
@@ -84,18 +96,20 @@
 #' @export
 fit_density.lynxid_identification <- function(ch, stations, imputations = 50, detectfn = "HHN", buffer = NULL,
                                               spacing = NULL, mask = NULL, seed = 0, n_jobs = NULL, out = NULL,
-                                              progress = interactive(), ...) {
+                                              progress = interactive(), sampler = NULL, pair_evidence = NULL,
+                                              catalogue_size = NULL, ...) {
   density_imputed(ch, stations, imputations, detectfn, buffer, spacing, mask, seed, n_jobs, out, progress,
-                  list(...), generic_call(match.call()))
+                  list(...), generic_call(match.call()), sampler_args(sampler, pair_evidence, catalogue_size))
 }
 
 #' @rdname fit_density.lynxid_identification
 #' @export
 fit_density.character <- function(ch, stations, imputations = 50, detectfn = "HHN", buffer = NULL,
                                   spacing = NULL, mask = NULL, seed = 0, n_jobs = NULL, out = NULL,
-                                  progress = interactive(), ...) {
+                                  progress = interactive(), sampler = NULL, pair_evidence = NULL,
+                                  catalogue_size = NULL, ...) {
   density_imputed(results_dir(ch), stations, imputations, detectfn, buffer, spacing, mask, seed, n_jobs, out,
-                  progress, list(...), generic_call(match.call()))
+                  progress, list(...), generic_call(match.call()), sampler_args(sampler, pair_evidence, catalogue_size))
 }
 
 # A method's call as the user wrote it: fit_density(...), not fit_density.character(...).
@@ -104,8 +118,22 @@ generic_call <- function(call) {
   call
 }
 
+# How the identities are drawn, as fit_density_imputed takes it (checked here, in R's terms).
+sampler_args <- function(sampler, pair_evidence, catalogue_size) {
+  if (!is.null(sampler)) sampler <- match.arg(sampler, c("latent", "independent"))
+  if (!is.null(pair_evidence)) {
+    if (!is.character(pair_evidence) || length(pair_evidence) != 1) {
+      stop("pair_evidence must be the path of the report 'lynxid evaluate --out' wrote", call. = FALSE)
+    }
+    if (!file.exists(pair_evidence)) stop("pair_evidence: no such file: ", pair_evidence, call. = FALSE)
+    pair_evidence <- normalizePath(pair_evidence)
+  }
+  if (!is.null(catalogue_size)) catalogue_size <- as.integer(catalogue_size)
+  list(sampler = sampler, pair_evidence = pair_evidence, catalogue_size = catalogue_size)
+}
+
 density_imputed <- function(x, stations, imputations, detectfn, buffer, spacing, mask, seed, n_jobs, out, progress,
-                            dots, call) {
+                            dots, call, sampling = list()) {
   detectfn <- match.arg(detectfn, c("HN", "HR", "EX", "HHN", "HHR", "HEX"))
   if (missing(stations) || is.null(stations)) {
     stop("fit_density() on identify's results needs the station table: fit_density(res, stations, ...)",
@@ -133,7 +161,7 @@ density_imputed <- function(x, stations, imputations, detectfn, buffer, spacing,
                  buffer = if (is.null(buffer)) NULL else as.numeric(buffer),
                  spacing = if (is.null(spacing)) NULL else as.numeric(spacing), seed = as.integer(seed),
                  n_jobs = if (is.null(n_jobs)) NULL else as.integer(n_jobs), progress = progress),
-            capture)
+            sampling, capture)
   res <- py_call(do.call(bridge$call_recording_warnings, args))
   for (w in reticulate::py_to_r(res[["warnings"]])) warning(w, call. = FALSE)
   fit <- res[["value"]]
@@ -159,7 +187,10 @@ identification_to_py <- function(x) {
          call. = FALSE)
   }
   pairs <- x$unit_pairs
-  py_call(py_lynxid()$IdentifyResult(py_detections(x), r_to_pandas(x$issues), reticulate::dict(),
+  # the summary: the catalogue's size in it is what the latent-identity sampler spreads "known" over
+  summary <- if (is.null(x$summary$catalogue_individuals)) reticulate::dict() else
+    reticulate::dict(catalogue_individuals = as.integer(x$summary$catalogue_individuals))
+  py_call(py_lynxid()$IdentifyResult(py_detections(x), r_to_pandas(x$issues), summary,
                                      posterior = r_to_pandas(x$posterior),
                                      unit_pairs = if (is.null(pairs)) NULL else r_to_pandas(pairs)))
 }

@@ -89,3 +89,22 @@ test_that("fit_density() on identify's results says what it needs", {
   expect_error(fit_density(tempdir(), small_run()$sim$stations), "no detections.parquet")
   expect_error(rank_for_review(res), "density fit with identification error")
 })
+
+test_that("fit_density(res, stations, pair_evidence = F) draws the identities inside the SCR model", {
+  skip_without_python()
+  run <- small_run()
+  res <- read_results(copy_dir(run$results))
+  expect_true(is.numeric(res$summary$catalogue_individuals))
+  pe <- tempfile(fileext = ".json")
+  writeLines('{"intercept": 2.0, "slope": 1.0, "pairs": {"same": 50, "different": 500}, "source": "measured"}', pe)
+  fit <- fit_density(res, run$sim$stations, imputations = 4, occasion_length = 5, progress = FALSE, out = FALSE,
+                     pair_evidence = pe)
+  expect_identical(fit$settings$sampler, "latent")
+  expect_match(fit$text, "inside the SCR model", fixed = TRUE)
+  e <- fit$estimates
+  expect_true(e$lcl <= e$estimate && e$estimate <= e$ucl)
+  expect_error(fit_density(res, run$sim$stations, imputations = 4, occasion_length = 5, sampler = "latent",
+                           progress = FALSE, out = FALSE), "needs pair_evidence")
+  expect_error(fit_density(res, run$sim$stations, pair_evidence = "nope.json"), "no such file")
+  expect_error(fit_density(res, run$sim$stations, sampler = "both"), "should be one of")
+})
