@@ -67,7 +67,7 @@ DESIGN = dict(nx=6, ny=5, spacing=3000.0, days=60, g0=0.03, sigma=2500.0, D=3e-4
 DETECTFN = "HN"
 # identify's rule for unit_pairs.parquet (posterior.unit_pair_table) the cached pipeline runs were made with
 PAIRS_RULE = "newable-vs-nearest-10"
-SAMPLER = "crp-lr-known"   # the identity sampler's version: rows cached with another are recomputed
+SAMPLER = "crp-lr-known-start2"   # the identity sampler's version: rows cached with another are recomputed
 
 
 # ----------------------------------------------------------------------------- banks
@@ -254,12 +254,14 @@ def fit_ids(det: pd.DataFrame, stations, mask, **capture) -> dict:
     return {k: float(e[k]) for k in ("estimate", "lcl", "ucl")} | {"animals": int(fit.n)}
 
 
-def fit_imputed(result, survey: dict, mask, K: int, seed: int, d=DESIGN):
-    """The multiple-imputation fit (with the hard-call fit inside it)."""
+def fit_imputed(result, survey: dict, mask, K: int, seed: int, d=DESIGN, **sampling):
+    """The multiple-imputation fit (with the hard-call fit inside it); ``sampling``: how the
+    identities are drawn (``fit_density_imputed``'s ``sampler``, ``pair_evidence``, ...)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return lynxid.fit_density_imputed(result, survey["stations"], imputations=K, mask=mask, detectfn=DETECTFN,
-                                          occasion_length=d["occasion_length"], seed=seed, n_jobs=1, progress=False)
+                                          occasion_length=d["occasion_length"], seed=seed, n_jobs=1, progress=False,
+                                          **sampling)
 
 
 def imputed_row(imp) -> dict:
@@ -419,7 +421,7 @@ def summarise(rows: list, ways=WAYS) -> dict:
              "coverage_se": float(np.sqrt(cov.mean() * (1 - cov.mean()) / len(ok))),
              "mean_ci_width": float((ucl - lcl).mean()), "mean_relative_ci_width": float(((ucl - lcl) / t).mean()),
              "mean_animals": float(np.mean([r[w].get("animals", np.nan) or np.nan for r in ok]))}
-        if w == "imputed":
+        if "share_identification" in ok[0][w]:           # an imputation (independent or latent)
             lc, uc = (np.array([r[w][k] for r in ok]) for k in ("lcl_ids_certain", "ucl_ids_certain"))
             s |= {"mean_share_identification": float(np.mean([r[w]["share_identification"] for r in ok])),
                   "coverage_ids_certain": float(((lc <= t) & (t <= uc)).mean()),

@@ -17,6 +17,11 @@ D, coverage of the true D, and the share of variance due to identification.
 Rerun (from the repository root; each survey is cached in benchmarks/_work/id_coverage/):
 
     nice .venv/bin/python benchmarks/review_ranking.py --surveys 80 --surveys-high 40 --imputations 20
+    nice .venv/bin/python benchmarks/review_ranking.py --surveys 30 --surveys-high 20 --imputations 20 --sampler latent
+
+``--sampler latent``: the identities drawn inside the SCR model (lynxid.latent_identity, with
+the bank's pair evidence as benchmarks/latent_identity.py gives it); cached apart and written
+to results/review_ranking_latent.*.
 """
 from __future__ import annotations
 
@@ -33,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import load_snapshot, machine, machine_line, write_results  # noqa: E402
 from id_coverage import (emulate_identification, fit_imputed, run_level, simulate_survey,  # noqa: E402
                          survey_mask)
+from latent_identity import bank_evidence  # noqa: E402
 
 import lynxid  # noqa: E402
 
@@ -77,12 +83,15 @@ def order(result, imp, strategy: str) -> list:
     return u.sort_values(["probability", "unit_id"], kind="stable")["unit_id"].astype(str).tolist()
 
 
-def run_survey(level: str, seed: int, bank: dict, K: int) -> dict:
+def run_survey(level: str, seed: int, bank: dict, K: int, sampler: str = "independent") -> dict:
     t0 = time.perf_counter()
     sv = simulate_survey(seed)
     mask = survey_mask(sv)
     res = emulate_identification(sv, bank, np.random.default_rng([seed, 41]))
-    base = fit_imputed(res, sv, mask, K, seed)
+    sampling = {"sampler": sampler}
+    if sampler == "latent":
+        sampling |= {"pair_evidence": bank_evidence(bank, "measured"), "catalogue_size": len(sv["catalogue"])}
+    base = fit_imputed(res, sv, mask, K, seed, **sampling)
     row = {"level": level, "seed": seed, "K": K, "D_true": sv["D_100km2"], "units": len(res.detections),
            "none": figures(base, sv["D_100km2"])}
     cat = set(sv["catalogue"])
@@ -93,7 +102,7 @@ def run_survey(level: str, seed: int, bank: dict, K: int) -> dict:
             wrong = int((~res.detections.set_index("unit_id").loc[picked].pipe(
                 lambda d: d["individual_id"].eq(d["truth"]) | (d["is_new"] & ~d["truth"].isin(cat)))).sum())
             try:
-                f = figures(fit_imputed(review(res, picked, cat), sv, mask, K, seed), sv["D_100km2"])
+                f = figures(fit_imputed(review(res, picked, cat), sv, mask, K, seed, **sampling), sv["D_100km2"])
             except ValueError as exc:
                 f = {"error": str(exc)}
             row[f"{strategy}_{k}"] = f | {"reviewed": len(picked), "hard_call_wrong": wrong}
@@ -161,6 +170,7 @@ def paired(rows: list) -> dict:
 
 def markdown(res: dict, cmd: str, info: dict) -> str:
     lines = ["# Review order: lynxid's ranking against the least probable calls first", "", f"`{cmd}`", "",
+             f"Identities drawn by the {res.get('sampler', 'independent')} sampler.", "",
              "Emulated surveys (benchmarks/id_coverage.py's generator); the top k units of each order reviewed to the "
              f"truth, then refitted with K = {res['imputations']} imputations. Width ratio: mean of log(width / "
              "unreviewed width) (exp of it: the typical factor). Relative width: log(ucl / lcl), the interval's "
@@ -200,17 +210,21 @@ def main():
     ap.add_argument("--surveys", type=int, default=40, help="surveys at the low accuracy level")
     ap.add_argument("--surveys-high", type=int, default=20, help="surveys at the high accuracy level")
     ap.add_argument("--imputations", type=int, default=20)
+    ap.add_argument("--sampler", choices=["independent", "latent"], default="independent")
     a = ap.parse_args()
+    latent = a.sampler == "latent"
     info = {"machine": machine(), "load": load_snapshot(0.5)}
-    res = {"imputations": a.imputations, "ks": KS, "levels": {}}
+    res = {"imputations": a.imputations, "ks": KS, "sampler": a.sampler, "levels": {}}
     with threadpool_limits(1):
         for lev, n in (("low", a.surveys), ("high", a.surveys_high)):
             if n:
-                rows, src = run_level(lev, n, a.imputations, survey=run_survey, name="review")
+                rows, src = run_level(lev, n, a.imputations, name="review_latent" if latent else "review",
+                                      survey=lambda *x: run_survey(*x, sampler=a.sampler))
                 res["levels"][lev] = {"bank": src, "surveys": n, "summary": summarise(rows), "rows": rows}
     cmd = (f"nice .venv/bin/python benchmarks/review_ranking.py --surveys {a.surveys} --surveys-high {a.surveys_high}"
-           f" --imputations {a.imputations}")
-    write_results("review_ranking", dict(info, command=cmd, **res), markdown(res, cmd, info))
+           f" --imputations {a.imputations}" + (" --sampler latent" if latent else ""))
+    write_results("review_ranking_latent" if latent else "review_ranking", dict(info, command=cmd, **res),
+                  markdown(res, cmd, info))
 
 
 if __name__ == "__main__":
