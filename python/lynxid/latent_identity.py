@@ -20,43 +20,38 @@ The model (each session on its own, as secr's sessions are):
   and detection function: this model only weighs where an animal's captures may be.)
 * **Identity evidence**: a unit's calibrated posterior ``q`` over {its candidates, new}
   (``posterior``) read as a likelihood. The calibration weighs known and unknown queries
-  equally and spreads the known half over the catalogue's ``C`` animals, so catalogue
-  animal ``a`` against an animal not in the catalogue is ``(q_a / q_new) * C``; catalogue
-  animals outside a unit's shortlist share what its posterior leaves (identify's posteriors
-  sum to one over shortlist and new, so next to nothing; one named in no shortlist at all is
-  called ``CAT*001`` ... in a draw). Two units in one animal multiply in their pair's likelihood ratio, read from
-  ``unit_pairs``' probability by a map *measured* on pairs of photos called new
-  (``pair_evidence``: read from the calibration's base rate instead, it fails:
-  benchmarks/README.md). Units without a pair are taken as uninformative about each other
-  (likelihood ratio 1), and the spatial model decides.
+  equally and spreads the known half over the catalogue's ``C`` animals, so catalogue animal
+  ``a`` against an animal not in the catalogue is ``(q_a / q_new) * C``; catalogue animals
+  outside a unit's shortlist share what its posterior leaves (next to nothing: identify's
+  posteriors sum to one; one named in no shortlist is ``CAT*001`` ... in a draw). Two units
+  in one animal multiply in their pair's likelihood ratio, read from ``unit_pairs``' probability
+  by a map *measured* on pairs of photos called new (``pair_evidence``; read from the
+  calibration's base rate instead, it fails: benchmarks/README.md). Units without a pair are
+  uninformative about each other (ratio 1): the spatial model decides.
 * **Rules kept** as ``IdentitySampler`` keeps them: reviewed units fixed, both flanks of a
   unit one animal, cannot-link (another station within ``cannot_link_minutes``, another box
   of the same photo), units less likely new than ``posterior.NEW_FLOOR`` never new.
 * **Priors**: flat on log lam0; flat on log sigma from half a mask cell to the detectors'
-  extent (``SessionDesign.sigma_range``: without a bound the posterior is improper -- as sigma
-  grows past the mask the likelihood stops changing, and chains ran off to sigma of
-  thousands of kilometres, merging animals without a spatial cost); flat on Lambda and on phi
-  (a grid of 99 values).
+  extent (``SessionDesign.sigma_range``: unbounded, the posterior is improper -- past the mask
+  the likelihood stops changing with sigma, and chains ran off to thousands of kilometres,
+  merging animals at no spatial cost); flat on Lambda and on phi (a grid of 99 values).
 
-Sampling: Gibbs over units (each to a present animal, a catalogue animal not yet detected,
-or an animal not seen before), Metropolis swaps of two units' animals (``_Chain.swaps``:
-single-unit moves cannot exchange the animals of two units that may not share one), three
-random-walk Metropolis steps for (lam0, sigma), then
-Lambda and phi drawn given them. It starts from one ``IdentitySampler`` draw, discards
-``burn`` sweeps and keeps every ``thin``-th. Units outside every session's capture history
-(no station, say) take their draw from ``IdentitySampler`` for each kept draw: they do not
-enter the density. Assumptions beyond the model: the units' identity evidence is independent
-given the animals (one animal's photos share pose and light, so pair evidence is a little
-over-counted); the pair map measured on one collection holds for the survey's photos; and the
-catalogue's size is the number of animals the posterior's calibration spread "known" over --
-true of a catalogue's own model, not checked for lynxid's default model (calibrated on its
-own catalogue). Measured against the independent sampler on emulated and pipeline surveys in
-benchmarks/README.md ("Identities drawn inside the SCR model").
+Sampling: Gibbs over units (each to a present animal, a catalogue animal not yet detected, or
+an animal not seen before), Metropolis swaps of two units' animals (single-unit moves cannot
+exchange the animals of two units that may not share one), three random-walk Metropolis steps
+for (lam0, sigma), then Lambda and phi given them. It starts from one ``IdentitySampler``
+draw, discards ``burn`` sweeps and keeps every ``thin``-th. Units in no session's capture
+history (no station, say) take ``IdentitySampler``'s draw: they do not enter the density.
+Assumptions beyond the model: the units' identity evidence is independent given the animals
+(one animal's photos share pose and light, so pair evidence is a little over-counted); the
+pair map measured on one collection holds for the survey's photos; and ``C`` is the number of
+animals the posterior's calibration spread "known" over -- true of a catalogue's own model,
+not checked for lynxid's default model (calibrated on its own catalogue). Measured against
+the independent draws in benchmarks/README.md ("Identities drawn inside the SCR model").
 
 Cost: a sweep weighs every movable unit against every animal of its session over the mask's
-cells (units x animals x cells), a few seconds for the demo survey's 50 draws
-(benchmarks/imputation_speed.py); a survey of thousands of events takes minutes to an hour,
-with a progress bar.
+cells; the demo survey's 50 draws take about 20 s, a survey of thousands of events minutes to
+an hour (benchmarks/imputation_speed.py), with a progress bar.
 """
 from __future__ import annotations
 
