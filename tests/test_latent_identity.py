@@ -139,7 +139,9 @@ def test_two_captures_far_apart_are_rarely_one_animal():
     ind = IdentitySampler(seed=0).fit(det, post, None).sample(400).set_index(det["unit_id"]).iloc[:, 1:]
     assert ((ind.loc["u1"] == "X") & (ind.loc["u2"] == "X")).mean() > 0.15
     assert both_x < 0.05 and one < 0.05
-    assert s.trace_["sigma"].median() < 2000            # the anchors fix sigma near their spread
+    # the anchors hold sigma far below the 20 km between u1 and u2 (about 2 km here: the
+    # mask's 1.5 km cells blur their 500 m spread)
+    assert s.trace_["sigma"].median() < 5000
     # the sure animals keep their names in every draw
     assert (d.loc["A3-2"] == "C3").all()
     # the same two units a kilometre apart: one animal X as often as the evidence allows
