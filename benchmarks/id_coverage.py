@@ -383,15 +383,23 @@ def run_pipeline_seed(seed: int, K: int) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for name, fn in (("truth", lambda: fit_ids(det, stations, mask, unknown_stations="exclude")),
-                         ("imputed", lambda: imputed_row(lynxid.fit_density_imputed(
-                             res, stations, imputations=K, detectfn=DETECTFN, mask=mask, occasion_length=5,
-                             unknown_stations="exclude", seed=seed, n_jobs=1, progress=False))["imputed"])):
+                         ("imputed", lambda: imputed_row(fit_pipeline_imputed(res, out, K, seed))["imputed"])):
             try:
                 row[name] = fn()
             except ValueError as exc:
                 row.setdefault("errors", {})[name] = str(exc)
     row["seconds"] = round(time.perf_counter() - t0, 1)
     return row
+
+
+def fit_pipeline_imputed(res, out: Path, K: int, seed: int, **sampling):
+    """A pipeline survey's multiple-imputation fit as this benchmark fits them (HN on the
+    simulator's habitat, 5-day occasions, detections at stations not in the table left out);
+    ``sampling``: how the identities are drawn (``fit_density_imputed``'s ``sampler`` ...)."""
+    habitat = json.loads((out / "survey" / "survey.json").read_text())["habitat"]
+    return lynxid.fit_density_imputed(res, out / "survey" / "stations.csv", imputations=K, detectfn=DETECTFN,
+                                      mask=habitat_mask(habitat), occasion_length=5, unknown_stations="exclude",
+                                      seed=seed, n_jobs=1, progress=False, **sampling)
 
 
 def run_pipeline(n: int, K: int) -> list:

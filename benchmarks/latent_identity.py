@@ -32,7 +32,6 @@ id_coverage.py must have run first for at least as many surveys (its rows are re
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 import warnings
@@ -44,11 +43,10 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import WORK, load_snapshot, machine, machine_line, write_results  # noqa: E402
 from id_coverage import (CACHE as COVERAGE_CACHE, DESIGN, DETECTFN, PAIRS_RULE, SAMPLER, cached_rows,  # noqa: E402
-                         emulate_identification, fit_scr, imputed_row, keys, level_bank, resumable,
+                         emulate_identification, fit_pipeline_imputed, fit_scr, imputed_row, keys, level_bank, resumable,
                          simulate_survey, summarise, survey_mask)
 
 import lynxid  # noqa: E402
-from lynxid.density_demo import habitat_mask  # noqa: E402
 from lynxid.pair_evidence import PairEvidence  # noqa: E402
 from lynxid.reported import logit  # noqa: E402
 
@@ -153,16 +151,12 @@ def run_pipeline_seed(seed: int, K: int, pe: PairEvidence) -> dict:
     if not rule.exists() or rule.read_text() != PAIRS_RULE:
         raise LookupError(f"{out}: run id_coverage.py --pipeline first (identified with the current rule)")
     res = lynxid.IdentifyResult.read(out / "identified")
-    meta = lynxid.Catalogue.load(out / "catalogue")
-    habitat = json.loads((out / "survey" / "survey.json").read_text())["habitat"]
+    size = len(lynxid.Catalogue.load(out / "catalogue").individuals)
     row = {"seed": seed, "K": K, "pair_evidence": pe.to_dict()}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            imp = lynxid.fit_density_imputed(res, out / "survey" / "stations.csv", imputations=K, detectfn=DETECTFN,
-                                              mask=habitat_mask(habitat), occasion_length=5, unknown_stations="exclude",
-                                              seed=seed, n_jobs=1, progress=False, sampler="latent",
-                                              pair_evidence=pe, catalogue_size=len(meta.individuals))
+            imp = fit_pipeline_imputed(res, out, K, seed, sampler="latent", pair_evidence=pe, catalogue_size=size)
             row["latent"] = latent_row(imp, None)
         except ValueError as exc:
             row["errors"] = {"latent": str(exc)}

@@ -76,10 +76,12 @@ def wrong_calls_text(wrong: float, sampler: str = "independent") -> str:
     :data:`WRONG_CALLS_CAUTION` the caution (module doc) -- unless the identities were drawn
     inside the SCR model (``sampler="latent"``), which was measured to hold at such rates."""
     text = f"the calls' own probabilities expect {100 * wrong:.0f} % of them to be wrong"
-    if wrong > WRONG_CALLS_CAUTION and sampler == "latent":
+    if wrong <= WRONG_CALLS_CAUTION:
+        return text
+    if sampler == "latent":
         text += ("; the identities were drawn inside the SCR model, so draws that merge animals living apart are "
                  "improbable (benchmarks/README.md, 'Identities drawn inside the SCR model')")
-    elif wrong > WRONG_CALLS_CAUTION:
+    else:
         text += (f": above {100 * WRONG_CALLS_CAUTION:.0f} %, draws merge animals and D is not to be trusted as it "
                  "is (sigma too wide; benchmarks/README.md, 'Inside the draws'): review the units at the top of the "
                  "review order first")
@@ -354,7 +356,8 @@ def _latent_draws(res, det, stations, masks: dict, capture: dict, hard_fit, K: i
         raise ValueError("the catalogue's size is not in these results' summary.json (written by an earlier lynxid): "
                          "give catalogue_size (the number of animals in the catalogue identify used)")
     design = unit_design(det, stations, masks, **capture)
-    sigma = {str(s["name"]): hard_fit.detection_parameters().get("sigma") for s in hard_fit.sessions}
+    start = hard_fit.detection_parameters().get("sigma")       # one detection model for all sessions
+    sigma = {str(s["name"]): start for s in hard_fit.sessions}
     sampler = LatentIdentitySampler(seed=seed).fit(det, res.posterior, res.unit_pairs, design, int(size),
                                                    pair_evidence, sigma=sigma)
     draws = sampler.sample(K, progress=progress)

@@ -98,7 +98,6 @@ class _Units:
                     return True
         return False
 
-
     def conflict_lists(self, block: int = 256) -> list:
         """Per unit, the units it cannot be one animal with (:meth:`conflict`'s rule, for all
         pairs at once: a box of the same photo, or another station within the gap), computed

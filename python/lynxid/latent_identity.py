@@ -290,6 +290,10 @@ class _Chain:
         if not self.groups[k]:
             del self.groups[k], self.counts[k]
 
+    def _ev(self, u: int, k: str) -> float:
+        """Unit ``u``'s identity evidence for animal ``k`` (a catalogue animal's, or new's)."""
+        return self.m.ev_[u].get(k, self.m.rest_[u]) if k in self.is_cat else self.m.ev_new_[u]
+
     def _n_new(self) -> int:
         return sum(k not in self.is_cat for k in self.groups)
 
@@ -360,14 +364,8 @@ class _Chain:
 
     def _swap_gain(self, u: int, v: int, a: str, b: str) -> float:
         """log posterior ratio of unit ``u`` in animal ``b`` and ``v`` in ``a`` against as they are."""
-        m = self.m
-
-        def e(w, k):
-            return m.ev_[w].get(k, m.rest_[w]) if k in self.is_cat else m.ev_new_[w]
-
-        def lr(w, group):
-            return sum(m.pairs_[w].get(x, 0.0) for x in group)
-
+        m, e = self.m, self._ev
+        lr = lambda w, group: sum(m.pairs_[w].get(x, 0.0) for x in group)  # noqa: E731
         gain = e(u, b) + e(v, a) - e(u, a) - e(v, b)
         rest_a = [x for x in self.groups[a] if x != u]
         rest_b = [x for x in self.groups[b] if x != v]
@@ -394,7 +392,7 @@ class _Chain:
         names, e = [], []
         rest = m.rest_[u]
         for k in self.groups:
-            x = ev.get(k, rest) if k in self.is_cat else ev_new
+            x = self._ev(u, k)
             if np.isfinite(x) and k not in barred:
                 names.append(k)
                 e.append(x + lr.get(k, 0.0))

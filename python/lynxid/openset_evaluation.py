@@ -152,6 +152,7 @@ def open_set(fs, S, refs: References, individuals, sightings, flanks, seed: int,
     # cluster the unknown half's detections called new
     new_q = u_calls.index[u_calls.called_new].to_numpy()
     new_pairs: list = []
+    base_rate = float(kp["y"].mean()) if len(kp) else float("nan")   # of the pairs the calibrator was fitted on
     out = {"known_individuals": len(known_names),
             "unknown_individuals": int(len(np.unique(individuals)) - len(known_names)),
             "new_weight": fit.c, **{k: scores.pop(k) for k in ("BAKS", "BAUS", "gmean")},
@@ -160,8 +161,7 @@ def open_set(fs, S, refs: References, individuals, sightings, flanks, seed: int,
             **scores,
             **_calibration(k_calls, u_calls), "new_detections_clustered": int(len(new_q)),
             "posterior": posterior_reliability(posts), "posteriors": posts, "new_pairs": new_pairs,
-            "pair_evidence": pair_evidence_of(new_pairs, float(kp["y"].mean()) if len(kp) else float("nan")),
-            "pair_base_rate": float(kp["y"].mean()) if len(kp) else float("nan"),
+            "pair_evidence": pair_evidence_of(new_pairs, base_rate), "pair_base_rate": base_rate,
             "rank1_known": _rank1(k_calls), "model": "catalogue"}
     return out if model is None else _fixed_model(model, pairs, ptab, out)
 
@@ -169,15 +169,15 @@ def open_set(fs, S, refs: References, individuals, sightings, flanks, seed: int,
 def format_open_set(o: dict) -> list[str]:
     """The open set's lines of ``evaluate.format_report``."""
     lines = [f"open set ({o['known_individuals']} known / {o['unknown_individuals']} unknown individuals, "
-                 f"{o.get('model', 'catalogue')} model): rank-1 = {o.get('rank1_known', float('nan')):.3f}  "
-                 f"BAKS = {o['BAKS']:.3f}  BAUS = {o['BAUS']:.3f}  sqrt(BAKS*BAUS) = {o['gmean']:.3f}  "
-                 f"clustering ARI of new = {o['ari_new']:.3f}  ECE of the reported probability = "
-                 f"{o.get('ece_decision', float('nan')):.3f} "
-                 f"(unmapped {o.get('ece_decision_unmapped', float('nan')):.3f}"
-                 + (f", one map for named and new {o['ece_decision_one_map']:.3f}" if "ece_decision_one_map" in o else "")
-                 + "".join(f", {k} maps {v:.3f}" for k, v in o.get("ece_decision_by_map", {}).items()
-                           if k != next(iter(REPORTED_MAPS)))
-                 + ")"]
+             f"{o.get('model', 'catalogue')} model): rank-1 = {o.get('rank1_known', float('nan')):.3f}  "
+             f"BAKS = {o['BAKS']:.3f}  BAUS = {o['BAUS']:.3f}  sqrt(BAKS*BAUS) = {o['gmean']:.3f}  "
+             f"clustering ARI of new = {o['ari_new']:.3f}  ECE of the reported probability = "
+             f"{o.get('ece_decision', float('nan')):.3f} "
+             f"(unmapped {o.get('ece_decision_unmapped', float('nan')):.3f}"
+             + (f", one map for named and new {o['ece_decision_one_map']:.3f}" if "ece_decision_one_map" in o else "")
+             + "".join(f", {k} maps {v:.3f}" for k, v in o.get("ece_decision_by_map", {}).items()
+                       if k != next(iter(REPORTED_MAPS)))
+             + ")"]
     if "posterior" in o:
         q = o["posterior"]
         lines.append(f"posterior over {{each candidate, new}} as identify reports it: top-1 ECE = {q['ece_top1']:.3f} "
@@ -206,9 +206,8 @@ def pair_evidence_of(new_pairs: list, base_rate: float) -> dict | None:
     (``pair_evidence.PairEvidence``, as ``latent_identity`` reads unit pairs), or None where
     there are too few pairs of a kind to measure it."""
     from .pair_evidence import PairEvidence
-    pairs = np.asarray(new_pairs, float).reshape(-1, 2)
     try:
-        return PairEvidence().fit(pairs[:, 0], pairs[:, 1] > 0, base_rate).to_dict()
+        return PairEvidence().fit_pairs(new_pairs, base_rate).to_dict()
     except ValueError:
         return None
 

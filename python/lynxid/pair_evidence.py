@@ -68,6 +68,11 @@ class PairEvidence:
         self.base_rate_, self.source_ = float(base_rate), "measured"
         return self
 
+    def fit_pairs(self, new_pairs, base_rate: float) -> "PairEvidence":
+        """:meth:`fit` on ``lynxid evaluate``'s ``open_set.new_pairs`` (``[p, same]`` rows)."""
+        pairs = np.asarray(new_pairs, float).reshape(-1, 2)
+        return self.fit(pairs[:, 0], pairs[:, 1] > 0, base_rate)
+
     @classmethod
     def from_base_rate(cls) -> "PairEvidence":
         """``odds(p) / odds(base rate)``: the reading without a measurement (module doc)."""
@@ -114,11 +119,10 @@ class PairEvidence:
             o = d["open_set"] or {}
             if o.get("pair_evidence"):
                 return cls.from_dict(o["pair_evidence"])
-            pairs = np.asarray(o.get("new_pairs") or [], float).reshape(-1, 2)
             try:
                 if not o.get("pair_base_rate"):
                     raise ValueError("the report has no pair_base_rate (written by an earlier lynxid): evaluate again")
-                return cls().fit(pairs[:, 0], pairs[:, 1] > 0, float(o["pair_base_rate"]))
+                return cls().fit_pairs(o.get("new_pairs") or [], float(o["pair_base_rate"]))
             except ValueError as exc:
                 raise ValueError(f"{path}: {exc}") from None
         try:
